@@ -1,0 +1,102 @@
+#include "blas.hpp"
+
+#include <omp.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <string>
+#include <thread>
+
+#include <cblas.h>
+
+#include "tensor.hpp"
+
+namespace minicnn {
+namespace {
+
+CBLAS_TRANSPOSE to_cblas(Op op) {
+  switch (op) {
+    case Op::N: return CblasNoTrans;
+    case Op::T: return CblasTrans;
+    case Op::C: return CblasConjTrans;
+  }
+  return CblasNoTrans;
+}
+
+// Checks that each stored matrix's row stride covers its stored column count, so a
+// wrong ld fails here with a message instead of reading past a buffer inside BLAS.
+void check_ld(const char* who, const char* name, Op op, std::size_t rows_op,
+              std::size_t cols_op, std::size_t ld) {
+  const std::size_t stored_cols = op == Op::N ? cols_op : rows_op;
+  if (ld < stored_cols || ld == 0) {
+    throw Error(std::string(who) + ": row stride of " + name + " is " + std::to_string(ld) +
+                ", less than its " + std::to_string(stored_cols) + " stored columns");
+  }
+}
+
+std::atomic<int> g_threads{0};
+
+int default_threads() {
+  if (const char* env = std::getenv("MINICNN_NUM_THREADS")) {
+    char* end = nullptr;
+    const long n = std::strtol(env, &end, 10);
+    if (end != env && *end == '\0' && n >= 1 && n <= 1024) return static_cast<int>(n);
+    throw Error(std::string("MINICNN_NUM_THREADS must be an integer in [1, 1024], got '") +
+                env + "'");
+  }
+  const unsigned hw = std::thread::hardware_concurrency();
+  return hw == 0 ? 1 : static_cast<int>(hw);
+}
+
+void apply_threads(int n) {
+  omp_set_num_threads(n);
+  openblas_set_num_threads(n);
+  g_threads.store(n);
+}
+
+void ensure_threads() {
+  if (g_threads.load() == 0) apply_threads(default_threads());
+}
+
+}  // namespace
+
+void sgemm(Op op_a, Op op_b, std::size_t M, std::size_t N, std::size_t K, float alpha,
+           const float* A, std::size_t lda, const float* B, std::size_t ldb, float beta,
+           float* C, std::size_t ldc) {
+  if (M == 0 || N == 0) return;
+  check_ld("sgemm", "A", op_a, M, K, lda);
+  check_ld("sgemm", "B", op_b, K, N, ldb);
+  check_ld("sgemm", "C", Op::N, M, N, ldc);
+  ensure_threads();
+  cblas_sgemm(CblasRowMajor, to_cblas(op_a), to_cblas(op_b), static_cast<blasint>(M),
+              static_cast<blasint>(N), static_cast<blasint>(K), alpha, A,
+              static_cast<blasint>(lda), B, static_cast<blasint>(ldb), beta, C,
+              static_cast<blasint>(ldc));
+}
+
+void cgemm(Op op_a, Op op_b, std::size_t M, std::size_t N, std::size_t K,
+           std::complex<float> alpha, const std::complex<float>* A, std::size_t lda,
+           const std::complex<float>* B, std::size_t ldb, std::complex<float> beta,
+           std::complex<float>* C, std::size_t ldc) {
+  if (M == 0 || N == 0) return;
+  check_ld("cgemm", "A", op_a, M, K, lda);
+  check_ld("cgemm", "B", op_b, K, N, ldb);
+  check_ld("cgemm", "C", Op::N, M, N, ldc);
+  ensure_threads();
+  cblas_cgemm(CblasRowMajor, to_cblas(op_a), to_cblas(op_b), static_cast<blasint>(M),
+              static_cast<blasint>(N), static_cast<blasint>(K), &alpha, A,
+              static_cast<blasint>(lda), B, static_cast<blasint>(ldb), &beta, C,
+              static_cast<blasint>(ldc));
+}
+
+void set_num_threads(int n) {
+  check_arg(n >= 1, "set_num_threads", "n", ">= 1", std::to_string(n));
+  apply_threads(n);
+}
+
+int num_threads() {
+  ensure_threads();
+  return g_threads.load();
+}
+
+}  // namespace minicnn

@@ -1,0 +1,134 @@
+#include "fft.hpp"
+
+#include <fftw3.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+
+#include "blas.hpp"
+#include "buffer.hpp"
+#include "tensor.hpp"
+
+namespace minicnn {
+namespace {
+
+struct PlanCache {
+  std::mutex mutex;
+  // std::map never moves its nodes, so references handed out stay valid.
+  std::map<std::pair<std::size_t, std::size_t>, FftPlan2D> plans;
+  ~PlanCache() {
+    for (auto& [key, p] : plans) {
+      fftwf_destroy_plan(static_cast<fftwf_plan>(p.forward));
+      fftwf_destroy_plan(static_cast<fftwf_plan>(p.inverse));
+    }
+  }
+};
+
+PlanCache& cache() {
+  static PlanCache c;
+  return c;
+}
+
+void check_aligned(const void* p, const char* who) {
+  if (reinterpret_cast<std::uintptr_t>(p) % AlignedBuffer<float>::kAlign != 0) {
+    throw Error(std::string(who) + ": buffer is not 64-byte aligned (use AlignedBuffer)");
+  }
+}
+
+void exec_forward(const FftPlan2D& plan, const float* in, cfloat* out) {
+  // FFTW's r2c never writes its input; the signature is not const only for history.
+  fftwf_execute_dft_r2c(static_cast<fftwf_plan>(plan.forward), const_cast<float*>(in),
+                        reinterpret_cast<fftwf_complex*>(out));
+}
+
+void exec_inverse(const FftPlan2D& plan, cfloat* in, float* out) {
+  fftwf_execute_dft_c2r(static_cast<fftwf_plan>(plan.inverse),
+                        reinterpret_cast<fftwf_complex*>(in), out);
+}
+
+// The checks run before a parallel loop: an exception must never leave one.
+void check_many(const char* who, const void* in, std::size_t in_stride_bytes, const void* out,
+                std::size_t out_stride_bytes) {
+  check_aligned(in, who);
+  check_aligned(out, who);
+  if (in_stride_bytes % AlignedBuffer<float>::kAlign || out_stride_bytes % AlignedBuffer<float>::kAlign) {
+    throw Error(std::string(who) + ": plane strides must keep planes 64-byte aligned (use aligned_count)");
+  }
+}
+
+}  // namespace
+
+const FftPlan2D& fft_plan(std::size_t h, std::size_t w) {
+  check_arg(h > 0 && w > 0, "fft_plan", "plane size", "> 0",
+            std::to_string(h) + "x" + std::to_string(w));
+  PlanCache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  auto it = c.plans.find({h, w});
+  if (it != c.plans.end()) return it->second;
+
+  FftPlan2D p;
+  p.h = h;
+  p.w = w;
+  AlignedBuffer<float> real(p.real_size());
+  AlignedBuffer<cfloat> spec(p.spectrum_size());
+  const int ih = static_cast<int>(h), iw = static_cast<int>(w);
+  auto* r = real.data();
+  auto* s = reinterpret_cast<fftwf_complex*>(spec.data());
+  p.forward = fftwf_plan_dft_r2c_2d(ih, iw, r, s, FFTW_MEASURE);
+  p.inverse = fftwf_plan_dft_c2r_2d(ih, iw, s, r, FFTW_MEASURE);
+  if (p.forward == nullptr || p.inverse == nullptr) {
+    throw Error("fft_plan: FFTW could not plan a " + std::to_string(h) + "x" +
+                std::to_string(w) + " transform");
+  }
+  return c.plans.emplace(std::make_pair(h, w), p).first->second;
+}
+
+void rfft2(const FftPlan2D& plan, const float* in, cfloat* out) {
+  check_aligned(in, "rfft2");
+  check_aligned(out, "rfft2");
+  exec_forward(plan, in, out);
+}
+
+void irfft2(const FftPlan2D& plan, cfloat* in, float* out) {
+  check_aligned(in, "irfft2");
+  check_aligned(out, "irfft2");
+  exec_inverse(plan, in, out);
+}
+
+void rfft2_many(const FftPlan2D& plan, std::size_t count, const float* in,
+                std::size_t in_stride, cfloat* out, std::size_t out_stride) {
+  check_many("rfft2_many", in, in_stride * sizeof(float), out, out_stride * sizeof(cfloat));
+  const auto n = static_cast<std::ptrdiff_t>(count);
+#pragma omp parallel for schedule(static) num_threads(num_threads())
+  for (std::ptrdiff_t i = 0; i < n; ++i) {
+    exec_forward(plan, in + static_cast<std::size_t>(i) * in_stride,
+                 out + static_cast<std::size_t>(i) * out_stride);
+  }
+}
+
+void irfft2_many(const FftPlan2D& plan, std::size_t count, cfloat* in, std::size_t in_stride,
+                 float* out, std::size_t out_stride) {
+  check_many("irfft2_many", in, in_stride * sizeof(cfloat), out, out_stride * sizeof(float));
+  const auto n = static_cast<std::ptrdiff_t>(count);
+#pragma omp parallel for schedule(static) num_threads(num_threads())
+  for (std::ptrdiff_t i = 0; i < n; ++i) {
+    exec_inverse(plan, in + static_cast<std::size_t>(i) * in_stride,
+                 out + static_cast<std::size_t>(i) * out_stride);
+  }
+}
+
+std::size_t fft_fast_size(std::size_t n) {
+  check_arg(n > 0, "fft_fast_size", "n", "> 0", std::to_string(n));
+  for (std::size_t m = n;; ++m) {
+    std::size_t r = m;
+    for (std::size_t f : {2u, 3u, 5u, 7u})
+      while (r % f == 0) r /= f;
+    if (r == 1) return m;
+  }
+}
+
+}  // namespace minicnn

@@ -1,0 +1,51 @@
+#include "tensor.hpp"
+
+#include <sstream>
+
+namespace minicnn {
+
+std::string to_string(const Shape& s) {
+  std::ostringstream out;
+  out << '(';
+  for (std::size_t i = 0; i < s.size(); ++i) out << (i ? ", " : "") << s[i];
+  if (s.size() == 1) out << ',';
+  out << ')';
+  return out.str();
+}
+
+Shape shape_of(const Tensor& t) { return Shape(t.shape().begin(), t.shape().end()); }
+
+std::size_t numel(const Shape& s) {
+  std::size_t n = 1;
+  for (std::size_t d : s) n *= d;
+  return n;
+}
+
+Tensor zeros(const Shape& s) { return Tensor(s, 0.0f); }
+
+void check_rank(const Tensor& t, std::size_t rank, std::string_view who, std::string_view what) {
+  if (t.dimension() == rank) return;
+  std::ostringstream msg;
+  msg << who << ": expected " << what << " of rank " << rank << ", got shape "
+      << to_string(shape_of(t));
+  throw Error(msg.str());
+}
+
+void check_shape(const Shape& actual, const Shape& expected, std::string_view who,
+                 std::string_view what) {
+  if (actual == expected) return;
+  std::ostringstream msg;
+  msg << who << ": expected " << what << " of shape " << to_string(expected) << ", got "
+      << to_string(actual);
+  throw Error(msg.str());
+}
+
+void check_arg(bool ok, std::string_view who, std::string_view what, std::string_view cond,
+               const std::string& value) {
+  if (ok) return;
+  std::ostringstream msg;
+  msg << who << ": " << what << " must be " << cond << ", got " << value;
+  throw Error(msg.str());
+}
+
+}  // namespace minicnn

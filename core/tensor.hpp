@@ -1,0 +1,44 @@
+// Tensor, Shape and Error: what every part of minicnn stands on.
+//
+// Tensor is xt::xarray<float>, row-major. Images are NCHW, features (N, F).
+// Every misuse throws minicnn::Error with a message that names who complained and
+// what was expected against what came.
+#pragma once
+
+#include <cstddef>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <xtensor/xarray.hpp>
+
+namespace minicnn {
+
+using Tensor = xt::xarray<float>;
+using Shape = std::vector<std::size_t>;
+
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// "(64, 1, 28, 28)"
+std::string to_string(const Shape& s);
+Shape shape_of(const Tensor& t);
+std::size_t numel(const Shape& s);
+
+// A zero-filled tensor of the given shape.
+Tensor zeros(const Shape& s);
+
+// Throw Error("<who>: expected <what> of rank R, got (..)") when t has another rank.
+void check_rank(const Tensor& t, std::size_t rank, std::string_view who,
+                std::string_view what = "input");
+// Throw Error("<who>: expected <what> of shape (..), got (..)") when the shapes differ.
+void check_shape(const Shape& actual, const Shape& expected, std::string_view who,
+                 std::string_view what = "input");
+// Throw Error("<who>: <what> must be <cond>, got <value>") unless ok.
+void check_arg(bool ok, std::string_view who, std::string_view what, std::string_view cond,
+               const std::string& value);
+
+}  // namespace minicnn

@@ -1,0 +1,27 @@
+// minicnn: a minimal CNN framework in C++.
+//
+//   #include <minicnn/minicnn.hpp>
+//   using namespace minicnn;
+//
+// Tensors are xt::xarray<float> (Tensor), row-major; images are NCHW. Build a model as a
+// Sequential of layers, run forward on a batch, turn the loss gradient back through
+// backward, and let an optimiser step the parameters:
+//
+//   Sequential net;
+//   net.add<Conv2D>(1, 20, 5);  net.add<MaxPool2D>(2);  net.add<ReLU>();
+//   net.add<Flatten>();         net.add<Dense>(20 * 12 * 12, 10);
+//   SGD opt(net.parameters(), {.lr = 0.01f, .momentum = 0.9f});
+//   auto [loss, dlogits] = softmax_cross_entropy(net.forward(x), labels);
+//   net.zero_grad();  net.backward(dlogits);  opt.step();
+//
+// Every layer is also usable on its own (Conv2D conv(1, 20, 5); conv.forward(x)), and
+// the convolution algorithms are plain functions in layers/conv/. Any misuse throws
+// minicnn::Error naming the layer and the shapes or values involved.
+#pragma once
+
+#include "core/blas.hpp"
+#include "core/buffer.hpp"
+#include "core/fft.hpp"
+#include "core/im2col.hpp"
+#include "core/random.hpp"
+#include "core/tensor.hpp"

@@ -1,0 +1,94 @@
+#include <minicnn/core/blas.hpp>
+#include <minicnn/core/random.hpp>
+#include <minicnn/core/tensor.hpp>
+
+#include <gtest/gtest.h>
+
+#include <complex>
+#include <vector>
+
+using namespace minicnn;
+using cf = std::complex<float>;
+
+namespace {
+
+// Element (i, j) of op(A) where A is stored row-major with row stride ld.
+template <class T>
+T at(const std::vector<T>& a, Op op, std::size_t i, std::size_t j, std::size_t ld) {
+  if (op == Op::N) return a[i * ld + j];
+  T v = a[j * ld + i];
+  if constexpr (std::is_same_v<T, cf>) {
+    if (op == Op::C) v = std::conj(v);
+  }
+  return v;
+}
+
+template <class T>
+std::vector<T> random_matrix(std::size_t n, Rng& rng) {
+  std::vector<T> v(n);
+  for (auto& e : v) {
+    if constexpr (std::is_same_v<T, cf>) e = cf(rng.uniform(-1, 1), rng.uniform(-1, 1));
+    else e = rng.uniform(-1, 1);
+  }
+  return v;
+}
+
+template <class T>
+void check_gemm(Op oa, Op ob, std::size_t M, std::size_t N, std::size_t K) {
+  Rng rng(M * 131 + N * 17 + K);
+  // Row strides wider than needed, to check that ld is honoured.
+  const std::size_t lda = (oa == Op::N ? K : M) + 3, ldb = (ob == Op::N ? N : K) + 1,
+                    ldc = N + 2;
+  auto A = random_matrix<T>((oa == Op::N ? M : K) * lda, rng);
+  auto B = random_matrix<T>((ob == Op::N ? K : N) * ldb, rng);
+  auto C = random_matrix<T>(M * ldc, rng);
+  auto C0 = C;
+  const T alpha = T(0.75f), beta = T(-0.5f);
+  if constexpr (std::is_same_v<T, cf>) {
+    cgemm(oa, ob, M, N, K, alpha, A.data(), lda, B.data(), ldb, beta, C.data(), ldc);
+  } else {
+    sgemm(oa, ob, M, N, K, alpha, A.data(), lda, B.data(), ldb, beta, C.data(), ldc);
+  }
+  for (std::size_t i = 0; i < M; ++i) {
+    for (std::size_t j = 0; j < N; ++j) {
+      T ref = T(0);
+      for (std::size_t k = 0; k < K; ++k) ref += at(A, oa, i, k, lda) * at(B, ob, k, j, ldb);
+      ref = alpha * ref + beta * C0[i * ldc + j];
+      ASSERT_NEAR(std::abs(C[i * ldc + j] - ref), 0.0, 1e-4 * (1.0 + std::abs(ref)))
+          << "M=" << M << " N=" << N << " K=" << K << " at (" << i << "," << j << ")";
+    }
+    for (std::size_t j = N; j < ldc; ++j) ASSERT_EQ(C[i * ldc + j], C0[i * ldc + j]);
+  }
+}
+
+}  // namespace
+
+TEST(Blas, SgemmMatchesNaiveLoopEveryTransposition) {
+  for (Op oa : {Op::N, Op::T})
+    for (Op ob : {Op::N, Op::T})
+      for (auto [M, N, K] : {std::tuple{1, 1, 1}, {7, 5, 3}, {13, 1, 9}, {1, 17, 4}, {33, 65, 31}})
+        check_gemm<float>(oa, ob, M, N, K);
+}
+
+TEST(Blas, CgemmMatchesNaiveLoopEveryTransposition) {
+  for (Op oa : {Op::N, Op::T, Op::C})
+    for (Op ob : {Op::N, Op::T, Op::C})
+      for (auto [M, N, K] : {std::tuple{1, 1, 1}, {7, 5, 3}, {3, 11, 20}, {21, 2, 5}})
+        check_gemm<cf>(oa, ob, M, N, K);
+}
+
+TEST(Blas, RejectsRowStrideSmallerThanRow) {
+  std::vector<float> a(12), b(12), c(12);
+  EXPECT_THROW(sgemm(Op::N, Op::N, 3, 4, 4, 1, a.data(), 3, b.data(), 4, 0, c.data(), 4), Error);
+  EXPECT_THROW(sgemm(Op::N, Op::N, 3, 4, 4, 1, a.data(), 4, b.data(), 4, 0, c.data(), 2), Error);
+}
+
+TEST(Blas, ThreadSettingRoundTrips) {
+  const int before = num_threads();
+  EXPECT_GE(before, 1);
+  set_num_threads(1);
+  EXPECT_EQ(num_threads(), 1);
+  set_num_threads(before);
+  EXPECT_EQ(num_threads(), before);
+  EXPECT_THROW(set_num_threads(0), Error);
+}
