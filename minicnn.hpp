@@ -25,3 +25,7 @@
 #include "core/im2col.hpp"
 #include "core/random.hpp"
 #include "core/tensor.hpp"
+#include "core/train/loss.hpp"
+#include "core/train/optimizer.hpp"
+
+#include "layers/layer.hpp"

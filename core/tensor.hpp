@@ -23,6 +23,15 @@ class Error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A named tensor of a layer and its gradient, as layers hand them to optimisers and
+// checkpoints. Buffers (state saved with a model but not trained, such as
+// BatchNorm's running statistics) have grad == nullptr.
+struct Parameter {
+  std::string name;
+  Tensor* value = nullptr;
+  Tensor* grad = nullptr;
+};
+
 // "(64, 1, 28, 28)"
 std::string to_string(const Shape& s);
 Shape shape_of(const Tensor& t);
