@@ -1,0 +1,40 @@
+// Auto: which algorithm runs a convolution pass, by a cost model or by timing.
+//
+// The cost model estimates each eligible algorithm's time from the geometry: the GEMM
+// FLOPs at a rate that grows with the GEMM's size for im2col, and for FFT the
+// transforms (5·L·log2 L per plane) plus the per-frequency complex GEMMs, with rates
+// calibrated from bench/bench_conv on the project's 2-core machine. Autotuning
+// (Conv2DOptions::autotune, or MINICNN_CONV_AUTOTUNE=1) instead times every eligible
+// algorithm once per geometry, pass and thread count, as cuDNN's benchmark mode does,
+// and caches the winner for the rest of the process.
+#pragma once
+
+#include <array>
+#include <cstddef>
+
+#include "../../core/im2col.hpp"
+#include "conv_types.hpp"
+
+namespace minicnn {
+
+struct ConvChoice {
+  ConvAlgo algo = ConvAlgo::Direct;
+  double seconds = 0.0;  // measured when `measured`, else estimated
+  bool measured = false;
+  std::size_t workspace_bytes = 0;
+};
+
+// Direct and im2col run every geometry; FFT needs stride 1 and dilation 1.
+bool conv_algo_eligible(ConvAlgo a, const ConvGeom& g);
+// The cost model's estimate, in seconds, of one pass with `threads` threads.
+double conv_estimate_seconds(ConvAlgo a, const ConvGeom& g, ConvPass pass, int threads);
+std::size_t conv_workspace_bytes(ConvAlgo a, const ConvGeom& g, ConvPass pass, int threads,
+                                 std::size_t im2col_limit);
+// The cheapest eligible algorithm by the cost model.
+ConvChoice conv_select(const ConvGeom& g, ConvPass pass, int threads, std::size_t im2col_limit);
+// The fastest eligible algorithm by timing (cached per geometry, pass and threads).
+ConvChoice conv_autotune(const ConvGeom& g, ConvPass pass, int threads, std::size_t im2col_limit);
+// True when the environment asks for autotuning (MINICNN_CONV_AUTOTUNE=1).
+bool conv_autotune_from_env();
+
+}  // namespace minicnn

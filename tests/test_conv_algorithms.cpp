@@ -1,0 +1,256 @@
+// Every algorithm and pass against the direct reference on a grid of odd shapes.
+#include <minicnn/core/blas.hpp>
+#include <minicnn/core/random.hpp>
+#include <minicnn/layers/conv/direct.hpp>
+#include <minicnn/layers/conv/fft.hpp>
+#include <minicnn/layers/conv/im2col_gemm.hpp>
+#include <minicnn/layers/conv/select.hpp>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+using namespace minicnn;
+
+namespace {
+
+struct Case {
+  std::size_t N, C, H, W, K, KH, KW, stride, pad, dil;
+};
+
+// batch 1 and one channel, non-square images and kernels, 1x1 kernels, a kernel as
+// large as the padded input, padding of at least half the kernel (and larger than the
+// kernel), strides 2 and 3, dilation 2, FFT lengths that are not powers of two.
+const Case kCases[] = {
+    {1, 1, 5, 5, 1, 3, 3, 1, 0, 1},     {2, 3, 7, 10, 4, 3, 2, 1, 1, 1},
+    {2, 4, 5, 6, 3, 1, 1, 1, 0, 1},     {1, 2, 4, 5, 3, 6, 7, 1, 1, 1},
+    {2, 2, 5, 4, 3, 3, 3, 1, 2, 1},     {1, 1, 3, 3, 2, 3, 3, 1, 4, 1},
+    {2, 3, 9, 8, 4, 3, 3, 2, 1, 1},     {1, 2, 11, 10, 3, 3, 2, 3, 0, 1},
+    {2, 2, 9, 9, 3, 3, 3, 1, 2, 2},     {3, 3, 13, 11, 5, 4, 3, 1, 0, 1},
+    {4, 20, 12, 12, 50, 5, 5, 1, 0, 1}, {5, 1, 28, 28, 6, 5, 5, 1, 2, 1},
+    {1, 1, 17, 17, 1, 9, 9, 1, 0, 1},   {3, 2, 6, 6, 2, 1, 1, 2, 1, 1},
+};
+
+ConvGeom geom(const Case& c) {
+  return ConvGeom::make(c.N, c.C, c.H, c.W, c.K, c.KH, c.KW, c.stride, c.pad, c.dil);
+}
+
+std::vector<float> random_vec(std::size_t n, Rng& rng) {
+  std::vector<float> v(n);
+  for (auto& e : v) e = rng.uniform(-1, 1);
+  return v;
+}
+
+// max |got − want| / max |want|: the relative error the algorithms must keep under 1e-4.
+double rel_error(const std::vector<float>& got, const std::vector<float>& want) {
+  double diff = 0, scale = 1e-30;
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    diff = std::max(diff, double(std::abs(got[i] - want[i])));
+    scale = std::max(scale, double(std::abs(want[i])));
+  }
+  return diff / scale;
+}
+
+std::string describe(const ConvGeom& g) {
+  return "N" + std::to_string(g.N) + " C" + std::to_string(g.C) + " " + std::to_string(g.H) +
+         "x" + std::to_string(g.W) + " K" + std::to_string(g.K) + " k" + std::to_string(g.KH) +
+         "x" + std::to_string(g.KW) + " s" + std::to_string(g.stride) + " p" +
+         std::to_string(g.padding) + " d" + std::to_string(g.dilation);
+}
+
+struct Data {
+  std::vector<float> x, w, b, dy;
+  std::vector<float> y, dx, dw, db;  // reference results
+};
+
+Data make_data(const ConvGeom& g, Rng& rng) {
+  Data d;
+  d.x = random_vec(g.N * g.C * g.H * g.W, rng);
+  d.w = random_vec(g.K * g.C * g.KH * g.KW, rng);
+  d.b = random_vec(g.K, rng);
+  d.dy = random_vec(g.N * g.K * g.OH * g.OW, rng);
+  d.y.resize(d.dy.size());
+  d.dx.resize(d.x.size());
+  d.dw.assign(d.w.size(), 0.0f);
+  d.db.assign(g.K, 0.0f);
+  conv2d_direct_forward(g, d.x.data(), d.w.data(), d.b.data(), d.y.data());
+  conv2d_direct_backward_data(g, d.dy.data(), d.w.data(), d.dx.data());
+  conv2d_direct_backward_weights(g, d.x.data(), d.dy.data(), d.dw.data(), d.db.data());
+  return d;
+}
+
+// Runs one algorithm's three passes and compares each with the reference. The weight
+// gradients start from a non-zero value to check that they are added, not written.
+template <class Fwd, class Bd, class Bw>
+void check_algorithm(const ConvGeom& g, const Data& d, Fwd fwd, Bd bd, Bw bw) {
+  std::vector<float> y(d.y.size(), 99.0f), dx(d.dx.size(), 99.0f);
+  std::vector<float> dw(d.dw.size(), 0.5f), db(d.db.size(), 0.5f);
+  fwd(y.data());
+  bd(dx.data());
+  bw(dw.data(), db.data());
+  for (auto& v : dw) v -= 0.5f;
+  for (auto& v : db) v -= 0.5f;
+  EXPECT_LT(rel_error(y, d.y), 1e-4) << "forward " << describe(g);
+  EXPECT_LT(rel_error(dx, d.dx), 1e-4) << "backward-data " << describe(g);
+  EXPECT_LT(rel_error(dw, d.dw), 1e-4) << "backward-weights dw " << describe(g);
+  EXPECT_LT(rel_error(db, d.db), 1e-4) << "backward-weights db " << describe(g);
+}
+
+void check_im2col(const ConvGeom& g, const Data& d, std::size_t limit) {
+  Im2colWorkspace ws;
+  ws.limit_bytes = limit;
+  check_algorithm(
+      g, d,
+      [&](float* y) { conv2d_im2col_forward(g, d.x.data(), d.w.data(), d.b.data(), y, ws); },
+      [&](float* dx) { conv2d_im2col_backward_data(g, d.dy.data(), d.w.data(), dx, ws); },
+      [&](float* dw, float* db) {
+        conv2d_im2col_backward_weights(g, d.x.data(), d.dy.data(), dw, db, ws);
+      });
+  // A limit below the minimum (per thread: one column, one staged column and, for
+  // backward-weights, a K × C·KH·KW partial sum) is raised to that minimum.
+  const std::size_t T = std::size_t(num_threads()), R = g.col_rows();
+  const std::size_t minimum = T * (2 * (R + g.K) + g.K * R + g.K + 64) * sizeof(float);
+  EXPECT_LE(ws.buffer.bytes(), std::max(limit, minimum)) << describe(g);
+}
+
+class ConvThreads : public ::testing::TestWithParam<int> {
+ protected:
+  void SetUp() override {
+    saved_ = num_threads();
+    set_num_threads(GetParam());
+  }
+  void TearDown() override { set_num_threads(saved_); }
+  int saved_ = 1;
+};
+
+}  // namespace
+
+TEST(ConvDirect, HandComputedForward) {
+  // 1x1x3x3 input 1..9, 2x2 kernel [[1, 0], [0, -1]], bias 0.5: y = x[i,j] − x[i+1,j+1] + 0.5.
+  const ConvGeom g = ConvGeom::make(1, 1, 3, 3, 1, 2, 2);
+  const float x[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9}, w[4] = {1, 0, 0, -1}, b[1] = {0.5f};
+  float y[4];
+  conv2d_direct_forward(g, x, w, b, y);
+  for (float v : y) EXPECT_FLOAT_EQ(v, -3.5f);
+}
+
+TEST_P(ConvThreads, Im2colMatchesDirect) {
+  Rng rng(11);
+  for (const Case& c : kCases) {
+    const ConvGeom g = geom(c);
+    const Data d = make_data(g, rng);
+    check_im2col(g, d, Im2colWorkspace::kDefaultLimit);
+  }
+}
+
+TEST_P(ConvThreads, Im2colMatchesDirectWithATinyWorkspace) {
+  // A workspace too small for one image's columns: images are split into parts.
+  Rng rng(12);
+  for (const Case& c : kCases) {
+    const ConvGeom g = geom(c);
+    const Data d = make_data(g, rng);
+    check_im2col(g, d, 2048);
+  }
+}
+
+TEST_P(ConvThreads, FftMatchesDirect) {
+  Rng rng(13);
+  for (const Case& c : kCases) {
+    const ConvGeom g = geom(c);
+    if (!conv_algo_eligible(ConvAlgo::FFT, g)) continue;
+    const Data d = make_data(g, rng);
+    FftWorkspace ws;
+    check_algorithm(
+        g, d,
+        [&](float* y) { conv2d_fft_forward(g, d.x.data(), d.w.data(), d.b.data(), y, ws); },
+        [&](float* dx) { conv2d_fft_backward_data(g, d.dy.data(), d.w.data(), dx, ws); },
+        [&](float* dw, float* db) {
+          conv2d_fft_backward_weights(g, d.x.data(), d.dy.data(), dw, db, ws);
+        });
+  }
+}
+
+TEST_P(ConvThreads, FftBackwardReusesTheSpectraOfForward) {
+  Rng rng(14);
+  const ConvGeom g = ConvGeom::make(3, 4, 10, 9, 5, 3, 4, 1, 1);
+  const Data d = make_data(g, rng);
+  FftWorkspace ws;
+  std::vector<float> y(d.y.size()), dx(d.dx.size()), dw(d.dw.size(), 0.0f), db(g.K, 0.0f);
+  conv2d_fft_forward(g, d.x.data(), d.w.data(), d.b.data(), y.data(), ws);
+  EXPECT_TRUE(ws.x_valid && ws.w_valid && !ws.dy_valid);
+  // With reuse, x and w are never read again: pass null to prove it.
+  conv2d_fft_backward_weights(g, nullptr, d.dy.data(), dw.data(), db.data(), ws, true);
+  EXPECT_TRUE(ws.dy_valid);
+  conv2d_fft_backward_data(g, nullptr, nullptr, dx.data(), ws, true);
+  EXPECT_LT(rel_error(dx, d.dx), 1e-4);
+  EXPECT_LT(rel_error(dw, d.dw), 1e-4);
+  EXPECT_LT(rel_error(db, d.db), 1e-4);
+}
+
+INSTANTIATE_TEST_SUITE_P(Threads, ConvThreads, ::testing::Values(1, 2));
+
+TEST(ConvFft, RejectsStrideAndDilation) {
+  FftWorkspace ws;
+  std::vector<float> buf(1000);
+  const ConvGeom strided = ConvGeom::make(1, 1, 8, 8, 1, 3, 3, 2);
+  try {
+    conv2d_fft_forward(strided, buf.data(), buf.data(), nullptr, buf.data(), ws);
+    FAIL() << "no throw";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("stride 2"), std::string::npos) << e.what();
+  }
+  const ConvGeom dilated = ConvGeom::make(1, 1, 8, 8, 1, 3, 3, 1, 0, 2);
+  EXPECT_THROW(conv2d_fft_forward(dilated, buf.data(), buf.data(), nullptr, buf.data(), ws),
+               Error);
+}
+
+TEST(ConvFft, TransformSizeIsFastAndCoversThePaddedInput) {
+  EXPECT_EQ(fft_conv_size(28, 0), 28u);
+  EXPECT_EQ(fft_conv_size(12, 0), 12u);
+  EXPECT_EQ(fft_conv_size(56, 1), 60u);
+  EXPECT_EQ(fft_conv_size(13, 0), 14u);
+  EXPECT_EQ(fft_conv_size(100, 0), 100u);
+}
+
+TEST(ConvIm2col, WorkspaceStaysWithinItsBound) {
+  // The benchmark shapes, from LeNet to AlexNet's first layer, at the default limit.
+  const ConvGeom shapes[] = {
+      ConvGeom::make(64, 1, 28, 28, 20, 5, 5),        ConvGeom::make(64, 20, 12, 12, 50, 5, 5),
+      ConvGeom::make(32, 64, 56, 56, 64, 3, 3, 1, 1), ConvGeom::make(16, 16, 64, 64, 16, 11, 11),
+      ConvGeom::make(1, 1, 512, 512, 1, 15, 15),      ConvGeom::make(8, 3, 227, 227, 64, 11, 11, 4),
+      ConvGeom::make(32, 32, 32, 32, 64, 5, 5, 1, 2),
+  };
+  for (const ConvGeom& g : shapes)
+    for (ConvPass pass : {ConvPass::Forward, ConvPass::BackwardData, ConvPass::BackwardWeights})
+      for (int t : {1, 2, 8})
+        EXPECT_LE(conv2d_im2col_workspace_bytes(g, pass, t), Im2colWorkspace::kDefaultLimit)
+            << describe(g) << " " << to_string(pass) << " threads " << t;
+}
+
+TEST(ConvSelect, ChoosesOnlyEligibleAlgorithms) {
+  const ConvGeom strided = ConvGeom::make(8, 3, 227, 227, 64, 11, 11, 4);
+  for (ConvPass pass : {ConvPass::Forward, ConvPass::BackwardData, ConvPass::BackwardWeights})
+    EXPECT_NE(conv_select(strided, pass, 2, Im2colWorkspace::kDefaultLimit).algo, ConvAlgo::FFT);
+  EXPECT_FALSE(conv_algo_eligible(ConvAlgo::FFT, strided));
+  EXPECT_TRUE(conv_algo_eligible(ConvAlgo::Im2colGemm, strided));
+}
+
+TEST(ConvSelect, AutotuneTimesAndCachesTheWinner) {
+  const ConvGeom g = ConvGeom::make(2, 3, 12, 12, 4, 5, 5, 1, 2);
+  const ConvChoice a = conv_autotune(g, ConvPass::Forward, 1, Im2colWorkspace::kDefaultLimit);
+  EXPECT_TRUE(a.measured);
+  EXPECT_GT(a.seconds, 0.0);
+  EXPECT_NE(a.algo, ConvAlgo::Auto);
+  const ConvChoice b = conv_autotune(g, ConvPass::Forward, 1, Im2colWorkspace::kDefaultLimit);
+  EXPECT_EQ(a.algo, b.algo);
+  EXPECT_EQ(a.seconds, b.seconds);  // from the cache, not timed again
+}
+
+TEST(ConvTypes, NamesRoundTrip) {
+  for (ConvAlgo a : {ConvAlgo::Auto, ConvAlgo::Direct, ConvAlgo::Im2colGemm, ConvAlgo::FFT})
+    EXPECT_EQ(parse_conv_algo(to_string(a)), a);
+  EXPECT_THROW(parse_conv_algo("winograd"), Error);
+  EXPECT_EQ(to_string(ConvPass::BackwardData), "backward-data");
+}
