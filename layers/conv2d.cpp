@@ -166,7 +166,7 @@ Tensor Conv2D::backward(const Tensor& dy) {
       break;
     default: conv2d_direct_backward_weights(g, x, dy.data(), dweight_.data(), db); break;
   }
-  if (!needs_input_grad()) return Tensor();
+  if (!needs_input_grad()) return empty_tensor();
   Tensor dx = Tensor::from_shape({g.N, g.C, g.H, g.W});
   switch (p[1].algo) {
     case ConvAlgo::FFT:

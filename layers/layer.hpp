@@ -8,7 +8,7 @@
 //   - parameter gradients accumulate over backward calls until zero_grad().
 //   - the returned input gradient is a fresh tensor of the input's shape, unless the
 //     layer was told (set_needs_input_grad(false)) that nobody needs it: then backward
-//     returns an empty tensor and saves the work.
+//     returns empty_tensor() (shape (0,)) and saves the work.
 //   - every misuse throws minicnn::Error naming the layer and the shapes or values.
 // A new layer overrides forward, backward, output_shape and name, and parameters()
 // if it has any (see examples/custom_layer).

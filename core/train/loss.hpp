@@ -17,9 +17,11 @@ struct LossResult {
 
 // logits (N, K), labels N values in [0, K). Softmax then cross-entropy, through
 // log-sum-exp so that logits of any size stay finite. grad = (softmax − onehot) / N.
+// Throws Error naming both when the label count is not N or a label is outside [0, K).
 LossResult softmax_cross_entropy(const Tensor& logits, const Labels& labels);
 
 // Mean squared error over all elements: L = Σ (y − t)² / numel, grad = 2 (y − t) / numel.
+// Throws Error naming both shapes when they differ.
 LossResult mse(const Tensor& y, const Tensor& target);
 
 }  // namespace minicnn

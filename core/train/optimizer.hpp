@@ -5,12 +5,15 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 #include <vector>
 
 #include "../tensor.hpp"
 
 namespace minicnn {
 
+// Every parameter must have a gradient of its value's shape, and appear only once;
+// otherwise the constructor throws Error naming the optimiser and the parameter.
 class Optimizer {
  public:
   explicit Optimizer(std::vector<Parameter> params, float lr);
@@ -24,8 +27,14 @@ class Optimizer {
   const std::vector<Parameter>& params() const { return params_; }
 
  protected:
+  // `who` names the optimiser in error messages ("SGD", "Adam", "AdamW").
+  Optimizer(std::vector<Parameter> params, float lr, std::string who);
+  // Throws Error unless parameter i still has the size the optimiser's state was made for.
+  void check_size(std::size_t i, std::size_t size) const;
+
   std::vector<Parameter> params_;
   float lr_;
+  std::string who_;
 };
 
 struct SGDOptions {
@@ -35,7 +44,10 @@ struct SGDOptions {
   float weight_decay = 0.0f;
 };
 
-// v = momentum·v + (g + wd·θ);  θ −= lr·v   (nesterov: θ −= lr·(g + wd·θ + momentum·v))
+// PyTorch's torch.optim.SGD (dampening 0), with g the gradient:
+//   g' = g + wd·θ;  v = momentum·v + g';  θ −= lr·v   (nesterov: θ −= lr·(g' + momentum·v))
+// v starts at zero, so the first step is θ −= lr·g'. Options: lr finite and >= 0,
+// momentum in [0, 1), weight_decay finite and >= 0, nesterov only with momentum > 0.
 class SGD : public Optimizer {
  public:
   SGD(std::vector<Parameter> params, SGDOptions opt = {});
@@ -55,6 +67,12 @@ struct AdamOptions {
   bool decoupled = false;  // AdamW: decay θ directly instead of adding wd·θ to g
 };
 
+// PyTorch's torch.optim.Adam / AdamW (amsgrad off). At step t = 1, 2, ...:
+//   g' = g + wd·θ                (decoupled: g' = g, and first θ −= lr·wd·θ)
+//   m = β1·m + (1 − β1)·g';   v = β2·v + (1 − β2)·g'²
+//   θ −= lr · (m / (1 − β1ᵗ)) / (sqrt(v / (1 − β2ᵗ)) + eps)
+// Options: lr finite and >= 0, β1 and β2 in [0, 1), eps finite and > 0, weight_decay
+// finite and >= 0.
 class Adam : public Optimizer {
  public:
   Adam(std::vector<Parameter> params, AdamOptions opt = {});

@@ -27,8 +27,11 @@ ChunkPlan make_plan(const ConvGeom& g, ConvPass pass, int T, std::size_t limit_b
   const std::size_t R = g.col_rows(), P = g.out_plane();
   const std::size_t per_col = R + g.K;  // a column of col(x) and one of the staged y/dy
   const std::size_t extra = pass == ConvPass::BackwardWeights ? g.K * R + g.K : 0;
+  // Each of a thread's three regions is rounded up to whole 64-byte lines.
+  const std::size_t slack = 3 * (AlignedBuffer<float>::kAlign / sizeof(float));
   const std::size_t budget = limit_bytes / sizeof(float) / static_cast<std::size_t>(T);
-  const std::size_t j_mem = budget > extra + per_col ? (budget - extra) / per_col : 1;
+  const std::size_t j_mem =
+      budget > extra + per_col + slack ? (budget - extra - slack) / per_col : 1;
 
   ChunkPlan p;
   const std::size_t T_ = static_cast<std::size_t>(T);

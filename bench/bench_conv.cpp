@@ -1,0 +1,125 @@
+// Conv2D algorithms × passes × the shapes of issue #3, with GFLOP/s counters
+// (FLOPs per pass = 2·N·K·C·KH·KW·OH·OW) and the same run's 1024² sgemm as the roofline.
+// Auto runs whichever algorithm the cost model picks for the pass (its name is in
+// the label). Direct only runs where it takes under a second.
+//   ./bench_conv --benchmark_filter=S2        one shape
+//   MINICNN_NUM_THREADS=1 ./bench_conv        another thread count
+#include <minicnn/minicnn.hpp>
+
+#include <benchmark/benchmark.h>
+
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace minicnn;
+
+struct Shape8 {
+  const char* name;
+  std::size_t N, C, H, W, K, KH, KW, stride, pad;
+};
+
+const Shape8 kShapes[] = {
+    {"S1-lenet-conv1", 64, 1, 28, 28, 20, 5, 5, 1, 0},
+    {"S2-lenet-conv2", 64, 20, 12, 12, 50, 5, 5, 1, 0},
+    {"S3-resnet-3x3", 32, 64, 56, 56, 64, 3, 3, 1, 1},
+    {"S4-large-kernel", 16, 16, 64, 64, 16, 11, 11, 1, 0},
+    {"S5-seed-plane", 1, 1, 100, 100, 1, 3, 3, 1, 0},
+    {"S6-seed-plane-large", 1, 1, 512, 512, 1, 15, 15, 1, 0},
+    {"S7-alexnet-conv1", 8, 3, 227, 227, 64, 11, 11, 4, 0},
+    {"S8-mid-5x5", 32, 32, 32, 32, 64, 5, 5, 1, 2},
+};
+
+void BM_Sgemm1024(benchmark::State& state) {
+  const std::size_t n = 1024;
+  std::vector<float> a(n * n, 0.5f), b(n * n, 0.25f), c(n * n);
+  for (auto _ : state) {
+    sgemm(Op::N, Op::N, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);
+    benchmark::DoNotOptimize(c.data());
+  }
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * n * n * n,
+                                                 benchmark::Counter::kIsIterationInvariantRate,
+                                                 benchmark::Counter::kIs1000);
+  state.counters["threads"] = num_threads();
+}
+
+struct Buffers {
+  std::vector<float> x, w, b, y, dx, dw, db;
+  explicit Buffers(const ConvGeom& g)
+      : x(g.N * g.C * g.H * g.W), w(g.K * g.C * g.KH * g.KW), b(g.K),
+        y(g.N * g.K * g.OH * g.OW), dx(x.size()), dw(w.size()), db(g.K) {
+    Rng rng(1);
+    for (auto* v : {&x, &w, &b, &y})
+      for (float& e : *v) e = rng.uniform(-1, 1);
+  }
+};
+
+void run(ConvAlgo a, ConvPass pass, const ConvGeom& g, Buffers& d, Im2colWorkspace& iws,
+         FftWorkspace& fws) {
+  switch (a) {
+    case ConvAlgo::Direct:
+      if (pass == ConvPass::Forward) conv2d_direct_forward(g, d.x.data(), d.w.data(), d.b.data(), d.y.data());
+      else if (pass == ConvPass::BackwardData) conv2d_direct_backward_data(g, d.y.data(), d.w.data(), d.dx.data());
+      else conv2d_direct_backward_weights(g, d.x.data(), d.y.data(), d.dw.data(), d.db.data());
+      break;
+    case ConvAlgo::Im2colGemm:
+      if (pass == ConvPass::Forward) conv2d_im2col_forward(g, d.x.data(), d.w.data(), d.b.data(), d.y.data(), iws);
+      else if (pass == ConvPass::BackwardData) conv2d_im2col_backward_data(g, d.y.data(), d.w.data(), d.dx.data(), iws);
+      else conv2d_im2col_backward_weights(g, d.x.data(), d.y.data(), d.dw.data(), d.db.data(), iws);
+      break;
+    case ConvAlgo::FFT:
+      // Each pass on its own, transforming all its inputs (no spectra kept from a
+      // forward): the cost a single call pays.
+      if (pass == ConvPass::Forward) conv2d_fft_forward(g, d.x.data(), d.w.data(), d.b.data(), d.y.data(), fws);
+      else if (pass == ConvPass::BackwardData) conv2d_fft_backward_data(g, d.y.data(), d.w.data(), d.dx.data(), fws);
+      else conv2d_fft_backward_weights(g, d.x.data(), d.y.data(), d.dw.data(), d.db.data(), fws);
+      break;
+    case ConvAlgo::Auto: break;
+  }
+}
+
+void BM_Conv(benchmark::State& state, Shape8 s, ConvAlgo algo, ConvPass pass) {
+  const ConvGeom g = ConvGeom::make(s.N, s.C, s.H, s.W, s.K, s.KH, s.KW, s.stride, s.pad);
+  ConvAlgo a = algo;
+  if (algo == ConvAlgo::Auto) {
+    a = conv_select(g, pass, num_threads(), Im2colWorkspace::kDefaultLimit).algo;
+    state.SetLabel("auto=" + to_string(a));
+  }
+  Buffers d(g);
+  Im2colWorkspace iws;
+  FftWorkspace fws;
+  run(a, pass, g, d, iws, fws);  // plans FFTs and sizes workspaces before timing
+  for (auto _ : state) {
+    run(a, pass, g, d, iws, fws);
+    benchmark::ClobberMemory();
+  }
+  state.counters["GFLOP/s"] = benchmark::Counter(
+      g.flops(), benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+  state.counters["ws_MiB"] = double(a == ConvAlgo::FFT ? fws.bytes() : iws.buffer.bytes()) / (1 << 20);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::RegisterBenchmark("sgemm/1024", BM_Sgemm1024)->Unit(benchmark::kMillisecond)->UseRealTime();
+  for (const Shape8& s : kShapes) {
+    const ConvGeom g = ConvGeom::make(s.N, s.C, s.H, s.W, s.K, s.KH, s.KW, s.stride, s.pad);
+    for (ConvPass pass : {ConvPass::Forward, ConvPass::BackwardData, ConvPass::BackwardWeights}) {
+      for (ConvAlgo a : {ConvAlgo::Direct, ConvAlgo::Im2colGemm, ConvAlgo::FFT, ConvAlgo::Auto}) {
+        if (a != ConvAlgo::Auto && !conv_algo_eligible(a, g)) continue;
+        if (a == ConvAlgo::Direct && g.flops() > 0.5e9) continue;
+        const std::string name = std::string(s.name) + "/" + to_string(pass) + "/" + to_string(a);
+        benchmark::RegisterBenchmark(name.c_str(), BM_Conv, s, a, pass)
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime()
+            ->MinTime(0.2);
+      }
+    }
+  }
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,82 @@
+#include "loss.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+namespace minicnn {
+
+// logits z (N,K), labels y (N). Per row, with m = max_k z_k for stability:
+//   lse = m + log Σ_k exp(z_k − m),   loss_n = lse − z_y,   p_k = exp(z_k − lse)
+//   L = Σ_n loss_n / N   ⇒   dL/dz_k = (p_k − [k = y]) / N
+LossResult softmax_cross_entropy(const Tensor& logits, const Labels& labels) {
+  constexpr const char* kWho = "softmax_cross_entropy";
+  check_rank(logits, 2, kWho, "logits (N, K)");
+  const std::size_t N = logits.shape()[0], K = logits.shape()[1];
+  if (labels.size() != N) {
+    throw Error(std::string(kWho) + ": got " + std::to_string(labels.size()) +
+                " labels for logits of shape " + to_string(shape_of(logits)) +
+                " (N = " + std::to_string(N) + ")");
+  }
+  check_arg(N > 0, kWho, "the batch size N", "> 0", to_string(shape_of(logits)));
+  check_arg(K > 0, kWho, "the class count K", "> 0", to_string(shape_of(logits)));
+  for (std::size_t n = 0; n < N; ++n) {
+    if (labels[n] >= K) {
+      throw Error(std::string(kWho) + ": label " + std::to_string(labels[n]) + " at index " +
+                  std::to_string(n) + " is outside [0, " + std::to_string(K) +
+                  ") for logits of shape " + to_string(shape_of(logits)));
+    }
+  }
+
+  LossResult out;
+  out.grad = Tensor::from_shape({N, K});
+  const float* z = logits.data();
+  float* g = out.grad.data();
+  const float inv_n = 1.0f / static_cast<float>(N);
+  double total = 0.0;
+  for (std::size_t n = 0; n < N; ++n) {
+    const float* zr = z + n * K;
+    float* gr = g + n * K;
+    const float m = *std::max_element(zr, zr + K);
+    double sum = 0.0;
+    for (std::size_t k = 0; k < K; ++k) {
+      gr[k] = std::exp(zr[k] - m);
+      sum += gr[k];
+    }
+    const double lse = static_cast<double>(m) + std::log(sum);
+    total += lse - static_cast<double>(zr[labels[n]]);
+    const float scale = static_cast<float>(1.0 / sum) * inv_n;
+    for (std::size_t k = 0; k < K; ++k) gr[k] *= scale;
+    gr[labels[n]] -= inv_n;
+  }
+  out.loss = static_cast<float>(total / static_cast<double>(N));
+  return out;
+}
+
+// L = Σ (y − t)² / M over all M elements  ⇒  dL/dy = 2 (y − t) / M
+LossResult mse(const Tensor& y, const Tensor& target) {
+  const Shape ys = shape_of(y), ts = shape_of(target);
+  if (ys != ts) {
+    throw Error("mse: shape of y " + to_string(ys) + " differs from shape of target " +
+                to_string(ts));
+  }
+  const std::size_t M = y.size();
+  check_arg(M > 0, "mse", "the input", "non-empty", to_string(ys));
+
+  LossResult out;
+  out.grad = Tensor::from_shape(ys);
+  const float* a = y.data();
+  const float* t = target.data();
+  float* g = out.grad.data();
+  const float scale = 2.0f / static_cast<float>(M);
+  double total = 0.0;
+  for (std::size_t i = 0; i < M; ++i) {
+    const float d = a[i] - t[i];
+    total += static_cast<double>(d) * d;
+    g[i] = scale * d;
+  }
+  out.loss = static_cast<float>(total / static_cast<double>(M));
+  return out;
+}
+
+}  // namespace minicnn

@@ -1,0 +1,153 @@
+#include "optimizer.hpp"
+
+#include <cmath>
+#include <set>
+#include <sstream>
+#include <utility>
+
+namespace minicnn {
+namespace {
+
+std::string fmt(float v) {
+  std::ostringstream out;
+  out << v;
+  return out.str();
+}
+
+void check_lr(float lr, const std::string& who) {
+  check_arg(std::isfinite(lr) && lr >= 0.0f, who, "lr", "finite and >= 0", fmt(lr));
+}
+
+void check_weight_decay(float wd, const std::string& who) {
+  check_arg(std::isfinite(wd) && wd >= 0.0f, who, "weight_decay", "finite and >= 0", fmt(wd));
+}
+
+// A state tensor of zeros for each parameter.
+std::vector<Tensor> zeros_like(const std::vector<Parameter>& params) {
+  std::vector<Tensor> state;
+  state.reserve(params.size());
+  for (const Parameter& p : params) state.push_back(zeros(shape_of(*p.value)));
+  return state;
+}
+
+}  // namespace
+
+Optimizer::Optimizer(std::vector<Parameter> params, float lr)
+    : Optimizer(std::move(params), lr, "Optimizer") {}
+
+Optimizer::Optimizer(std::vector<Parameter> params, float lr, std::string who)
+    : params_(std::move(params)), lr_(lr), who_(std::move(who)) {
+  check_lr(lr, who_);
+  std::set<const Tensor*> seen;
+  for (const Parameter& p : params_) {
+    const std::string what = "parameter '" + p.name + "'";
+    if (p.value == nullptr) throw Error(who_ + ": " + what + " has no value");
+    if (p.grad == nullptr) {
+      throw Error(who_ + ": " + what +
+                  " has no gradient (a buffer cannot be optimised; pass parameters())");
+    }
+    check_shape(shape_of(*p.grad), shape_of(*p.value), who_, "the gradient of " + what);
+    if (!seen.insert(p.value).second) {
+      throw Error(who_ + ": " + what + " appears more than once");
+    }
+  }
+}
+
+void Optimizer::zero_grad() {
+  for (Parameter& p : params_) p.grad->fill(0.0f);
+}
+
+void Optimizer::set_lr(float lr) {
+  check_lr(lr, who_);
+  lr_ = lr;
+}
+
+void Optimizer::check_size(std::size_t i, std::size_t size) const {
+  const Parameter& p = params_[i];
+  if (p.value->size() != size || p.grad->size() != size) {
+    throw Error(who_ + ": parameter '" + p.name + "' has changed size since the optimiser " +
+                "was made: value " + to_string(shape_of(*p.value)) + ", gradient " +
+                to_string(shape_of(*p.grad)) + ", state of " + std::to_string(size) + " elements");
+  }
+}
+
+SGD::SGD(std::vector<Parameter> params, SGDOptions opt)
+    : Optimizer(std::move(params), opt.lr, "SGD"), opt_(opt) {
+  check_arg(opt.momentum >= 0.0f && opt.momentum < 1.0f, who_, "momentum", "in [0, 1)",
+            fmt(opt.momentum));
+  check_weight_decay(opt.weight_decay, who_);
+  check_arg(!opt.nesterov || opt.momentum > 0.0f, who_, "momentum", "> 0 when nesterov is on",
+            fmt(opt.momentum));
+  if (opt.momentum > 0.0f) velocity_ = zeros_like(params_);
+}
+
+// g' = g + wd·θ;  v = μ·v + g';  θ −= lr·v   (nesterov: θ −= lr·(g' + μ·v))
+void SGD::step() {
+  const float lr = lr_, mu = opt_.momentum, wd = opt_.weight_decay;
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    const std::size_t n = params_[i].value->size();
+    float* theta = params_[i].value->data();
+    const float* g = params_[i].grad->data();
+    if (mu == 0.0f) {
+      check_size(i, n);
+      for (std::size_t j = 0; j < n; ++j) theta[j] -= lr * (g[j] + wd * theta[j]);
+      continue;
+    }
+    check_size(i, velocity_[i].size());
+    float* v = velocity_[i].data();
+    if (opt_.nesterov) {
+      for (std::size_t j = 0; j < n; ++j) {
+        const float gj = g[j] + wd * theta[j];
+        v[j] = mu * v[j] + gj;
+        theta[j] -= lr * (gj + mu * v[j]);
+      }
+    } else {
+      for (std::size_t j = 0; j < n; ++j) {
+        v[j] = mu * v[j] + (g[j] + wd * theta[j]);
+        theta[j] -= lr * v[j];
+      }
+    }
+  }
+}
+
+Adam::Adam(std::vector<Parameter> params, AdamOptions opt)
+    : Optimizer(std::move(params), opt.lr, opt.decoupled ? "AdamW" : "Adam"), opt_(opt) {
+  check_arg(opt.beta1 >= 0.0f && opt.beta1 < 1.0f, who_, "beta1", "in [0, 1)", fmt(opt.beta1));
+  check_arg(opt.beta2 >= 0.0f && opt.beta2 < 1.0f, who_, "beta2", "in [0, 1)", fmt(opt.beta2));
+  check_arg(std::isfinite(opt.eps) && opt.eps > 0.0f, who_, "eps", "finite and > 0", fmt(opt.eps));
+  check_weight_decay(opt.weight_decay, who_);
+  m_ = zeros_like(params_);
+  v_ = zeros_like(params_);
+}
+
+// At step t:  g' = g + wd·θ  (decoupled: θ −= lr·wd·θ, g' = g)
+//   m = β1·m + (1 − β1)·g';  v = β2·v + (1 − β2)·g'²
+//   θ −= (lr / (1 − β1ᵗ)) · m / (sqrt(v) / sqrt(1 − β2ᵗ) + eps)
+// (the grouping PyTorch uses, so the two agree to rounding).
+void Adam::step() {
+  ++t_;
+  const float b1 = opt_.beta1, b2 = opt_.beta2, eps = opt_.eps;
+  const double t = static_cast<double>(t_);
+  const float step_size =
+      static_cast<float>(static_cast<double>(lr_) / (1.0 - std::pow(double(b1), t)));
+  const float sqrt_bc2 = static_cast<float>(std::sqrt(1.0 - std::pow(double(b2), t)));
+  const float coupled_wd = opt_.decoupled ? 0.0f : opt_.weight_decay;
+  const float decay = opt_.decoupled ? 1.0f - lr_ * opt_.weight_decay : 1.0f;
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    check_size(i, m_[i].size());
+    const std::size_t n = m_[i].size();
+    float* theta = params_[i].value->data();
+    const float* g = params_[i].grad->data();
+    float* m = m_[i].data();
+    float* v = v_[i].data();
+    for (std::size_t j = 0; j < n; ++j) {
+      theta[j] *= decay;
+      const float gj = g[j] + coupled_wd * theta[j];
+      m[j] = b1 * m[j] + (1.0f - b1) * gj;
+      v[j] = b2 * v[j] + (1.0f - b2) * gj * gj;
+      theta[j] -= step_size * (m[j] / (std::sqrt(v[j]) / sqrt_bc2 + eps));
+    }
+  }
+}
+
+}  // namespace minicnn

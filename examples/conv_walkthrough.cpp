@@ -1,0 +1,761 @@
+// conv_walkthrough: the companion program of docs/walkthrough.md.
+//
+// Runs the three convolution algorithms of layers/conv/ (the direct loops, im2col +
+// GEMM, FFT) on the same single-plane images, prints how far apart their outputs are
+// and how long each takes, and shows the two classic FFT mistakes on real numbers:
+// circular convolution without zero padding, and a kernel flipped after padding (the
+// recipe of the seed article), whose output lands one pixel off. It ends with the
+// tables of where FFT overtakes im2col, as kernel and image grow and as channels grow,
+// and a check that the three algorithms agree on the backward passes too.
+//
+//   conv_walkthrough                        everything, about 20 s on 2 cores
+//   conv_walkthrough --quick                the worked examples only, no timing tables
+//   conv_walkthrough --out dir --image photo.png --threads 1
+//
+// Writes PNG files into the output folder (default out/walkthrough): the inputs, the
+// outputs of each algorithm, the error maps of the two mistakes, and the crossover plot.
+// Exits with status 1 if two algorithms disagree by more than kRelTolerance.
+//
+// The blocks between "// [walkthrough:NAME]" and "// [end]" are quoted verbatim in
+// docs/walkthrough.md; tests/test_walkthrough_docs.cpp fails when the two drift apart.
+#include <minicnn/minicnn.hpp>
+
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <complex>
+#include <cstdio>
+#include <filesystem>
+#include <limits>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace minicnn;
+namespace fs = std::filesystem;
+
+constexpr float kSobelX[9] = {1, 0, -1, 2, 0, -2, 1, 0, -1};  // Sobel, horizontal gradient
+constexpr std::size_t kSeedSize = 100;     // the seed article's 100×100 image
+constexpr float kRelTolerance = 1e-4f;     // allowed |difference| / max|y| between algorithms
+constexpr double kTimeBudget = 0.04;       // seconds spent timing one algorithm on one shape
+constexpr int kMaxReps = 5;
+
+// Single-plane images (N = C = K = 1) for the crossover table, and the kernel sizes.
+const std::vector<std::size_t> kCrossSizes = {64, 100, 256, 512};
+const std::vector<std::size_t> kCrossKernels = {3, 5, 7, 9, 11, 13, 15, 19, 23, 27, 31};
+// The channel table: a batch of kChanN images of kChanHW², kChanK output channels.
+constexpr std::size_t kChanN = 8, kChanHW = 64, kChanK = 16;
+const std::vector<std::size_t> kChanC = {1, 4, 16, 64};
+const std::vector<std::size_t> kChanKernels = {3, 5, 7, 9, 11, 13};
+
+// One real plane, row-major, 64-byte aligned so the FFT primitives of core/fft.hpp take it.
+struct Plane {
+  std::size_t h = 0, w = 0;
+  AlignedBuffer<float> buf;
+
+  Plane(std::size_t rows, std::size_t cols) : h(rows), w(cols) {
+    std::fill_n(buf.ensure(h * w), h * w, 0.0f);
+  }
+  float* data() { return buf.data(); }
+  const float* data() const { return buf.data(); }
+  std::size_t size() const { return h * w; }
+  float& operator()(std::size_t i, std::size_t j) { return buf.data()[i * w + j]; }
+  float operator()(std::size_t i, std::size_t j) const { return buf.data()[i * w + j]; }
+};
+
+Plane from_array(const float* v, std::size_t h, std::size_t w) {
+  Plane p(h, w);
+  std::copy_n(v, h * w, p.data());
+  return p;
+}
+
+// ---- inputs and kernels ------------------------------------------------------------
+
+// The picture every run filters: a photo given with --image, resized, or a drawing with
+// edges in every direction (a soft ramp, a bright disc, a grey block, a thin diagonal).
+struct Source {
+  std::optional<Image> photo;
+
+  Plane make(std::size_t h, std::size_t w) const {
+    Plane x(h, w);
+    if (photo) {
+      const Image img = resize_bilinear(*photo, w, h);
+      for (std::size_t i = 0; i < h; ++i)
+        for (std::size_t j = 0; j < w; ++j) x(i, j) = float(img.at(j, i)[0]) / 255.0f;
+      return x;
+    }
+    const double cy = 0.40 * double(h), cx = 0.36 * double(w);
+    const double r = 0.22 * double(std::min(h, w));
+    for (std::size_t i = 0; i < h; ++i)
+      for (std::size_t j = 0; j < w; ++j) {
+        const double u = double(j) / double(w - 1), v = double(i) / double(h - 1);
+        double value = 0.15 + 0.25 * u;
+        if ((double(i) - cy) * (double(i) - cy) + (double(j) - cx) * (double(j) - cx) < r * r)
+          value = 0.9;
+        if (v > 0.58 && v < 0.86 && u > 0.55 && u < 0.88) value = 0.55;
+        if (std::abs(u + v - 1.0) < 0.012) value = 1.0;
+        x(i, j) = float(value);
+      }
+    return x;
+  }
+};
+
+// The k × k kernel of the runs: Sobel for k = 3, else its smooth generalisation, the
+// horizontal derivative of a Gaussian of σ = k/6, scaled like Sobel (each side sums to 4).
+Plane edge_kernel(std::size_t k) {
+  if (k == 3) return from_array(kSobelX, 3, 3);
+  Plane w(k, k);
+  const double c = double(k - 1) / 2, s = double(k) / 6;
+  double side = 0;
+  for (std::size_t a = 0; a < k; ++a)
+    for (std::size_t b = 0; b < k; ++b) {
+      const double d2 = (double(a) - c) * (double(a) - c) + (double(b) - c) * (double(b) - c);
+      const double v = (c - double(b)) * std::exp(-d2 / (2 * s * s));
+      w(a, b) = float(v);
+      if (v > 0) side += v;
+    }
+  for (std::size_t i = 0; i < w.size(); ++i) w.data()[i] = float(w.data()[i] * 4.0 / side);
+  return w;
+}
+
+// ---- the textbook loop, the library calls, and the two FFT mistakes -----------------
+
+// [walkthrough:direct-loops]
+// y(i, j) = Σ_a Σ_b k(a, b) · x(i + a, j + b): the valid cross-correlation of one
+// plane, what a CNN layer calls "convolution". Output (H − KH + 1) × (W − KW + 1).
+Plane correlate_valid(const Plane& x, const Plane& k) {
+  Plane y(x.h - k.h + 1, x.w - k.w + 1);
+  for (std::size_t i = 0; i < y.h; ++i)
+    for (std::size_t j = 0; j < y.w; ++j) {
+      float sum = 0.0f;
+      for (std::size_t a = 0; a < k.h; ++a)
+        for (std::size_t b = 0; b < k.w; ++b) sum += k(a, b) * x(i + a, j + b);
+      y(i, j) = sum;
+    }
+  return y;
+}
+// [end]
+
+// [walkthrough:library-calls]
+// The three algorithms of layers/conv/ on one plane: N = C = K = 1, no bias.
+void run_three(const Plane& x, const Plane& k, Plane& y_direct, Plane& y_im2col, Plane& y_fft) {
+  const ConvGeom g = ConvGeom::make(/*N=*/1, /*C=*/1, x.h, x.w, /*K=*/1, k.h, k.w);
+  conv2d_direct_forward(g, x.data(), k.data(), /*b=*/nullptr, y_direct.data());
+  Im2colWorkspace iws;
+  conv2d_im2col_forward(g, x.data(), k.data(), nullptr, y_im2col.data(), iws);
+  FftWorkspace fws;
+  conv2d_fft_forward(g, x.data(), k.data(), nullptr, y_fft.data(), fws);
+}
+// [end]
+
+// [walkthrough:circular]
+// Correlation through the FFT with no padding at all: x and the kernel in planes of
+// x's own size, so a window that runs off one edge comes back in at the other.
+Plane circular_correlation(const Plane& x, const Plane& k) {
+  Plane kp(x.h, x.w), out(x.h, x.w);
+  for (std::size_t a = 0; a < k.h; ++a)
+    for (std::size_t b = 0; b < k.w; ++b) kp(a, b) = k(a, b);
+  const FftPlan2D& plan = fft_plan(x.h, x.w);
+  AlignedBuffer<cfloat> X(plan.spectrum_size()), Kf(plan.spectrum_size());
+  rfft2(plan, x.data(), X.data());
+  rfft2(plan, kp.data(), Kf.data());
+  for (std::size_t f = 0; f < plan.spectrum_size(); ++f)
+    X.data()[f] *= std::conj(Kf.data()[f]);  // conjugate: correlation, not convolution
+  irfft2(plan, X.data(), out.data());          // unnormalised: H·W times the result
+  for (std::size_t i = 0; i < out.size(); ++i) out.data()[i] /= float(x.h * x.w);
+  return out;  // out(i, j) = Σ_a Σ_b k(a, b) · x((i + a) mod H, (j + b) mod W)
+}
+// [end]
+
+// [walkthrough:seed-recipe]
+// The seed article's recipe, step for step: pad x and the kernel to L = H + KH − 1,
+// rotate the whole padded kernel by 180°, multiply the spectra, transform back.
+Plane seed_fft_recipe(const Plane& x, const Plane& k) {
+  const std::size_t Lh = x.h + k.h - 1, Lw = x.w + k.w - 1;
+  Plane xp(Lh, Lw), kp(Lh, Lw), rot(Lh, Lw), out(Lh, Lw);
+  for (std::size_t i = 0; i < x.h; ++i)
+    for (std::size_t j = 0; j < x.w; ++j) xp(i, j) = x(i, j);
+  for (std::size_t a = 0; a < k.h; ++a)
+    for (std::size_t b = 0; b < k.w; ++b) kp(a, b) = k(a, b);
+  for (std::size_t i = 0; i < Lh; ++i)  // np.rot90(padded_kernel, k=2)
+    for (std::size_t j = 0; j < Lw; ++j) rot(i, j) = kp(Lh - 1 - i, Lw - 1 - j);
+  const FftPlan2D& plan = fft_plan(Lh, Lw);
+  AlignedBuffer<cfloat> X(plan.spectrum_size()), R(plan.spectrum_size());
+  rfft2(plan, xp.data(), X.data());
+  rfft2(plan, rot.data(), R.data());
+  for (std::size_t f = 0; f < plan.spectrum_size(); ++f) X.data()[f] *= R.data()[f];
+  irfft2(plan, X.data(), out.data());
+  for (std::size_t i = 0; i < out.size(); ++i) out.data()[i] /= float(Lh * Lw);
+  return out;  // the seed keeps out[0:OH, 0:OW]
+}
+// [end]
+
+// ---- measuring ---------------------------------------------------------------------
+
+// Largest |a − b| over the top-left rows × cols of two planes, and where it is.
+struct Diff {
+  float max = 0.0f;
+  std::size_t i = 0, j = 0;
+};
+
+Diff max_diff(const Plane& a, const Plane& b, std::size_t rows, std::size_t cols) {
+  Diff d;
+  for (std::size_t i = 0; i < rows; ++i)
+    for (std::size_t j = 0; j < cols; ++j) {
+      const float e = std::abs(a(i, j) - b(i, j));
+      if (e > d.max) d = {e, i, j};
+    }
+  return d;
+}
+Diff max_diff(const Plane& a, const Plane& b) { return max_diff(a, b, a.h, a.w); }
+
+float max_abs(const Plane& p) {
+  float m = 0.0f;
+  for (std::size_t i = 0; i < p.size(); ++i) m = std::max(m, std::abs(p.data()[i]));
+  return m;
+}
+
+// Best wall time of fn in milliseconds: an untimed warm-up (it plans FFTs and sizes
+// workspaces), then runs until kTimeBudget is spent, at least 2 and at most kMaxReps.
+template <class Fn>
+double best_ms(Fn&& fn) {
+  using Clock = std::chrono::steady_clock;
+  fn();
+  double best = std::numeric_limits<double>::infinity(), spent = 0.0;
+  for (int rep = 0; rep < kMaxReps && (rep < 2 || spent < kTimeBudget); ++rep) {
+    const auto t0 = Clock::now();
+    fn();
+    const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+    best = std::min(best, s);
+    spent += s;
+  }
+  return best * 1e3;
+}
+
+template <class Fn>
+double once_ms(Fn&& fn) {
+  const auto t0 = std::chrono::steady_clock::now();
+  fn();
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// ---- printing and pictures ---------------------------------------------------------
+
+void print_matrix(const char* title, const float* v, std::size_t rows, std::size_t cols) {
+  std::printf("%s\n", title);
+  for (std::size_t i = 0; i < rows; ++i) {
+    std::printf("   ");
+    for (std::size_t j = 0; j < cols; ++j) {
+      const float e = v[i * cols + j];
+      // Whole numbers print as such (the FFT's rounding error hidden), others with decimals.
+      if (std::abs(e - std::round(e)) < 1e-3f) std::printf(" %5.0f", std::round(e) + 0.0f);
+      else std::printf(" %5.2f", e);
+    }
+    std::printf("\n");
+  }
+}
+
+// Writes a plane as a grey PNG, mapping [lo, hi] to [0, 255].
+void write_plane(const fs::path& path, const Plane& p, float lo, float hi) {
+  Image img(p.w, p.h, 1);
+  const float scale = hi > lo ? 255.0f / (hi - lo) : 0.0f;
+  for (std::size_t i = 0; i < p.size(); ++i)
+    img.pixels[i] = std::uint8_t(std::lround(std::clamp((p.data()[i] - lo) * scale, 0.0f, 255.0f)));
+  write_png(path.string(), img);
+}
+// A signed filter response: zero mid-grey, ±max|y| black and white.
+void write_signed(const fs::path& path, const Plane& p) {
+  const float m = std::max(max_abs(p), 1e-30f);
+  write_plane(path, p, -m, m);
+}
+// |a − b| over the shape of a, black for 0 and white for the largest error.
+void write_error(const fs::path& path, const Plane& a, const Plane& b) {
+  Plane e(a.h, a.w);
+  for (std::size_t i = 0; i < a.h; ++i)
+    for (std::size_t j = 0; j < a.w; ++j) e(i, j) = std::abs(a(i, j) - b(i, j));
+  write_plane(path, e, 0.0f, std::max(max_abs(e), 1e-30f));
+}
+
+// ---- the sections ------------------------------------------------------------------
+
+struct Report {
+  bool ok = true;
+  void agree(const char* what, float diff, float scale) {
+    if (!(diff <= kRelTolerance * std::max(scale, 1e-30f))) {
+      std::printf("  !! %s: difference %.3g exceeds %.0e of %.3g\n", what, double(diff),
+                  double(kRelTolerance), double(scale));
+      ok = false;
+    }
+  }
+};
+
+void section_worked_example(Report& report) {
+  std::printf("== 1. The worked example: a 4x4 input, the 3x3 Sobel kernel ==\n\n");
+  const float xv[16] = {3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7, 9, 3};  // digits of pi
+  const Plane x4 = from_array(xv, 4, 4), sobel = from_array(kSobelX, 3, 3);
+  const float* x = x4.data();
+  const float* w = kSobelX;
+  print_matrix("x (4 x 4):", x, 4, 4);
+  print_matrix("k (3 x 3), Sobel-x:", w, 3, 3);
+
+  const Plane y_loop = correlate_valid(x4, sobel);
+  print_matrix("y = correlate_valid(x, k), the textbook loops (2 x 2):", y_loop.data(), 2, 2);
+
+  // [walkthrough:im2col-gemm]
+  const ConvGeom g = ConvGeom::make(/*N=*/1, /*C=*/1, /*H=*/4, /*W=*/4, /*K=*/1, /*KH=*/3, /*KW=*/3);
+  const std::size_t R = g.col_rows(), P = g.out_plane();  // 9 rows, 2·2 = 4 columns
+  std::vector<float> cols(R * P), y(P);
+  im2col(x, g, /*o0=*/0, /*o1=*/P, cols.data(), /*ld=*/P);
+  // y (1 × 4) = w (1 × 9) · cols (9 × 4): one output position per column
+  sgemm(Op::N, Op::N, /*M=*/1, /*N=*/P, /*K=*/R, 1.0f, w, /*lda=*/R, cols.data(), /*ldb=*/P,
+        0.0f, y.data(), /*ldc=*/P);
+  // [end]
+  print_matrix("cols = im2col(x) (9 x 4): row r = kh*3 + kw, column o = oh*2 + ow:",
+               cols.data(), R, P);
+  print_matrix("y = w . cols (1 x 4), one sgemm:", y.data(), 1, P);
+  float d = 0.0f;
+  for (std::size_t o = 0; o < P; ++o) d = std::max(d, std::abs(y[o] - y_loop.data()[o]));
+  report.agree("im2col+sgemm vs loops, 4x4", d, max_abs(y_loop));
+
+  // [walkthrough:col2im]
+  // col2im adds every entry of a column matrix back onto the pixel it was copied from;
+  // applied to a matrix of ones it counts the windows that cover each pixel.
+  std::vector<float> ones(R * P, 1.0f), cover(g.in_plane(), 0.0f);
+  col2im(ones.data(), g, /*o0=*/0, /*o1=*/P, /*ld=*/P, cover.data());
+  // [end]
+  print_matrix("col2im(ones (9 x 4)) (4 x 4): windows covering each pixel:", cover.data(), 4, 4);
+  // The adjoint identity <im2col(x), c> = <x, col2im(c)> for a c that is not all ones.
+  std::vector<float> c(R * P), back(g.in_plane(), 0.0f);
+  for (std::size_t i = 0; i < c.size(); ++i) c[i] = float(i % 7) - 3.0f;
+  col2im(c.data(), g, 0, P, P, back.data());
+  double lhs = 0, rhs = 0;
+  for (std::size_t i = 0; i < c.size(); ++i) lhs += double(cols[i]) * c[i];
+  for (std::size_t i = 0; i < back.size(); ++i) rhs += double(x[i]) * back[i];
+  std::printf("adjoint check: <im2col(x), c> = %g, <x, col2im(c)> = %g\n\n", lhs, rhs);
+  report.agree("im2col/col2im adjoint", float(std::abs(lhs - rhs)), float(std::abs(lhs)));
+
+  const Plane s = seed_fft_recipe(x4, sobel);
+  print_matrix("the seed's FFT recipe before its crop (6 x 6, L = 4 + 3 - 1):", s.data(), 6, 6);
+  const float crop[4] = {s(0, 0), s(0, 1), s(1, 0), s(1, 1)};
+  print_matrix("the seed's crop out[0:2, 0:2]:", crop, 2, 2);
+  std::printf("the right answer y(0,0) = %g sits at (5, 5), y(1,1) = %g at (0, 0):\n"
+              "out(i, j) = y(i + 1, j + 1), indices mod 6; the crop is off by one.\n\n",
+              double(y_loop(0, 0)), double(y_loop(1, 1)));
+}
+
+struct Timed {
+  Plane direct, im2col, fft;
+  double ms_direct = 0, ms_im2col = 0, ms_fft = 0;
+};
+
+// The three algorithms on x and k: outputs, and their best times (direct timed once
+// when `time_direct_once`, as it runs for up to a second on the large shapes).
+Timed run_and_time(const Plane& x, const Plane& k, bool time_direct_once) {
+  const std::size_t OH = x.h - k.h + 1, OW = x.w - k.w + 1;
+  Timed t{Plane(OH, OW), Plane(OH, OW), Plane(OH, OW)};
+  run_three(x, k, t.direct, t.im2col, t.fft);
+  const ConvGeom g = ConvGeom::make(1, 1, x.h, x.w, 1, k.h, k.w);
+  Im2colWorkspace iws;
+  FftWorkspace fws;
+  auto direct = [&] { conv2d_direct_forward(g, x.data(), k.data(), nullptr, t.direct.data()); };
+  t.ms_direct = time_direct_once ? once_ms(direct) : best_ms(direct);
+  t.ms_im2col = best_ms([&] {
+    conv2d_im2col_forward(g, x.data(), k.data(), nullptr, t.im2col.data(), iws);
+  });
+  t.ms_fft = best_ms([&] {
+    conv2d_fft_forward(g, x.data(), k.data(), nullptr, t.fft.data(), fws);
+  });
+  return t;
+}
+
+void print_timed(const Timed& t, std::size_t size, std::size_t k, Report& report) {
+  const float scale = max_abs(t.direct);
+  const Diff di = max_diff(t.direct, t.im2col), df = max_diff(t.direct, t.fft);
+  std::printf("  %4zu  %3zu   %9.2e  %9.2e   %9.3f  %9.3f  %9.3f\n", size, k,
+              double(di.max / scale), double(df.max / scale), t.ms_direct, t.ms_im2col,
+              t.ms_fft);
+  report.agree("im2col vs direct", di.max, scale);
+  report.agree("fft vs direct", df.max, scale);
+}
+
+void section_three_algorithms(const Source& src, const fs::path& out, bool quick,
+                              Report& report) {
+  std::printf("== 2. Direct, im2col+GEMM and FFT on the same plane (layers/conv/) ==\n\n");
+  const Plane x = src.make(kSeedSize, kSeedSize);
+  const Plane sobel = from_array(kSobelX, 3, 3);
+  const Timed t = run_and_time(x, sobel, false);
+  const Plane loops = correlate_valid(x, sobel);
+  const Diff dl = max_diff(t.direct, loops);
+  std::printf("100x100 image, Sobel 3x3, output 98x98; max|y| = %.4f\n", double(max_abs(t.direct)));
+  std::printf("  max |direct - correlate_valid| = %.3g at (%zu, %zu)\n", double(dl.max), dl.i, dl.j);
+  report.agree("direct vs correlate_valid", dl.max, max_abs(t.direct));
+  std::printf("\n  size    k   |im2col-direct|  |fft-direct|   direct ms  im2col ms     fft ms\n"
+              "                (both relative to max|y|)\n");
+  print_timed(t, kSeedSize, 3, report);
+  write_plane(out / "input_100.png", x, 0.0f, 1.0f);
+  write_signed(out / "sobel_direct.png", t.direct);
+  write_signed(out / "sobel_im2col.png", t.im2col);
+  write_signed(out / "sobel_fft.png", t.fft);
+  if (quick) {
+    std::printf("\n");
+    return;
+  }
+
+  struct Case { std::size_t size, k; };
+  for (const Case c : {Case{256, 3}, Case{256, 15}, Case{512, 15}, Case{512, 31}}) {
+    const Plane xl = src.make(c.size, c.size);
+    const Timed tl = run_and_time(xl, edge_kernel(c.k), true);
+    print_timed(tl, c.size, c.k, report);
+    if (c.size == 512 && c.k == 31) {
+      write_plane(out / "input_512.png", xl, 0.0f, 1.0f);
+      write_signed(out / "edges31_direct.png", tl.direct);
+      write_signed(out / "edges31_im2col.png", tl.im2col);
+      write_signed(out / "edges31_fft.png", tl.fft);
+    }
+  }
+  std::printf("(k > 3: the %s derivative-of-Gaussian kernel of edge_kernel(); direct timed once)\n\n",
+              "k x k");
+}
+
+void section_circular(const Source& src, const fs::path& out, Report& report) {
+  std::printf("== 3. Circular correlation: the FFT without zero padding ==\n\n");
+  const Plane x = src.make(kSeedSize, kSeedSize);
+  const Plane sobel = from_array(kSobelX, 3, 3);
+  const std::size_t H = x.h, W = x.w, p = 1;  // 'same' output: padding 1 keeps 100x100
+  const Plane c = circular_correlation(x, sobel);
+
+  // Valid outputs never read past the image, so they come out exact even unpadded.
+  const Plane valid = correlate_valid(x, sobel);
+  const Diff dv = max_diff(c, valid, valid.h, valid.w);
+  std::printf("valid part (98x98, c(i,j) for i,j < 98): max |c - direct| = %.2g (no wrap)\n",
+              double(dv.max));
+  report.agree("circular, valid part", dv.max, max_abs(valid));
+
+  // Same-size output, padding 1: y(i, j) = c(i − 1, j − 1); the direct loops read zeros
+  // outside the image, the circular one the far side of the image.
+  const ConvGeom g = ConvGeom::make(1, 1, H, W, 1, 3, 3, /*stride=*/1, /*padding=*/p);
+  Plane ref(H, W), same(H, W);
+  conv2d_direct_forward(g, x.data(), sobel.data(), nullptr, ref.data());
+  for (std::size_t i = 0; i < H; ++i)
+    for (std::size_t j = 0; j < W; ++j) same(i, j) = c((i + H - p) % H, (j + W - p) % W);
+  const float tol = kRelTolerance * max_abs(ref);
+  std::size_t wrong = 0, wrong_border = 0;
+  for (std::size_t i = 0; i < H; ++i)
+    for (std::size_t j = 0; j < W; ++j)
+      if (std::abs(same(i, j) - ref(i, j)) > tol) {
+        ++wrong;
+        if (i == 0 || j == 0 || i == H - 1 || j == W - 1) ++wrong_border;
+      }
+  const Diff ds = max_diff(same, ref);
+  std::printf("same-size output (padding 1, 100x100), circular vs direct:\n"
+              "  %zu of %zu pixels differ, %zu of them on the 1-pixel border (%zu border pixels)\n"
+              "  largest difference %.4f at (%zu, %zu): direct %.4f, circular %.4f (max|y| = %.4f)\n",
+              wrong, H * W, wrong_border, 2 * (H + W) - 4, double(ds.max), ds.i, ds.j,
+              double(ref(ds.i, ds.j)), double(same(ds.i, ds.j)), double(max_abs(ref)));
+  double worst_interior = 0;
+  for (std::size_t i = 1; i + 1 < H; ++i)
+    for (std::size_t j = 1; j + 1 < W; ++j)
+      worst_interior = std::max(worst_interior, double(std::abs(same(i, j) - ref(i, j))));
+  std::printf("  interior (rows and columns 1..98): max difference %.2g\n", worst_interior);
+
+  // The fix: pad to L >= H + 2p, as layers/conv/fft.cpp does.
+  Plane fixed(H, W);
+  FftWorkspace fws;
+  conv2d_fft_forward(g, x.data(), sobel.data(), nullptr, fixed.data(), fws);
+  const Diff dfix = max_diff(fixed, ref);
+  std::printf("  conv2d_fft_forward (pads to L = H + 2p = %zu): max difference %.2g\n\n",
+              fft_conv_size(H, p), double(dfix.max));
+  report.agree("fft with padding vs direct", dfix.max, max_abs(ref));
+  write_signed(out / "circular_same.png", same);
+  write_error(out / "circular_error.png", same, ref);
+}
+
+// The (di, dj) in [-3, 3]² for which s((i + di) mod L, (j + dj) mod L) = y(i, j) for all
+// of y, if there is one.
+std::optional<std::pair<int, int>> landing(const Plane& s, const Plane& y, float tol) {
+  for (int di = -3; di <= 3; ++di)
+    for (int dj = -3; dj <= 3; ++dj) {
+      bool all = true;
+      for (std::size_t i = 0; i < y.h && all; ++i)
+        for (std::size_t j = 0; j < y.w && all; ++j) {
+          const std::size_t si = std::size_t((long(i) + di + long(s.h)) % long(s.h));
+          const std::size_t sj = std::size_t((long(j) + dj + long(s.w)) % long(s.w));
+          all = std::abs(s(si, sj) - y(i, j)) <= tol;
+        }
+      if (all) return std::make_pair(di, dj);
+    }
+  return std::nullopt;
+}
+
+void section_seed_recipe(const Source& src, const fs::path& out, Report& report) {
+  std::printf("== 4. The seed article's FFT recipe (kernel rotated after padding) ==\n\n");
+  const Plane x = src.make(kSeedSize, kSeedSize);
+  const Plane sobel = from_array(kSobelX, 3, 3);
+  const Plane y = correlate_valid(x, sobel);
+  const Plane s = seed_fft_recipe(x, sobel);
+  const float tol = kRelTolerance * max_abs(y);
+  const Diff crop = max_diff(s, y, y.h, y.w);
+  std::printf("L = 100 + 3 - 1 = %zu; the recipe's crop out[0:98, 0:98] vs the direct result:\n"
+              "  max difference %.4f at (%zu, %zu) (max|y| = %.4f)\n",
+              s.h, double(crop.max), crop.i, crop.j, double(max_abs(y)));
+  if (const auto at = landing(s, y, tol)) {
+    std::printf("  y(i, j) is found at out(i %+d, j %+d) mod %zu: y(0, 0) = %.4f sits at (%zu, %zu)\n",
+                at->first, at->second, s.h, double(y(0, 0)),
+                std::size_t((at->first + long(s.h)) % long(s.h)),
+                std::size_t((at->second + long(s.w)) % long(s.w)));
+  } else {
+    std::printf("  y is at no shift within 3 pixels\n");
+  }
+  // Within the crop, out(i, j) = y(i + 1, j + 1) except its last row and column, which
+  // read one row or column of the zero padding.
+  const std::size_t OH = y.h, OW = y.w;
+  float inner = 0, edge = 0;
+  for (std::size_t i = 0; i < OH; ++i)
+    for (std::size_t j = 0; j < OW; ++j) {
+      if (i + 1 < OH && j + 1 < OW) inner = std::max(inner, std::abs(s(i, j) - y(i + 1, j + 1)));
+      else edge = std::max(edge, std::abs(s(i, j) - y(std::min(i + 1, OH - 1), std::min(j + 1, OW - 1))));
+    }
+  std::printf("  crop(i, j) vs y(i + 1, j + 1) for i, j < 97: max difference %.2g\n", double(inner));
+  std::printf("  its last row and column hold partial sums over the zero padding (off by up to %.4f)\n",
+              double(edge));
+
+  // Two right ways: crop from L − 1 with wrap-around (undo the one-pixel shift), or
+  // flip the small kernel before padding, which puts the valid part at KH − 1.
+  Plane wrapped(OH, OW);
+  for (std::size_t i = 0; i < OH; ++i)
+    for (std::size_t j = 0; j < OW; ++j) wrapped(i, j) = s((i + s.h - 1) % s.h, (j + s.w - 1) % s.w);
+  Plane flipped_k(3, 3);
+  for (std::size_t a = 0; a < 3; ++a)
+    for (std::size_t b = 0; b < 3; ++b) flipped_k(a, b) = sobel(2 - a, 2 - b);
+  // A plain product of spectra is a convolution; with the flipped 3x3 kernel it is the
+  // correlation again, its valid part starting at (KH − 1, KW − 1).
+  const std::size_t L = s.h;
+  Plane xp(L, L), kp(L, L), full(L, L);
+  for (std::size_t i = 0; i < x.h; ++i)
+    for (std::size_t j = 0; j < x.w; ++j) xp(i, j) = x(i, j);
+  for (std::size_t a = 0; a < 3; ++a)
+    for (std::size_t b = 0; b < 3; ++b) kp(a, b) = flipped_k(a, b);
+  const FftPlan2D& plan = fft_plan(L, L);
+  AlignedBuffer<cfloat> X(plan.spectrum_size()), K(plan.spectrum_size());
+  rfft2(plan, xp.data(), X.data());
+  rfft2(plan, kp.data(), K.data());
+  for (std::size_t f = 0; f < plan.spectrum_size(); ++f) X.data()[f] *= K.data()[f];
+  irfft2(plan, X.data(), full.data());
+  Plane shifted(OH, OW);
+  for (std::size_t i = 0; i < OH; ++i)
+    for (std::size_t j = 0; j < OW; ++j) shifted(i, j) = full(i + 2, j + 2) / float(L * L);
+  const Diff dw = max_diff(wrapped, y), df = max_diff(shifted, y);
+  std::printf("  fix 1, crop rows and columns L-1, 0, 1, ..., 96 (wrap-around): max difference %.2g\n",
+              double(dw.max));
+  std::printf("  fix 2, flip the 3x3 kernel before padding, crop out[2:100, 2:100]: max difference %.2g\n",
+              double(df.max));
+  std::printf("  (our code multiplies by the conjugate spectrum instead and crops at 0)\n\n");
+  report.agree("seed recipe, wrapped crop", dw.max, max_abs(y));
+  report.agree("flipped kernel, crop at KH-1", df.max, max_abs(y));
+  Plane seed_crop(OH, OW);
+  for (std::size_t i = 0; i < OH; ++i)
+    for (std::size_t j = 0; j < OW; ++j) seed_crop(i, j) = s(i, j);
+  write_signed(out / "seed_recipe_crop.png", seed_crop);
+  write_error(out / "seed_recipe_error.png", seed_crop, y);
+}
+
+// Times of im2col and FFT forward for one geometry, and what Auto's cost model picks.
+struct Cell {
+  double im2col_ms = 0, fft_ms = 0;
+  ConvAlgo model = ConvAlgo::Auto;
+};
+
+Cell time_cell(const ConvGeom& g) {
+  Rng rng(7);
+  std::vector<float> x(g.N * g.C * g.H * g.W), w(g.K * g.C * g.KH * g.KW),
+      y(g.N * g.K * g.OH * g.OW);
+  for (float& v : x) v = rng.uniform(-1, 1);
+  for (float& v : w) v = rng.uniform(-1, 1);
+  Im2colWorkspace iws;
+  FftWorkspace fws;
+  Cell c;
+  c.im2col_ms = best_ms([&] { conv2d_im2col_forward(g, x.data(), w.data(), nullptr, y.data(), iws); });
+  c.fft_ms = best_ms([&] { conv2d_fft_forward(g, x.data(), w.data(), nullptr, y.data(), fws); });
+  c.model = conv_select(g, ConvPass::Forward, num_threads(), Im2colWorkspace::kDefaultLimit).algo;
+  return c;
+}
+
+// The smallest measured kernel from which FFT wins at every larger one, or 0.
+std::size_t crossover(const std::vector<Cell>& row, const std::vector<std::size_t>& kernels) {
+  std::size_t k = 0;
+  for (std::size_t i = row.size(); i-- > 0;) {
+    if (row[i].fft_ms < row[i].im2col_ms) k = kernels[i];
+    else break;
+  }
+  return k;
+}
+
+void print_table_row(const std::string& head, const std::vector<Cell>& row,
+                     const std::vector<std::size_t>& kernels) {
+  std::printf("%-8s", head.c_str());
+  for (const Cell& c : row) std::printf(" %7.3f/%-7.3f", c.im2col_ms, c.fft_ms);
+  const std::size_t k = crossover(row, kernels);
+  if (k) std::printf("   k >= %zu\n", k);
+  else std::printf("   never\n");
+  std::printf("%-8s", "  winner");
+  for (const Cell& c : row) {
+    const bool fft = c.fft_ms < c.im2col_ms;
+    const bool model_fft = c.model == ConvAlgo::FFT;
+    std::printf(" %6s (%4.1fx)%c", fft ? "fft" : "im2col",
+                fft ? c.im2col_ms / c.fft_ms : c.fft_ms / c.im2col_ms, model_fft == fft ? ' ' : '*');
+  }
+  std::printf("\n");
+}
+
+void section_crossover(const fs::path& out) {
+  std::printf("== 5. Where FFT overtakes im2col: one plane (N = C = K = 1), valid output ==\n\n");
+  std::printf("each cell: im2col ms / fft ms, forward pass, %d threads; then the winner and\n"
+              "its lead (a * marks a cell where Auto's cost model would pick the other one)\n\n",
+              num_threads());
+  std::printf("%-8s", "size\\k");
+  for (std::size_t k : kCrossKernels) std::printf(" %15zu", k);
+  std::printf("   crossover\n");
+  std::vector<PlotSeries> series;
+  for (std::size_t size : kCrossSizes) {
+    std::vector<Cell> row;
+    for (std::size_t k : kCrossKernels)
+      row.push_back(time_cell(ConvGeom::make(1, 1, size, size, 1, k, k)));
+    print_table_row(std::to_string(size), row, kCrossKernels);
+    // The plot: log2(im2col time / fft time) at x = kernel size; above 0, FFT is faster.
+    PlotSeries s;
+    s.name = std::to_string(size) + "x" + std::to_string(size);
+    s.values.assign(kCrossKernels.back(), std::numeric_limits<double>::quiet_NaN());
+    for (std::size_t i = 0; i < row.size(); ++i)
+      s.values[kCrossKernels[i] - 1] = std::log2(row[i].im2col_ms / row[i].fft_ms);
+    series.push_back(std::move(s));
+  }
+  PlotSeries zero{"", std::vector<double>(kCrossKernels.back(), 0.0), std::array<std::uint8_t, 3>{0, 0, 0}};
+  series.push_back(zero);
+  PlotOptions opt;
+  opt.width = 720;
+  opt.height = 420;
+  opt.title = "log2(im2col time / fft time), one plane: above 0 fft wins";
+  opt.x_label = "kernel size";
+  write_png((out / "crossover.png").string(), line_plot(series, opt));
+  std::printf("\n");
+}
+
+void section_channels() {
+  std::printf("== 6. Channels: N = %zu images of %zux%zu, K = %zu output channels, valid output ==\n\n",
+              kChanN, kChanHW, kChanHW, kChanK);
+  std::printf("%-8s", "C\\k");
+  for (std::size_t k : kChanKernels) std::printf(" %15zu", k);
+  std::printf("   crossover\n");
+  for (std::size_t C : kChanC) {
+    std::vector<Cell> row;
+    for (std::size_t k : kChanKernels)
+      row.push_back(time_cell(ConvGeom::make(kChanN, C, kChanHW, kChanHW, kChanK, k, k)));
+    print_table_row(std::to_string(C), row, kChanKernels);
+  }
+  std::printf("\n");
+}
+
+void section_backward(Report& report) {
+  std::printf("== 7. The backward passes agree too (N=2, C=3, 12x12, K=4, 3x3, padding 1) ==\n\n");
+  const ConvGeom g = ConvGeom::make(2, 3, 12, 12, 4, 3, 3, /*stride=*/1, /*padding=*/1);
+  Rng rng(3);
+  auto random = [&](std::size_t n) {
+    std::vector<float> v(n);
+    for (float& e : v) e = rng.uniform(-1, 1);
+    return v;
+  };
+  const std::vector<float> x = random(g.N * g.C * g.H * g.W), w = random(g.K * g.C * g.KH * g.KW),
+                           b = random(g.K), dy = random(g.N * g.K * g.OH * g.OW);
+  struct Grads {
+    std::vector<float> y, dx, dw, db;
+  };
+  auto fresh = [&] {
+    return Grads{std::vector<float>(dy.size()), std::vector<float>(x.size()),
+                 std::vector<float>(w.size(), 0.0f), std::vector<float>(g.K, 0.0f)};
+  };
+  Grads d = fresh(), i = fresh(), f = fresh();
+  conv2d_direct_forward(g, x.data(), w.data(), b.data(), d.y.data());
+  conv2d_direct_backward_data(g, dy.data(), w.data(), d.dx.data());
+  conv2d_direct_backward_weights(g, x.data(), dy.data(), d.dw.data(), d.db.data());
+  Im2colWorkspace iws;
+  FftWorkspace fws;
+  // [walkthrough:backward]
+  conv2d_im2col_forward(g, x.data(), w.data(), b.data(), i.y.data(), iws);      // y = W·col(x) + b
+  conv2d_im2col_backward_data(g, dy.data(), w.data(), i.dx.data(), iws);         // dx = col2im(Wᵀ·dy)
+  conv2d_im2col_backward_weights(g, x.data(), dy.data(), i.dw.data(), i.db.data(), iws);  // dW += dy·col(x)ᵀ
+
+  conv2d_fft_forward(g, x.data(), w.data(), b.data(), f.y.data(), fws);  // keeps the spectra of x and w
+  conv2d_fft_backward_data(g, dy.data(), w.data(), f.dx.data(), fws, /*reuse_spectra=*/true);
+  conv2d_fft_backward_weights(g, x.data(), dy.data(), f.dw.data(), f.db.data(), fws,
+                              /*reuse_spectra=*/true);  // reuses x's spectrum and dy's
+  // [end]
+  auto diff = [](const std::vector<float>& a, const std::vector<float>& c) {
+    float m = 0.0f, s = 0.0f;
+    for (std::size_t k = 0; k < a.size(); ++k) {
+      m = std::max(m, std::abs(a[k] - c[k]));
+      s = std::max(s, std::abs(a[k]));
+    }
+    return std::make_pair(m, s);
+  };
+  std::printf("  pass               |im2col - direct|   |fft - direct|   (max|direct|)\n");
+  const std::pair<const char*, std::vector<float> Grads::*> passes[] = {
+      {"forward y", &Grads::y}, {"backward-data dx", &Grads::dx},
+      {"backward-weights dW", &Grads::dw}, {"backward-weights db", &Grads::db}};
+  for (const auto& [name, member] : passes) {
+    const auto [di, si] = diff(d.*member, i.*member);
+    const auto [df, sf] = diff(d.*member, f.*member);
+    std::printf("  %-19s %14.2e %16.2e   (%.3f)\n", name, double(di), double(df), double(si));
+    report.agree(name, di, si);
+    report.agree(name, df, sf);
+  }
+  std::printf("\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"The convolution walkthrough: direct, im2col+GEMM and FFT side by side"};
+  std::string out_dir = "out/walkthrough", image_path;
+  bool quick = false;
+  int threads = 0;
+  app.add_option("-o,--out", out_dir, "folder for the PNG images")->capture_default_str();
+  app.add_option("--image", image_path, "a picture to filter instead of the built-in drawing");
+  app.add_flag("--quick", quick, "only the worked examples: no timing tables");
+  app.add_option("--threads", threads, "threads (default: MINICNN_NUM_THREADS or all cores)")
+      ->check(CLI::Range(1, 1024));
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    if (threads > 0) set_num_threads(threads);
+    const fs::path out(out_dir);
+    fs::create_directories(out);
+    Source src;
+    if (!image_path.empty()) src.photo = read_image(image_path);
+
+    Report report;
+    section_worked_example(report);
+    section_three_algorithms(src, out, quick, report);
+    section_circular(src, out, report);
+    section_seed_recipe(src, out, report);
+    if (!quick) {
+      section_crossover(out);
+      section_channels();
+    }
+    section_backward(report);
+    std::printf("PNG images written to %s\n", out.string().c_str());
+    if (!report.ok) {
+      std::printf("FAILED: the algorithms disagree (see the lines marked !!)\n");
+      return 1;
+    }
+    std::printf("all algorithms agree within %.0e of the output's magnitude\n",
+                double(kRelTolerance));
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "conv_walkthrough: %s\n", e.what());
+    return 2;
+  }
+}

@@ -1,0 +1,187 @@
+#include "batchnorm.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+#include "../core/blas.hpp"
+
+namespace minicnn {
+namespace {
+
+constexpr std::size_t kParallelMin = std::size_t{1} << 15;
+
+int threads_for(std::size_t work) { return work >= kParallelMin ? num_threads() : 1; }
+
+std::string format(float v) {
+  std::ostringstream out;
+  out << v;
+  return out.str();
+}
+
+}  // namespace
+
+BatchNorm2D::BatchNorm2D(std::size_t C, const BatchNormOptions& opt) : C_(C), opt_(opt) {
+  check_arg(C > 0, "BatchNorm2D", "C (channels)", "> 0", std::to_string(C));
+  check_arg(opt.eps > 0.0f && std::isfinite(opt.eps), "BatchNorm2D", "eps", "finite and > 0",
+            format(opt.eps));
+  check_arg(opt.momentum >= 0.0f && opt.momentum <= 1.0f, "BatchNorm2D", "momentum",
+            "in [0, 1]", format(opt.momentum));
+  weight_ = Tensor(Shape{C}, 1.0f);
+  bias_ = zeros({C});
+  dweight_ = zeros({C});
+  dbias_ = zeros({C});
+  running_mean_ = zeros({C});
+  running_var_ = Tensor(Shape{C}, 1.0f);
+}
+
+std::string BatchNorm2D::name() const { return "BatchNorm2D(" + std::to_string(C_) + ')'; }
+
+std::vector<Parameter> BatchNorm2D::parameters() {
+  return {{"weight", &weight_, &dweight_}, {"bias", &bias_, &dbias_}};
+}
+
+std::vector<Parameter> BatchNorm2D::buffers() {
+  return {{"running_mean", &running_mean_, nullptr}, {"running_var", &running_var_, nullptr}};
+}
+
+Shape BatchNorm2D::output_shape(const Shape& x) const {
+  if (x.size() != 4)
+    throw Error(name() + ": expected input of rank 4 (N, " + std::to_string(C_) +
+                ", H, W), got shape " + to_string(x));
+  check_shape(x, {x[0], C_, x[2], x[3]}, name());
+  return x;
+}
+
+double BatchNorm2D::flops(const Shape& x) const {
+  return 4.0 * static_cast<double>(numel(output_shape(x)));
+}
+
+void BatchNorm2D::check_state() const {
+  const Shape c{C_};
+  check_shape(shape_of(weight_), c, name(), "weight");
+  check_shape(shape_of(bias_), c, name(), "bias");
+  check_shape(shape_of(dweight_), c, name(), "weight gradient");
+  check_shape(shape_of(dbias_), c, name(), "bias gradient");
+  check_shape(shape_of(running_mean_), c, name(), "running_mean");
+  check_shape(shape_of(running_var_), c, name(), "running_var");
+}
+
+Tensor BatchNorm2D::forward(const Tensor& x) {
+  const Shape xs = output_shape(shape_of(x));
+  check_state();
+  const std::size_t N = xs[0], C = C_, HW = xs[2] * xs[3], m = N * HW;
+  Tensor y = Tensor::from_shape(xs);
+  const float* px = x.data();
+  float* py = y.data();
+  const float* gamma = weight_.data();
+  const float* beta = bias_.data();
+
+  if (!training_) {
+    has_cache_ = false;
+    const float* rm = running_mean_.data();
+    const float* rv = running_var_.data();
+#pragma omp parallel for schedule(static) num_threads(threads_for(x.size()))
+    for (std::size_t c = 0; c < C; ++c) {
+      const float scale = gamma[c] / std::sqrt(rv[c] + opt_.eps);
+      const float shift = beta[c] - rm[c] * scale;
+      for (std::size_t n = 0; n < N; ++n) {
+        const float* xp = px + (n * C + c) * HW;
+        float* yp = py + (n * C + c) * HW;
+        for (std::size_t i = 0; i < HW; ++i) yp[i] = xp[i] * scale + shift;
+      }
+    }
+    return y;
+  }
+
+  if (m < 2)
+    throw Error(name() + ": training needs more than one value per channel to estimate a "
+                "variance, got input of shape " + to_string(xs));
+  if (xhat_.shape() != x.shape()) xhat_.resize(x.shape());
+  inv_std_.resize(C);
+  float* xhat = xhat_.data();
+  float* rm = running_mean_.data();
+  float* rv = running_var_.data();
+  const float mom = opt_.momentum;
+  const double unbias = static_cast<double>(m) / static_cast<double>(m - 1);
+
+  // Each channel is its own job; its sums run in a fixed order, so the result does not
+  // depend on the thread count. Two passes (mean, then squared deviations) in double
+  // avoid the cancellation of E[x²] − E[x]².
+#pragma omp parallel for schedule(static) num_threads(threads_for(x.size()))
+  for (std::size_t c = 0; c < C; ++c) {
+    double sum = 0.0;
+    for (std::size_t n = 0; n < N; ++n) {
+      const float* xp = px + (n * C + c) * HW;
+      for (std::size_t i = 0; i < HW; ++i) sum += xp[i];
+    }
+    const double mean = sum / static_cast<double>(m);
+    double sq = 0.0;
+    for (std::size_t n = 0; n < N; ++n) {
+      const float* xp = px + (n * C + c) * HW;
+      for (std::size_t i = 0; i < HW; ++i) {
+        const double d = xp[i] - mean;
+        sq += d * d;
+      }
+    }
+    const double var = sq / static_cast<double>(m);
+    const float r = static_cast<float>(1.0 / std::sqrt(var + opt_.eps));
+    const float meanf = static_cast<float>(mean);
+    inv_std_[c] = r;
+    for (std::size_t n = 0; n < N; ++n) {
+      const std::size_t off = (n * C + c) * HW;
+      for (std::size_t i = 0; i < HW; ++i) {
+        const float h = (px[off + i] - meanf) * r;
+        xhat[off + i] = h;
+        py[off + i] = gamma[c] * h + beta[c];
+      }
+    }
+    rm[c] = (1.0f - mom) * rm[c] + mom * meanf;
+    rv[c] = (1.0f - mom) * rv[c] + mom * static_cast<float>(var * unbias);
+  }
+  has_cache_ = true;
+  return y;
+}
+
+Tensor BatchNorm2D::backward(const Tensor& dy) {
+  if (!has_cache_)
+    throw Error(name() + ": backward called without a forward in training mode before it");
+  const Shape xs = shape_of(xhat_);
+  check_shape(shape_of(dy), xs, name(), "dy");
+  check_state();
+  const std::size_t N = xs[0], C = C_, HW = xs[2] * xs[3], m = N * HW;
+  const bool want_dx = needs_input_grad_;
+  Tensor dx = want_dx ? Tensor::from_shape(xs) : empty_tensor();
+  const float* pdy = dy.data();
+  const float* xhat = xhat_.data();
+  const float* gamma = weight_.data();
+  float* dgamma = dweight_.data();
+  float* dbeta = dbias_.data();
+  float* pdx = want_dx ? dx.data() : nullptr;
+
+#pragma omp parallel for schedule(static) num_threads(threads_for(dy.size()))
+  for (std::size_t c = 0; c < C; ++c) {
+    double sum_dy = 0.0, sum_dy_xhat = 0.0;
+    for (std::size_t n = 0; n < N; ++n) {
+      const std::size_t off = (n * C + c) * HW;
+      for (std::size_t i = 0; i < HW; ++i) {
+        sum_dy += pdy[off + i];
+        sum_dy_xhat += static_cast<double>(pdy[off + i]) * xhat[off + i];
+      }
+    }
+    dgamma[c] += static_cast<float>(sum_dy_xhat);
+    dbeta[c] += static_cast<float>(sum_dy);
+    if (!pdx) continue;
+    const float k = gamma[c] * inv_std_[c];
+    const float mean_dy = static_cast<float>(sum_dy / static_cast<double>(m));
+    const float mean_dy_xhat = static_cast<float>(sum_dy_xhat / static_cast<double>(m));
+    for (std::size_t n = 0; n < N; ++n) {
+      const std::size_t off = (n * C + c) * HW;
+      for (std::size_t i = 0; i < HW; ++i)
+        pdx[off + i] = k * (pdy[off + i] - mean_dy - xhat[off + i] * mean_dy_xhat);
+    }
+  }
+  return dx;
+}
+
+}  // namespace minicnn

@@ -1,0 +1,73 @@
+// BatchNorm2D: normalise each channel over the batch and the plane, then scale and shift.
+//
+//   x (N, C, H, W) -> y (N, C, H, W)
+//   y = γ·(x − μ) / sqrt(σ² + eps) + β, per channel c, where
+//     training: μ, σ² are the mean and the biased variance of channel c over N·H·W
+//               values (N·H·W must be > 1), and the running estimates move toward them:
+//               running_mean ← (1 − momentum)·running_mean + momentum·μ
+//               running_var  ← (1 − momentum)·running_var  + momentum·σ²·m / (m − 1)
+//               (the unbiased variance, m = N·H·W, as PyTorch does);
+//     eval:     μ, σ² are running_mean and running_var.
+//   parameters(): "weight" γ (C), initially 1; "bias" β (C), initially 0.
+//   buffers():    "running_mean" (C), initially 0; "running_var" (C), initially 1.
+//
+// BatchNorm2D(C, {.eps = 1e-5f, .momentum = 0.1f}), the defaults of PyTorch's
+// nn.BatchNorm2d: eps > 0, momentum in [0, 1]. PyTorch's cumulative average
+// (momentum=None) is not offered. PyTorch's state_dict also holds num_batches_tracked,
+// an int64 counter that only that cumulative average reads; it is left out here, so a
+// checkpoint from PyTorch carries one key this layer does not have.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "layer.hpp"
+
+namespace minicnn {
+
+struct BatchNormOptions {
+  float eps = 1e-5f;       // added to the variance, > 0
+  float momentum = 0.1f;   // weight of the new batch in the running estimates, in [0, 1]
+};
+
+class BatchNorm2D : public Layer {
+ public:
+  explicit BatchNorm2D(std::size_t C, const BatchNormOptions& opt = {});
+
+  Tensor forward(const Tensor& x) override;
+  // x̂ = (x − μ)·r with r = 1 / sqrt(σ² + eps), y = γ·x̂ + β, sums over n, h, w, m = N·H·W:
+  //   dγ += Σ dy·x̂,  dβ += Σ dy,  dx = γ·r·(dy − Σ dy / m − x̂·Σ(dy·x̂) / m)
+  Tensor backward(const Tensor& dy) override;
+  std::vector<Parameter> parameters() override;
+  std::vector<Parameter> buffers() override;
+  // (N, C, H, W) -> the same; throws Error on another rank or channel count.
+  Shape output_shape(const Shape& x) const override;
+  // "BatchNorm2D(64)"
+  std::string name() const override;
+  // Counted as 4 per element: the two statistics passes, the normalisation, the affine.
+  double flops(const Shape& x) const override;
+
+  std::size_t channels() const { return C_; }
+  const BatchNormOptions& options() const { return opt_; }
+  Tensor& weight() { return weight_; }
+  Tensor& bias() { return bias_; }
+  Tensor& weight_grad() { return dweight_; }
+  Tensor& bias_grad() { return dbias_; }
+  Tensor& running_mean() { return running_mean_; }
+  Tensor& running_var() { return running_var_; }
+
+ private:
+  // Throws Error when a parameter or buffer was replaced by a tensor of another shape.
+  void check_state() const;
+
+  std::size_t C_;
+  BatchNormOptions opt_;
+  Tensor weight_, bias_, dweight_, dbias_, running_mean_, running_var_;
+  // From the latest forward in training mode: x̂ and r per channel.
+  Tensor xhat_;
+  std::vector<float> inv_std_;
+  bool has_cache_ = false;
+};
+
+}  // namespace minicnn

@@ -1,0 +1,246 @@
+#include "pooling.hpp"
+
+#include <algorithm>
+#include <limits>
+
+#include "../core/blas.hpp"
+#include "../core/im2col.hpp"
+
+namespace minicnn {
+namespace {
+
+// Below this many elements touched a loop over planes runs on the calling thread.
+constexpr std::size_t kParallelMin = std::size_t{1} << 15;
+
+int threads_for(std::size_t work) { return work >= kParallelMin ? num_threads() : 1; }
+
+void check_nchw(const Shape& x, const std::string& who) {
+  if (x.size() != 4)
+    throw Error(who + ": expected input of rank 4 (N, C, H, W), got shape " + to_string(x));
+}
+
+[[noreturn]] void throw_no_forward(const std::string& who) {
+  throw Error(who + ": backward called without a forward in training mode before it");
+}
+
+// The input rows (or columns) [lo, hi) that window `o` covers along one axis, with the
+// padding cut off.
+struct Span {
+  std::size_t lo, hi;
+};
+inline Span window(std::size_t o, std::size_t stride, std::size_t padding, std::size_t kernel,
+                   std::size_t in) {
+  const std::size_t start = o * stride;  // in padded coordinates
+  const std::size_t lo = start > padding ? start - padding : 0;
+  const std::size_t hi = std::min(start + kernel - padding, in);
+  return {lo, hi};
+}
+
+}  // namespace
+
+// ---- Pool2D -----------------------------------------------------------------------
+
+Pool2D::Pool2D(const char* kind, std::size_t kernel, const PoolOptions& opt)
+    : kind_(kind), kernel_(kernel), stride_(opt.stride.value_or(kernel)), padding_(opt.padding) {
+  check_arg(kernel > 0, kind, "kernel", "> 0", std::to_string(kernel));
+  check_arg(stride_ > 0, kind, "stride", "> 0", std::to_string(stride_));
+  check_arg(padding_ <= kernel / 2, kind, "padding",
+            "<= kernel / 2 = " + std::to_string(kernel / 2), std::to_string(padding_));
+}
+
+std::string Pool2D::name() const {
+  std::string s = std::string(kind_) + '(' + std::to_string(kernel_) + 'x' +
+                  std::to_string(kernel_) + ", stride " + std::to_string(stride_);
+  if (padding_ > 0) s += ", padding " + std::to_string(padding_);
+  return s + ')';
+}
+
+Shape Pool2D::output_shape(const Shape& x) const {
+  check_nchw(x, name());
+  return {x[0], x[1], conv_out_size(x[2], kernel_, stride_, padding_, 1, name()),
+          conv_out_size(x[3], kernel_, stride_, padding_, 1, name())};
+}
+
+double Pool2D::flops(const Shape& x) const {
+  const Shape y = output_shape(x);
+  return static_cast<double>(numel(y)) * static_cast<double>(kernel_ * kernel_);
+}
+
+// ---- MaxPool2D --------------------------------------------------------------------
+
+MaxPool2D::MaxPool2D(std::size_t kernel, const PoolOptions& opt)
+    : Pool2D("MaxPool2D", kernel, opt) {}
+
+Tensor MaxPool2D::forward(const Tensor& x) {
+  const Shape xs = shape_of(x);
+  const Shape ys = output_shape(xs);
+  const std::size_t planes = ys[0] * ys[1], H = xs[2], W = xs[3], OH = ys[2], OW = ys[3];
+  Tensor y = Tensor::from_shape(ys);
+  if (training_) argmax_.resize(y.size());
+  std::size_t* arg = training_ ? argmax_.data() : nullptr;
+  const float* px = x.data();
+  float* py = y.data();
+  const std::size_t k = kernel_, s = stride_, p = padding_;
+
+#pragma omp parallel for schedule(static) num_threads(threads_for(x.size()))
+  for (std::size_t pl = 0; pl < planes; ++pl) {
+    const float* xp = px + pl * H * W;
+    for (std::size_t oh = 0; oh < OH; ++oh) {
+      const Span rows = window(oh, s, p, k, H);
+      for (std::size_t ow = 0; ow < OW; ++ow) {
+        const Span cols = window(ow, s, p, k, W);
+        // Padding is −inf, never the maximum; padding <= kernel / 2 guarantees that a
+        // window holds at least one input cell, the fallback when all are −inf.
+        float best = -std::numeric_limits<float>::infinity();
+        std::size_t best_i = rows.lo * W + cols.lo;
+        for (std::size_t h = rows.lo; h < rows.hi; ++h) {
+          const float* xr = xp + h * W;
+          for (std::size_t w = cols.lo; w < cols.hi; ++w) {
+            const float v = xr[w];
+            if (v > best || v != v) {  // strict: a tie keeps the first; a NaN wins
+              best = v;
+              best_i = h * W + w;
+            }
+          }
+        }
+        const std::size_t o = (pl * OH + oh) * OW + ow;
+        py[o] = best;
+        if (arg) arg[o] = pl * H * W + best_i;
+      }
+    }
+  }
+  x_shape_ = training_ ? xs : Shape{};
+  return y;
+}
+
+Tensor MaxPool2D::backward(const Tensor& dy) {
+  if (x_shape_.empty()) throw_no_forward(name());
+  const Shape ys = output_shape(x_shape_);
+  check_shape(shape_of(dy), ys, name(), "dy");
+  if (!needs_input_grad_) return empty_tensor();
+  Tensor dx = zeros(x_shape_);
+  const std::size_t planes = ys[0] * ys[1], per_plane = ys[2] * ys[3];
+  const float* pdy = dy.data();
+  const std::size_t* arg = argmax_.data();
+  float* pdx = dx.data();
+  // Every argmax of a plane lies in that plane, so planes can go to different threads.
+#pragma omp parallel for schedule(static) num_threads(threads_for(dx.size()))
+  for (std::size_t pl = 0; pl < planes; ++pl)
+    for (std::size_t o = pl * per_plane; o < (pl + 1) * per_plane; ++o) pdx[arg[o]] += pdy[o];
+  return dx;
+}
+
+// ---- AvgPool2D --------------------------------------------------------------------
+
+AvgPool2D::AvgPool2D(std::size_t kernel, const PoolOptions& opt)
+    : Pool2D("AvgPool2D", kernel, opt) {}
+
+Tensor AvgPool2D::forward(const Tensor& x) {
+  const Shape xs = shape_of(x);
+  const Shape ys = output_shape(xs);
+  const std::size_t planes = ys[0] * ys[1], H = xs[2], W = xs[3], OH = ys[2], OW = ys[3];
+  Tensor y = Tensor::from_shape(ys);
+  const float* px = x.data();
+  float* py = y.data();
+  const std::size_t k = kernel_, s = stride_, p = padding_;
+  const float inv = 1.0f / static_cast<float>(k * k);
+
+#pragma omp parallel for schedule(static) num_threads(threads_for(x.size()))
+  for (std::size_t pl = 0; pl < planes; ++pl) {
+    const float* xp = px + pl * H * W;
+    float* yp = py + pl * OH * OW;
+    for (std::size_t oh = 0; oh < OH; ++oh) {
+      const Span rows = window(oh, s, p, k, H);
+      for (std::size_t ow = 0; ow < OW; ++ow) {
+        const Span cols = window(ow, s, p, k, W);
+        float sum = 0.0f;  // the padding cells add nothing but stay in the divisor
+        for (std::size_t h = rows.lo; h < rows.hi; ++h) {
+          const float* xr = xp + h * W;
+          for (std::size_t w = cols.lo; w < cols.hi; ++w) sum += xr[w];
+        }
+        yp[oh * OW + ow] = sum * inv;
+      }
+    }
+  }
+  x_shape_ = training_ ? xs : Shape{};
+  return y;
+}
+
+Tensor AvgPool2D::backward(const Tensor& dy) {
+  if (x_shape_.empty()) throw_no_forward(name());
+  const Shape ys = output_shape(x_shape_);
+  check_shape(shape_of(dy), ys, name(), "dy");
+  if (!needs_input_grad_) return empty_tensor();
+  const std::size_t planes = ys[0] * ys[1], H = x_shape_[2], W = x_shape_[3], OH = ys[2],
+                    OW = ys[3];
+  Tensor dx = zeros(x_shape_);
+  const float* pdy = dy.data();
+  float* pdx = dx.data();
+  const std::size_t k = kernel_, s = stride_, p = padding_;
+  const float inv = 1.0f / static_cast<float>(k * k);
+
+#pragma omp parallel for schedule(static) num_threads(threads_for(dx.size()))
+  for (std::size_t pl = 0; pl < planes; ++pl) {
+    const float* dyp = pdy + pl * OH * OW;
+    float* dxp = pdx + pl * H * W;
+    for (std::size_t oh = 0; oh < OH; ++oh) {
+      const Span rows = window(oh, s, p, k, H);
+      for (std::size_t ow = 0; ow < OW; ++ow) {
+        const Span cols = window(ow, s, p, k, W);
+        const float g = dyp[oh * OW + ow] * inv;
+        for (std::size_t h = rows.lo; h < rows.hi; ++h) {
+          float* dxr = dxp + h * W;
+          for (std::size_t w = cols.lo; w < cols.hi; ++w) dxr[w] += g;
+        }
+      }
+    }
+  }
+  return dx;
+}
+
+// ---- GlobalAvgPool2D --------------------------------------------------------------
+
+Shape GlobalAvgPool2D::output_shape(const Shape& x) const {
+  check_nchw(x, name());
+  check_arg(x[2] > 0 && x[3] > 0, name(), "the plane H×W", "non-empty", to_string(x));
+  return {x[0], x[1], 1, 1};
+}
+
+double GlobalAvgPool2D::flops(const Shape& x) const {
+  output_shape(x);
+  return static_cast<double>(numel(x));
+}
+
+Tensor GlobalAvgPool2D::forward(const Tensor& x) {
+  const Shape xs = shape_of(x);
+  Tensor y = Tensor::from_shape(output_shape(xs));
+  const std::size_t planes = xs[0] * xs[1], HW = xs[2] * xs[3];
+  const float* px = x.data();
+  float* py = y.data();
+  const double inv = 1.0 / static_cast<double>(HW);
+#pragma omp parallel for schedule(static) num_threads(threads_for(x.size()))
+  for (std::size_t pl = 0; pl < planes; ++pl) {
+    const float* xp = px + pl * HW;
+    double sum = 0.0;
+    for (std::size_t i = 0; i < HW; ++i) sum += xp[i];
+    py[pl] = static_cast<float>(sum * inv);
+  }
+  x_shape_ = training_ ? xs : Shape{};
+  return y;
+}
+
+Tensor GlobalAvgPool2D::backward(const Tensor& dy) {
+  if (x_shape_.empty()) throw_no_forward(name());
+  check_shape(shape_of(dy), output_shape(x_shape_), name(), "dy");
+  if (!needs_input_grad_) return empty_tensor();
+  Tensor dx = Tensor::from_shape(x_shape_);
+  const std::size_t planes = x_shape_[0] * x_shape_[1], HW = x_shape_[2] * x_shape_[3];
+  const float* pdy = dy.data();
+  float* pdx = dx.data();
+  const float inv = 1.0f / static_cast<float>(HW);
+#pragma omp parallel for schedule(static) num_threads(threads_for(dx.size()))
+  for (std::size_t pl = 0; pl < planes; ++pl) std::fill_n(pdx + pl * HW, HW, pdy[pl] * inv);
+  return dx;
+}
+
+}  // namespace minicnn

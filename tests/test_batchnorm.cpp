@@ -1,0 +1,218 @@
+#include <minicnn/core/tensor.hpp>
+#include <minicnn/layers/batchnorm.hpp>
+#include <minicnn/layers/gradcheck.hpp>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <initializer_list>
+#include <string>
+
+using namespace minicnn;
+
+namespace {
+
+template <class F>
+std::string error_message(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no Error thrown)";
+}
+
+bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
+
+void expect_near(const Tensor& actual, const Tensor& expected, float tol = 1e-5f) {
+  ASSERT_EQ(shape_of(actual), shape_of(expected));
+  for (std::size_t i = 0; i < actual.size(); ++i)
+    EXPECT_NEAR(actual.data()[i], expected.data()[i], tol) << "at flat index " << i;
+}
+
+// x (2, 2, 1, 2). Channel 0 holds 1, 3, 5, 7: mean 4, biased variance 5, unbiased 20/3.
+// Channel 1 holds 2, 2, 4, 8: mean 4, biased variance 6, unbiased 8.
+const Tensor kX = {{{{1, 3}}, {{2, 2}}}, {{{5, 7}}, {{4, 8}}}};
+constexpr float kEps = 1e-5f;
+
+// A tensor of the given shape holding the given values in row-major order (nested
+// braces cannot spell a tensor whose inner sizes are all 1).
+Tensor make(const Shape& s, std::initializer_list<float> values) {
+  Tensor t = Tensor::from_shape(s);
+  std::copy(values.begin(), values.end(), t.data());
+  return t;
+}
+
+BatchNorm2D example_layer() {
+  BatchNorm2D bn(2);
+  bn.weight() = Tensor{2.0f, 0.5f};
+  bn.bias() = Tensor{1.0f, -1.0f};
+  return bn;
+}
+
+}  // namespace
+
+TEST(BatchNorm2D, TrainingNormalisesWithBatchStatistics) {
+  BatchNorm2D bn = example_layer();
+  const Tensor y = bn.forward(kX);
+  const float r0 = 1.0f / std::sqrt(5.0f + kEps), r1 = 1.0f / std::sqrt(6.0f + kEps);
+  auto f0 = [&](float v) { return 2.0f * (v - 4.0f) * r0 + 1.0f; };
+  auto f1 = [&](float v) { return 0.5f * (v - 4.0f) * r1 - 1.0f; };
+  expect_near(y, Tensor{{{{f0(1), f0(3)}}, {{f1(2), f1(2)}}},
+                        {{{f0(5), f0(7)}}, {{f1(4), f1(8)}}}});
+}
+
+TEST(BatchNorm2D, RunningStatisticsAfterEachStep) {
+  BatchNorm2D bn = example_layer();
+  bn.forward(kX);
+  // mean ← 0.9·0 + 0.1·4;  var ← 0.9·1 + 0.1·(unbiased variance)
+  expect_near(bn.running_mean(), Tensor{0.4f, 0.4f});
+  expect_near(bn.running_var(), Tensor{0.9f + 0.1f * 20.0f / 3.0f, 0.9f + 0.1f * 8.0f});
+  bn.forward(kX);
+  expect_near(bn.running_mean(), Tensor{0.76f, 0.76f});
+  expect_near(bn.running_var(), Tensor{0.9f * (0.9f + 2.0f / 3.0f) + 2.0f / 3.0f,
+                                       0.9f * 1.7f + 0.8f});
+  BatchNorm2D slow(2, {.momentum = 0.5f});
+  slow.forward(kX);
+  expect_near(slow.running_mean(), Tensor{2.0f, 2.0f});
+  expect_near(slow.running_var(), Tensor{0.5f + 0.5f * 20.0f / 3.0f, 4.5f});
+}
+
+TEST(BatchNorm2D, EvalUsesRunningStatisticsAndLeavesThemAlone) {
+  BatchNorm2D bn = example_layer();
+  bn.forward(kX);
+  bn.set_training(false);
+  const Tensor rm = bn.running_mean(), rv = bn.running_var();
+  const Tensor x = make({1, 2, 1, 1}, {1.0f, 2.0f});
+  const Tensor y = bn.forward(x);
+  const float y0 = 2.0f * (1.0f - 0.4f) / std::sqrt(0.9f + 0.1f * 20.0f / 3.0f + kEps) + 1.0f;
+  const float y1 = 0.5f * (2.0f - 0.4f) / std::sqrt(1.7f + kEps) - 1.0f;
+  expect_near(y, make({1, 2, 1, 1}, {y0, y1}));
+  bn.forward(x);
+  EXPECT_EQ(bn.running_mean(), rm);
+  EXPECT_EQ(bn.running_var(), rv);
+  // A batch of one value per channel is fine in eval mode, not in training.
+  bn.set_training(true);
+  EXPECT_THROW(bn.forward(x), Error);
+  const std::string m = error_message([&] { bn.forward(x); });
+  EXPECT_TRUE(contains(m, "BatchNorm2D(2)")) << m;
+  EXPECT_TRUE(contains(m, "more than one value")) << m;
+  EXPECT_TRUE(contains(m, "(1, 2, 1, 1)")) << m;
+}
+
+TEST(BatchNorm2D, TrainAndEvalDiffer) {
+  BatchNorm2D bn = example_layer();
+  const Tensor y_train = bn.forward(kX);
+  bn.set_training(false);
+  const Tensor y_eval = bn.forward(kX);
+  EXPECT_GT(std::abs(y_train(0, 0, 0, 0) - y_eval(0, 0, 0, 0)), 0.1f);
+}
+
+TEST(BatchNorm2D, HandComputedBackward) {
+  BatchNorm2D bn = example_layer();
+  bn.forward(kX);
+  // A dy constant per channel only shifts the mean, which normalisation removes: dx = 0,
+  // dγ = Σ x̂ · c = 0, dβ = 4·c.
+  const Tensor dy = {{{{3, 3}}, {{-1, -1}}}, {{{3, 3}}, {{-1, -1}}}};
+  expect_near(bn.backward(dy), zeros({2, 2, 1, 2}));
+  expect_near(bn.weight_grad(), Tensor{0.0f, 0.0f});
+  expect_near(bn.bias_grad(), Tensor{12.0f, -4.0f});
+}
+
+TEST(BatchNorm2D, GradientsAccumulateUntilZeroGrad) {
+  BatchNorm2D bn = example_layer();
+  bn.forward(kX);
+  const Tensor dy = {{{{1, 0}}, {{0, 2}}}, {{{0, 0}}, {{1, 0}}}};
+  bn.backward(dy);
+  const Tensor dg = bn.weight_grad(), db = bn.bias_grad();
+  expect_near(db, Tensor{1.0f, 3.0f});
+  bn.backward(dy);
+  expect_near(bn.weight_grad(), 2.0f * dg);
+  expect_near(bn.bias_grad(), Tensor{2.0f, 6.0f});
+  bn.zero_grad();
+  expect_near(bn.weight_grad(), zeros({2}));
+  expect_near(bn.bias_grad(), zeros({2}));
+}
+
+TEST(BatchNorm2D, GradientsCheckOnOddShapes) {
+  BatchNorm2D three(3);
+  three.weight() = Tensor{1.5f, -0.7f, 0.3f};
+  three.bias() = Tensor{0.1f, 0.2f, -0.3f};
+  for (const Shape& s : {Shape{2, 3, 2, 3}, Shape{3, 3, 1, 1}}) {
+    const GradCheckResult r = check_gradients(three, s);
+    EXPECT_TRUE(r.ok) << to_string(s) << '\n' << r.summary();
+  }
+  BatchNorm2D one(1, {.eps = 1e-3f});
+  const GradCheckResult r = check_gradients(one, {1, 1, 3, 4});  // batch 1, one channel
+  EXPECT_TRUE(r.ok) << r.summary();
+}
+
+TEST(BatchNorm2D, ParametersAndBuffersAreNamedAsInPyTorch) {
+  BatchNorm2D bn(4);
+  auto p = bn.parameters();
+  ASSERT_EQ(p.size(), 2u);
+  EXPECT_EQ(p[0].name, "weight");
+  EXPECT_EQ(p[1].name, "bias");
+  EXPECT_EQ(p[0].grad, &bn.weight_grad());
+  auto b = bn.buffers();
+  ASSERT_EQ(b.size(), 2u);
+  EXPECT_EQ(b[0].name, "running_mean");
+  EXPECT_EQ(b[1].name, "running_var");
+  EXPECT_EQ(b[0].grad, nullptr);
+  EXPECT_EQ(b[1].value, &bn.running_var());
+  EXPECT_EQ(bn.weight(), Tensor(Shape{4}, 1.0f));
+  EXPECT_EQ(bn.bias(), zeros({4}));
+  EXPECT_EQ(bn.running_mean(), zeros({4}));
+  EXPECT_EQ(bn.running_var(), Tensor(Shape{4}, 1.0f));
+  EXPECT_EQ(bn.name(), "BatchNorm2D(4)");
+  EXPECT_EQ(bn.options().eps, 1e-5f);
+  EXPECT_EQ(bn.options().momentum, 0.1f);
+  EXPECT_EQ(bn.output_shape({8, 4, 5, 5}), (Shape{8, 4, 5, 5}));
+  EXPECT_EQ(bn.flops({8, 4, 5, 5}), 4.0 * 8 * 4 * 5 * 5);
+}
+
+TEST(BatchNorm2D, EvalModeAndBackwardWithoutForward) {
+  BatchNorm2D bn = example_layer();
+  EXPECT_THROW(bn.backward(kX), Error);
+  const std::string m = error_message([&] { bn.backward(kX); });
+  EXPECT_TRUE(contains(m, "BatchNorm2D(2)")) << m;
+  EXPECT_TRUE(contains(m, "without a forward")) << m;
+  bn.forward(kX);
+  bn.set_training(false);
+  bn.forward(kX);
+  EXPECT_THROW(bn.backward(kX), Error);
+  bn.set_training(true);
+  bn.set_needs_input_grad(false);
+  bn.forward(kX);
+  EXPECT_EQ(bn.backward(kX).size(), 0u);
+  EXPECT_GT(std::abs(bn.bias_grad()(0)), 0.0f);  // the parameter gradients still come
+}
+
+TEST(BatchNorm2D, BadInputAndOptionsThrowNamingTheValues) {
+  BatchNorm2D bn(3);
+  EXPECT_THROW(bn.forward(zeros({2, 4, 3, 3})), Error);
+  std::string m = error_message([&] { bn.forward(zeros({2, 4, 3, 3})); });
+  EXPECT_TRUE(contains(m, "BatchNorm2D(3)")) << m;
+  EXPECT_TRUE(contains(m, "(2, 3, 3, 3)")) << m;
+  EXPECT_TRUE(contains(m, "(2, 4, 3, 3)")) << m;
+  m = error_message([&] { bn.forward(zeros({2, 3})); });
+  EXPECT_TRUE(contains(m, "rank 4")) << m;
+  EXPECT_TRUE(contains(m, "(2, 3)")) << m;
+  bn.forward(zeros({2, 3, 2, 2}));
+  m = error_message([&] { bn.backward(zeros({2, 3, 2, 1})); });
+  EXPECT_TRUE(contains(m, "dy")) << m;
+  EXPECT_TRUE(contains(m, "(2, 3, 2, 1)")) << m;
+  bn.running_var() = zeros({2});
+  m = error_message([&] { bn.forward(zeros({2, 3, 2, 2})); });
+  EXPECT_TRUE(contains(m, "running_var")) << m;
+
+  EXPECT_THROW(BatchNorm2D(0), Error);
+  EXPECT_THROW((BatchNorm2D(2, {.eps = 0.0f})), Error);
+  m = error_message([] { BatchNorm2D(2, {.momentum = 1.5f}); });
+  EXPECT_TRUE(contains(m, "BatchNorm2D")) << m;
+  EXPECT_TRUE(contains(m, "momentum")) << m;
+  EXPECT_TRUE(contains(m, "1.5")) << m;
+}

@@ -1,0 +1,188 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <minicnn/core/tensor.hpp>
+#include <minicnn/core/train/optimizer.hpp>
+#include <string>
+
+using namespace minicnn;
+
+namespace {
+
+// One parameter θ = (1, −2) with a gradient slot.
+struct OneParam {
+  Tensor value = {1.0f, -2.0f};
+  Tensor grad = {0.0f, 0.0f};
+  std::vector<Parameter> params() { return {{"w", &value, &grad}}; }
+};
+
+void expect_values(const Tensor& t, std::initializer_list<double> want, double tol = 1e-6) {
+  ASSERT_EQ(t.size(), want.size());
+  std::size_t i = 0;
+  for (double w : want) EXPECT_NEAR(t.data()[i++], w, tol) << "element " << i - 1;
+}
+
+template <class F>
+void expect_error_naming(F&& f, std::initializer_list<const char*> parts) {
+  try {
+    f();
+    ADD_FAILURE() << "no throw";
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    for (const char* p : parts)
+      EXPECT_NE(m.find(p), std::string::npos) << "'" << p << "' not in: " << m;
+  }
+}
+
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+}  // namespace
+
+TEST(SGD, PlainStepIsLrTimesGradient) {
+  OneParam p;
+  SGD opt(p.params(), {.lr = 0.1f});
+  p.grad = {0.5f, 1.0f};
+  opt.step();
+  expect_values(p.value, {0.95, -2.1});
+}
+
+TEST(SGD, MomentumTwoSteps) {
+  // g = (0.5, 1) twice, lr 0.1, momentum 0.9:
+  //   step 1: v = g = (0.5, 1),               θ = (1, −2) − 0.1·v     = (0.95, −2.1)
+  //   step 2: v = 0.9·v + g = (0.95, 1.9),    θ = (0.95, −2.1) − 0.1·v = (0.855, −2.29)
+  OneParam p;
+  SGD opt(p.params(), {.lr = 0.1f, .momentum = 0.9f});
+  p.grad = {0.5f, 1.0f};
+  opt.step();
+  expect_values(p.value, {0.95, -2.1});
+  opt.step();
+  expect_values(p.value, {0.855, -2.29});
+}
+
+TEST(SGD, Nesterov) {
+  // step 1: v = g,                 θ −= 0.1·(g + 0.9·v) = 0.1·1.9·g  ->  (0.905, −2.19)
+  // step 2: v = (0.95, 1.9),       θ −= 0.1·(g + 0.9·v) = (0.1355, 0.271)  ->  (0.7695, −2.461)
+  OneParam p;
+  SGD opt(p.params(), {.lr = 0.1f, .momentum = 0.9f, .nesterov = true});
+  p.grad = {0.5f, 1.0f};
+  opt.step();
+  expect_values(p.value, {0.905, -2.19});
+  opt.step();
+  expect_values(p.value, {0.7695, -2.461});
+}
+
+TEST(SGD, WeightDecayIsAddedToTheGradient) {
+  // g' = g + 0.01·θ = (0.51, 0.98); θ −= 0.1·g' -> (0.949, −2.098)
+  OneParam p;
+  SGD opt(p.params(), {.lr = 0.1f, .weight_decay = 0.01f});
+  p.grad = {0.5f, 1.0f};
+  opt.step();
+  expect_values(p.value, {0.949, -2.098});
+  // With momentum the decayed gradient is what enters v: v = g' on the first step.
+  OneParam q;
+  SGD opt2(q.params(), {.lr = 0.1f, .momentum = 0.9f, .weight_decay = 0.01f});
+  q.grad = {0.5f, 1.0f};
+  opt2.step();
+  expect_values(q.value, {0.949, -2.098});
+}
+
+TEST(Adam, TwoStepsHandComputed) {
+  // lr 0.1, β = (0.9, 0.999), eps 1e-8; g1 = (0.5, 1), g2 = (−0.25, 2).
+  //   step 1: m̂ = g1, v̂ = g1², so θ −= 0.1·sign(g1)          -> (0.9, −2.1)
+  //   step 2: m = 0.9·0.1·g1 + 0.1·g2 = (0.02, 0.29),  m̂ = m / 0.19
+  //           v = 0.999·0.001·g1² + 0.001·g2² = (0.00031225, 0.004999),  v̂ = v / 0.001999
+  //           θ −= 0.1·m̂ / (sqrt(v̂) + eps) = (0.0266337, 0.0965182)  -> (0.8733663, −2.1965182)
+  OneParam p;
+  Adam opt(p.params(), {.lr = 0.1f});
+  p.grad = {0.5f, 1.0f};
+  opt.step();
+  expect_values(p.value, {0.9, -2.1});
+  p.grad = {-0.25f, 2.0f};
+  opt.step();
+  expect_values(p.value, {0.8733663, -2.1965182}, 2e-6);
+}
+
+TEST(Adam, WeightDecayCoupledAndDecoupled) {
+  // Coupled (Adam, L2): g' = g + 0.5·θ enters the moments.
+  OneParam p;
+  Adam adam(p.params(), {.lr = 0.1f, .weight_decay = 0.5f});
+  p.grad = {0.5f, 1.0f};
+  adam.step();
+  // g' = (1, 0): the second coordinate's step is 0 / (0 + eps) = 0.
+  expect_values(p.value, {0.9, -2.0});
+  p.grad = {-0.25f, 2.0f};
+  adam.step();
+  expect_values(p.value, {0.8196959, -2.0744137}, 2e-6);
+
+  // Decoupled (AdamW): θ ·= 1 − lr·wd = 0.95 before each step; the moments see g alone,
+  // so the steps are those of plain Adam: (0.1, 0.1) then (0.0266337, 0.0965182).
+  //   step 1: (0.95, −1.9) − (0.1, −0.1) = (0.85, −2.0)
+  //   step 2: (0.8075, −1.9) − (0.0266337, −0.0965182) = (0.7808663, −1.9965182)
+  OneParam q;
+  Adam adamw(q.params(), {.lr = 0.1f, .weight_decay = 0.5f, .decoupled = true});
+  q.grad = {0.5f, 1.0f};
+  adamw.step();
+  expect_values(q.value, {0.85, -2.0});
+  q.grad = {-0.25f, 2.0f};
+  adamw.step();
+  expect_values(q.value, {0.7808663, -1.9965182}, 2e-6);
+}
+
+TEST(Optimizer, ZeroGradAndSetLr) {
+  OneParam p;
+  SGD opt(p.params(), {.lr = 0.1f});
+  p.grad = {3.0f, 4.0f};
+  opt.zero_grad();
+  expect_values(p.grad, {0.0, 0.0});
+  opt.set_lr(0.5f);
+  EXPECT_EQ(opt.lr(), 0.5f);
+  expect_error_naming([&] { opt.set_lr(-1.0f); }, {"SGD", "lr", "-1"});
+  EXPECT_EQ(opt.lr(), 0.5f);
+}
+
+TEST(Optimizer, BadOptionsThrowNamingOptimiserArgumentAndValue) {
+  OneParam p;
+  expect_error_naming([&] { SGD(p.params(), {.lr = -0.5f}); }, {"SGD", "lr", "-0.5"});
+  expect_error_naming([&] { SGD(p.params(), {.lr = kNaN}); }, {"SGD", "lr", "nan"});
+  expect_error_naming([&] { SGD(p.params(), {.momentum = 1.0f}); }, {"SGD", "momentum", "1"});
+  expect_error_naming([&] { SGD(p.params(), {.momentum = -0.1f}); }, {"SGD", "momentum", "-0.1"});
+  expect_error_naming([&] { SGD(p.params(), {.weight_decay = -1e-3f}); },
+                      {"SGD", "weight_decay", "-0.001"});
+  expect_error_naming([&] { SGD(p.params(), {.nesterov = true}); },
+                      {"SGD", "momentum", "nesterov", "0"});
+  expect_error_naming([&] { Adam(p.params(), {.lr = kInf}); }, {"Adam", "lr", "inf"});
+  expect_error_naming([&] { Adam(p.params(), {.beta1 = 1.0f}); }, {"Adam", "beta1", "1"});
+  expect_error_naming([&] { Adam(p.params(), {.beta2 = -0.5f}); }, {"Adam", "beta2", "-0.5"});
+  expect_error_naming([&] { Adam(p.params(), {.eps = 0.0f}); }, {"Adam", "eps", "0"});
+  expect_error_naming([&] { Adam(p.params(), {.weight_decay = kNaN, .decoupled = true}); },
+                      {"AdamW", "weight_decay", "nan"});
+}
+
+TEST(Optimizer, BadParametersThrowAtConstruction) {
+  Tensor w = {1.0f, 2.0f}, gw = {0.0f, 0.0f, 0.0f};
+  expect_error_naming([&] { SGD({{"fc.weight", &w, nullptr}}); }, {"SGD", "fc.weight", "gradient"});
+  expect_error_naming(
+      [&] {
+        Adam({{"fc.weight", &w, &gw}});
+      },
+      {"Adam", "fc.weight", "(2,)", "(3,)"});
+  Tensor g = {0.0f, 0.0f};
+  expect_error_naming(
+      [&] {
+        SGD({{"a", &w, &g}, {"b", &w, &g}});
+      },
+      {"SGD", "'b'", "more than once"});
+  // An empty list is allowed: stepping it does nothing.
+  SGD none(std::vector<Parameter>{});
+  EXPECT_NO_THROW(none.step());
+}
+
+TEST(Optimizer, ParameterResizedAfterConstructionThrowsOnStep) {
+  OneParam p;
+  Adam opt(p.params());
+  p.value = zeros({3});
+  p.grad = zeros({3});
+  expect_error_naming([&] { opt.step(); }, {"Adam", "'w'", "changed size"});
+}

@@ -1,0 +1,113 @@
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <limits>
+#include <minicnn/core/train/progress.hpp>
+#include <sstream>
+#include <string>
+
+using namespace minicnn;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+}  // namespace
+
+TEST(ProgressBar, NotATerminalPrintsOneLineAtTheEnd) {
+  std::ostringstream out;
+  ProgressBar bar(3, {.label = "epoch 2/5", .out = &out});
+  EXPECT_FALSE(bar.interactive());
+  bar.step(64, 1.0);
+  bar.step(64, 0.5);
+  EXPECT_EQ(out.str(), "");  // nothing until the end
+  bar.step(32, 0.25);
+  EXPECT_EQ(bar.images(), 160u);
+  // The running loss weighs each batch by its images: (64 + 32 + 8) / 160.
+  EXPECT_DOUBLE_EQ(bar.mean_loss(), 104.0 / 160.0);
+  bar.finish("test acc 97.50%");
+  bar.finish("twice");  // only the first counts
+  const std::string s = out.str();
+  EXPECT_EQ(s.find('\r'), std::string::npos) << s;
+  EXPECT_EQ(s.find("\x1b"), std::string::npos) << s;
+  EXPECT_EQ(std::count(s.begin(), s.end(), '\n'), 1) << s;
+  EXPECT_EQ(s.rfind("epoch 2/5 3/3  ", 0), 0u) << s;
+  EXPECT_NE(s.find(" img/s  loss 0.6500  "), std::string::npos) << s;
+  EXPECT_NE(s.find(" s  test acc 97.50%\n"), std::string::npos) << s;
+}
+
+TEST(ProgressBar, TerminalRedrawsInPlace) {
+  std::ostringstream out;
+  {
+    ProgressBar bar(
+        4, {.label = "e1", .out = &out, .interactive = true, .width = 8, .redraw_seconds = 0.0});
+    bar.step(10, 2.0);
+    bar.step(10, 2.0);
+    const std::string mid = out.str();
+    EXPECT_NE(mid.find("\re1 [##......] 1/4"), std::string::npos) << mid;
+    EXPECT_NE(mid.find("\re1 [####....] 2/4"), std::string::npos) << mid;
+    EXPECT_NE(mid.find("ETA "), std::string::npos) << mid;
+    EXPECT_EQ(mid.find('\n'), std::string::npos) << mid;
+    bar.step(10, 2.0);
+    bar.step(10, 2.0);
+    bar.finish();
+  }
+  const std::string s = out.str();
+  EXPECT_NE(s.find("\re1 4/4  "), std::string::npos) << s;
+  EXPECT_EQ(s.back(), '\n');
+  EXPECT_EQ(std::count(s.begin(), s.end(), '\n'), 1) << s;
+  // A bar left unfinished still ends its line, so the next output does not overwrite it.
+  std::ostringstream out2;
+  {
+    ProgressBar bar(4, {.out = &out2, .interactive = true, .redraw_seconds = 0.0});
+    bar.step(1, 0.1);
+  }
+  EXPECT_EQ(out2.str().back(), '\n');
+}
+
+TEST(ProgressBar, FormatDuration) {
+  EXPECT_EQ(format_duration(0), "0:00");
+  EXPECT_EQ(format_duration(65.4), "1:05");
+  EXPECT_EQ(format_duration(3723), "1:02:03");
+  EXPECT_EQ(format_duration(std::numeric_limits<double>::infinity()), "?");
+}
+
+TEST(MetricsCsv, WritesEveryRowThroughARename) {
+  const fs::path dir =
+      fs::temp_directory_path() / ("minicnn_test_csv_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const fs::path file = dir / "metrics.csv";
+  MetricsCsv csv(file.string());
+  EXPECT_EQ(slurp(file), "epoch,train_loss,train_acc,test_acc,seconds\n");
+  csv.add({.epoch = 1, .train_loss = 0.25, .train_acc = 0.9, .test_acc = 0.95, .seconds = 12.5});
+  csv.add({.epoch = 2,
+           .train_loss = 0.125,
+           .train_acc = 0.96,
+           .test_acc = std::numeric_limits<double>::quiet_NaN(),
+           .seconds = 11.0});
+  EXPECT_EQ(slurp(file),
+            "epoch,train_loss,train_acc,test_acc,seconds\n"
+            "1,0.250000,0.900000,0.950000,12.500\n"
+            "2,0.125000,0.960000,,11.000\n");
+  EXPECT_EQ(csv.rows().size(), 2u);
+  // Only the file itself is left: the temporaries were renamed away.
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 1);
+  fs::remove_all(dir);
+
+  try {
+    MetricsCsv bad((dir / "missing-folder" / "m.csv").string());
+    FAIL() << "no throw";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("missing-folder/m.csv"), std::string::npos) << e.what();
+  }
+}

@@ -1,0 +1,313 @@
+#include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <minicnn/core/io/safetensors.hpp>
+#include <minicnn/core/tensor.hpp>
+#include <nlohmann/json.hpp>
+#include <string>
+
+using namespace minicnn;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A fresh folder per test, removed afterwards.
+class SafetensorsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = fs::temp_directory_path() /
+           ("minicnn_st_" + std::to_string(::getpid()) + "_" + info->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string file(const std::string& name) const { return (dir_ / name).string(); }
+
+  std::string bytes_of(const std::string& path) const {
+    std::ifstream in(path, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  }
+  void write_bytes(const std::string& path, const std::string& bytes) const {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  }
+  // A file from a header text (its length written as given, or the true one) and data.
+  std::string write_file(
+      const std::string& name, const std::string& header, const std::string& data,
+      std::uint64_t header_len = std::numeric_limits<std::uint64_t>::max()) const {
+    if (header_len == std::numeric_limits<std::uint64_t>::max()) header_len = header.size();
+    std::string bytes(8, '\0');
+    for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>(header_len >> (8 * i));
+    const std::string path = file(name);
+    write_bytes(path, bytes + header + data);
+    return path;
+  }
+  bool has_temp_files() const {
+    for (const auto& e : fs::directory_iterator(dir_))
+      if (e.path().filename().string().find(".tmp-") != std::string::npos) return true;
+    return false;
+  }
+
+  // read_safetensors(path) must throw an Error naming the file and every part.
+  void expect_read_error(const std::string& path, std::initializer_list<const char*> parts) const {
+    try {
+      read_safetensors(path);
+      ADD_FAILURE() << "no throw for " << path;
+    } catch (const Error& e) {
+      const std::string m = e.what();
+      EXPECT_NE(m.find(path), std::string::npos) << "file not named: " << m;
+      for (const char* p : parts)
+        EXPECT_NE(m.find(p), std::string::npos) << "'" << p << "' not in: " << m;
+    }
+  }
+
+  fs::path dir_;
+};
+
+Tensor ramp(const Shape& s, float start = 0.5f) {
+  Tensor t = zeros(s);
+  for (std::size_t i = 0; i < t.size(); ++i) t.data()[i] = start + 0.25f * float(i);
+  return t;
+}
+
+bool same_bits(const Tensor& a, const Tensor& b) {
+  return shape_of(a) == shape_of(b) &&
+         std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+// Eight bytes of data: two floats.
+const std::string kEightBytes(8, '\x01');
+
+}  // namespace
+
+TEST_F(SafetensorsTest, RoundTripIsBitExact) {
+  Tensor w = ramp({2, 3});
+  w(0, 0) = std::numeric_limits<float>::quiet_NaN();
+  w(0, 1) = -0.0f;
+  w(0, 2) = std::numeric_limits<float>::denorm_min();
+  w(1, 0) = -std::numeric_limits<float>::infinity();
+  const Tensor b = ramp({4}, -1.0f);
+  Tensor scalar = Tensor::from_shape(Shape{});
+  scalar() = 3.5f;
+  const Tensor empty = zeros({0, 3});
+  const std::string path = file("model.safetensors");
+  save_safetensors({{"w", &w}, {"b", &b}, {"s", &scalar}, {"e", &empty}}, path,
+                   {{"format", "pt"}, {"note", "ünïcode"}});
+
+  SafetensorsMetadata meta;
+  const auto back = read_safetensors(path, &meta);
+  ASSERT_EQ(back.size(), 4u);
+  EXPECT_TRUE(same_bits(back.at("w"), w));
+  EXPECT_TRUE(same_bits(back.at("b"), b));
+  EXPECT_TRUE(same_bits(back.at("s"), scalar));
+  EXPECT_EQ(shape_of(back.at("s")), Shape{});
+  EXPECT_EQ(shape_of(back.at("e")), (Shape{0, 3}));
+  EXPECT_EQ(meta, (SafetensorsMetadata{{"format", "pt"}, {"note", "ünïcode"}}));
+  EXPECT_FALSE(has_temp_files());
+
+  // Saving again replaces the file.
+  save_safetensors({{"only", &b}}, path);
+  const auto again = read_safetensors(path, &meta);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_TRUE(same_bits(again.at("only"), b));
+  EXPECT_TRUE(meta.empty());
+}
+
+TEST_F(SafetensorsTest, FileLayoutParsedIndependently) {
+  const Tensor a = ramp({3, 2}), b = ramp({5}, 10.0f);
+  const std::string path = file("layout.safetensors");
+  save_safetensors({{"layer.a", &a}, {"layer.b", &b}}, path, {{"format", "pt"}});
+
+  const std::string bytes = bytes_of(path);
+  ASSERT_GE(bytes.size(), 8u);
+  std::uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(bytes[i]);
+  EXPECT_EQ(n % 8, 0u) << "header padded to a multiple of 8";
+  ASSERT_EQ(bytes.size(), 8 + n + (6 + 5) * 4);
+  const std::string header = bytes.substr(8, n);
+  EXPECT_EQ(header.front(), '{');
+  EXPECT_EQ(header.find_last_not_of(' '), header.rfind('}')) << "padding is spaces only";
+
+  const auto j = nlohmann::json::parse(header);
+  ASSERT_TRUE(j.is_object());
+  EXPECT_EQ(j.size(), 3u);
+  EXPECT_EQ(j["__metadata__"], (nlohmann::json{{"format", "pt"}}));
+  EXPECT_EQ(j["layer.a"]["dtype"], "F32");
+  EXPECT_EQ(j["layer.a"]["shape"], (nlohmann::json{3, 2}));
+  EXPECT_EQ(j["layer.a"]["data_offsets"], (nlohmann::json{0, 24}));
+  EXPECT_EQ(j["layer.b"]["dtype"], "F32");
+  EXPECT_EQ(j["layer.b"]["shape"], (nlohmann::json{5}));
+  EXPECT_EQ(j["layer.b"]["data_offsets"], (nlohmann::json{24, 44}));
+
+  // The data: little-endian float32, row-major, in the offsets given.
+  const char* data = bytes.data() + 8 + n;
+  for (std::size_t i = 0; i < 6; ++i) {
+    std::uint32_t u = 0;
+    for (int k = 3; k >= 0; --k) u = (u << 8) | static_cast<unsigned char>(data[4 * i + k]);
+    float f;
+    std::memcpy(&f, &u, 4);
+    EXPECT_EQ(f, a.data()[i]);
+  }
+  float last;
+  std::memcpy(&last, data + 40, 4);
+  EXPECT_EQ(last, b(4));
+}
+
+TEST_F(SafetensorsTest, ReadsAFileWrittenByHand) {
+  // As another writer might lay it out: data in the other order, no padding.
+  std::string data(12, '\0');
+  const float v[3] = {1.5f, -2.0f, 4.0f};
+  std::memcpy(data.data(), v, 12);
+  const std::string path = write_file("hand.safetensors",
+                                      R"({"y":{"dtype":"F32","shape":[1],"data_offsets":[8,12]},)"
+                                      R"("x":{"dtype":"F32","shape":[2,1],"data_offsets":[0,8]}})",
+                                      data);
+  const auto t = read_safetensors(path);
+  EXPECT_EQ(shape_of(t.at("x")), (Shape{2, 1}));
+  EXPECT_EQ(t.at("x")(1, 0), -2.0f);
+  EXPECT_EQ(t.at("y")(0), 4.0f);
+}
+
+TEST_F(SafetensorsTest, CorruptFilesThrowNamingFileAndFault) {
+  expect_read_error(file("missing.safetensors"), {"cannot open", "No such file"});
+  expect_read_error(dir_.string(), {"not a regular file"});
+
+  const std::string empty = file("empty.safetensors");
+  write_bytes(empty, "");
+  expect_read_error(empty, {"empty"});
+
+  const std::string short5 = file("short.safetensors");
+  write_bytes(short5, "12345");
+  expect_read_error(short5, {"5 bytes", "shorter than the 8-byte header length"});
+
+  expect_read_error(write_file("past.safetensors", "{}", "", 1000),
+                    {"header length 1000", "past the end", "10-byte file"});
+  expect_read_error(write_file("notjson.safetensors", "{\"w\": [1, 2", ""), {"not valid JSON"});
+  expect_read_error(write_file("array.safetensors", "[1, 2]", ""), {"not a JSON object", "array"});
+  expect_read_error(
+      write_file("dtype.safetensors", R"({"w":{"dtype":"F16","shape":[4],"data_offsets":[0,8]}})",
+                 kEightBytes),
+      {"tensor 'w'", "F16", "only F32"});
+  expect_read_error(
+      write_file("sizes.safetensors", R"({"w":{"dtype":"F32","shape":[2,3],"data_offsets":[0,8]}})",
+                 kEightBytes),
+      {"tensor 'w'", "shape (2, 3)", "24 bytes as F32", "[0, 8] span 8 bytes"});
+  expect_read_error(
+      write_file("beyond.safetensors", R"({"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})",
+                 kEightBytes),
+      {"tensor 'w'", "[0, 16]", "past the end", "8-byte data section"});
+  expect_read_error(write_file("overlap.safetensors",
+                               R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                               R"("b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+                               std::string(12, '\0')),
+                    {"'a' and 'b' overlap"});
+  expect_read_error(write_file("gap.safetensors",
+                               R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                               R"("b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})",
+                               std::string(12, '\0')),
+                    {"gap of 4 bytes", "tensor 'b'"});
+  expect_read_error(
+      write_file("trailing.safetensors",
+                 R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", kEightBytes),
+      {"last 4 bytes", "belong to no tensor"});
+  expect_read_error(
+      write_file("negative.safetensors",
+                 R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[-4,0]}})", kEightBytes),
+      {"tensor 'a'", "data_offsets"});
+  expect_read_error(
+      write_file("badshape.safetensors",
+                 R"({"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", kEightBytes),
+      {"tensor 'a'", "shape"});
+  expect_read_error(write_file("twice.safetensors",
+                               R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                               R"("a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})",
+                               kEightBytes),
+                    {"'a' appears twice"});
+  expect_read_error(write_file("meta.safetensors", R"({"__metadata__":{"epoch":3}})", ""),
+                    {"__metadata__", "'epoch'", "not a string"});
+
+  // A good file cut short.
+  const Tensor t = ramp({4, 4});
+  const std::string cut = file("cut.safetensors");
+  save_safetensors({{"t", &t}}, cut);
+  fs::resize_file(cut, fs::file_size(cut) - 4);
+  expect_read_error(cut, {"tensor 't'", "past the end", "truncated"});
+}
+
+TEST_F(SafetensorsTest, BadTensorListThrowsAndWritesNothing) {
+  const Tensor t = ramp({2});
+  const std::string path = file("bad.safetensors");
+  const auto expect_save_error = [&](const TensorRefs& refs, const char* part) {
+    try {
+      save_safetensors(refs, path);
+      ADD_FAILURE() << "no throw";
+    } catch (const Error& e) {
+      const std::string m = e.what();
+      EXPECT_NE(m.find(path), std::string::npos) << m;
+      EXPECT_NE(m.find(part), std::string::npos) << m;
+    }
+  };
+  expect_save_error({{"a", &t}, {"a", &t}}, "two tensors are named 'a'");
+  expect_save_error({{"a", nullptr}}, "'a' is a null pointer");
+  expect_save_error({{"", &t}}, "empty name");
+  expect_save_error({{"__metadata__", &t}}, "__metadata__");
+  EXPECT_FALSE(fs::exists(path));
+  EXPECT_FALSE(has_temp_files());
+}
+
+TEST_F(SafetensorsTest, FailedSaveLeavesThePreviousFile) {
+  const Tensor old = ramp({3});
+  const std::string path = file("keep.safetensors");
+  save_safetensors({{"w", &old}}, path);
+
+  // Into a folder that does not exist: nothing is created.
+  const std::string nowhere = file("no/such/folder/x.safetensors");
+  try {
+    save_safetensors({{"w", &old}}, nowhere);
+    ADD_FAILURE() << "no throw";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(nowhere), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(nowhere));
+
+  // A write that fails half way (the file size limit stops it even for root): the
+  // temporary is removed and the previous file still loads as it was.
+  const Tensor big = ramp({10000});
+  struct rlimit saved {};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &saved), 0);
+  const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  struct rlimit small = saved;
+  small.rlim_cur = 4096;
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+  bool threw = false;
+  try {
+    save_safetensors({{"w", &big}}, path);
+  } catch (const Error& e) {
+    threw = true;
+    EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("write failed"), std::string::npos) << e.what();
+  }
+  ::setrlimit(RLIMIT_FSIZE, &saved);
+  std::signal(SIGXFSZ, old_handler);
+  EXPECT_TRUE(threw);
+  EXPECT_FALSE(has_temp_files());
+  auto back = read_safetensors(path);
+  ASSERT_EQ(back.size(), 1u);
+  EXPECT_TRUE(same_bits(back.at("w"), old));
+
+  // The rename fails when the target is a folder that is not empty: the folder stays.
+  const std::string folder = file("folder.safetensors");
+  fs::create_directories(fs::path(folder) / "inside");
+  EXPECT_THROW(save_safetensors({{"w", &old}}, folder), Error);
+  EXPECT_TRUE(fs::is_directory(fs::path(folder) / "inside"));
+  EXPECT_FALSE(has_temp_files());
+}
