@@ -44,43 +44,50 @@ double ConvGeom::flops() const {
 
 namespace {
 
-// For kernel offset k (already dilated) the output positions ow whose input column
-// ow·stride + k − padding falls inside [0, W): returns [lo, hi) clipped to [a, b).
-inline void valid_range(std::size_t a, std::size_t b, std::ptrdiff_t off, std::size_t stride,
-                        std::size_t W, std::size_t& lo, std::size_t& hi) {
-  // need 0 <= ow*stride + off < W
-  std::ptrdiff_t first = off >= 0 ? 0 : (-off + static_cast<std::ptrdiff_t>(stride) - 1) /
-                                            static_cast<std::ptrdiff_t>(stride);
-  std::ptrdiff_t last = static_cast<std::ptrdiff_t>(W) - off;  // exclusive bound on ow*stride
-  std::ptrdiff_t end = last <= 0 ? 0
-                                 : (last + static_cast<std::ptrdiff_t>(stride) - 1) /
-                                       static_cast<std::ptrdiff_t>(stride);
-  lo = std::clamp<std::ptrdiff_t>(first, a, b);
-  hi = std::clamp<std::ptrdiff_t>(end, lo, b);
+// The output columns ow in [0, OW) whose input column ow·stride + off lands inside
+// [0, W): [lo, hi). It depends only on the kernel column, so it is computed once per
+// row of the unfolded matrix.
+struct ValidCols {
+  std::size_t lo, hi;
+};
+
+ValidCols valid_cols(std::ptrdiff_t off, std::size_t stride, std::size_t W, std::size_t OW) {
+  const auto s = static_cast<std::ptrdiff_t>(stride);
+  const std::ptrdiff_t first = off >= 0 ? 0 : (-off + s - 1) / s;
+  const std::ptrdiff_t room = static_cast<std::ptrdiff_t>(W) - off;  // ow·stride < room
+  const std::ptrdiff_t end = room <= 0 ? 0 : (room + s - 1) / s;
+  const auto ow = static_cast<std::ptrdiff_t>(OW);
+  const std::ptrdiff_t lo = std::clamp<std::ptrdiff_t>(first, 0, ow);
+  const std::ptrdiff_t hi = std::clamp<std::ptrdiff_t>(end, lo, ow);
+  return {static_cast<std::size_t>(lo), static_cast<std::size_t>(hi)};
 }
 
-// Walks rows r = (c, kh, kw) and, for each output row oh touched by [o0, o1), the
-// span of ow inside it; calls f(row_ptr_in_cols, x_row_or_null, ow_begin, ow_end,
-// in_col_offset) for the contiguous pieces.
+// Walks the unfolded matrix restricted to output positions [o0, o1): for every row
+// r = (c, kh, kw) and every output row oh that the range touches, calls
+//   fn(r, c, j, ih, first, lo, hi, end)
+// where the piece covers output columns ow in [first, end) stored from column j of the
+// matrix on, ih is the input row (may be outside [0, H): all padding), and [lo, hi) ⊆
+// [first, end) are the columns that read real input, at input column ow·stride + off_w.
 template <class Fn>
-void for_each_span(const ConvGeom& g, std::size_t o0, std::size_t o1, Fn&& fn) {
+void for_each_piece(const ConvGeom& g, std::size_t o0, std::size_t o1, Fn&& fn) {
   const std::size_t rows = g.col_rows();
+  const auto pad = static_cast<std::ptrdiff_t>(g.padding);
   for (std::size_t r = 0; r < rows; ++r) {
     const std::size_t kw = r % g.KW;
     const std::size_t kh = (r / g.KW) % g.KH;
     const std::size_t c = r / (g.KW * g.KH);
-    const std::ptrdiff_t off_h =
-        static_cast<std::ptrdiff_t>(kh * g.dilation) - static_cast<std::ptrdiff_t>(g.padding);
-    const std::ptrdiff_t off_w =
-        static_cast<std::ptrdiff_t>(kw * g.dilation) - static_cast<std::ptrdiff_t>(g.padding);
-    std::size_t o = o0;
-    while (o < o1) {
-      const std::size_t oh = o / g.OW;
-      const std::size_t ow0 = o % g.OW;
-      const std::size_t ow1 = std::min(g.OW, ow0 + (o1 - o));
+    const std::ptrdiff_t off_h = static_cast<std::ptrdiff_t>(kh * g.dilation) - pad;
+    const std::ptrdiff_t off_w = static_cast<std::ptrdiff_t>(kw * g.dilation) - pad;
+    const ValidCols v = valid_cols(off_w, g.stride, g.W, g.OW);
+    std::size_t oh = o0 / g.OW, first = o0 % g.OW, j = 0;
+    for (std::size_t o = o0; o < o1; ++oh, first = 0) {
+      const std::size_t end = std::min(g.OW, first + (o1 - o));
       const std::ptrdiff_t ih = static_cast<std::ptrdiff_t>(oh * g.stride) + off_h;
-      fn(r, c, o - o0, ih, off_w, ow0, ow1);
-      o += ow1 - ow0;
+      const std::size_t lo = std::clamp(v.lo, first, end);
+      const std::size_t hi = std::clamp(v.hi, lo, end);
+      fn(r, c, j, ih, off_w, first, lo, hi, end);
+      j += end - first;
+      o += end - first;
     }
   }
 }
@@ -89,43 +96,50 @@ void for_each_span(const ConvGeom& g, std::size_t o0, std::size_t o1, Fn&& fn) {
 
 void im2col(const float* x, const ConvGeom& g, std::size_t o0, std::size_t o1, float* cols,
             std::size_t ld) {
-  for_each_span(g, o0, o1,
-                [&](std::size_t r, std::size_t c, std::size_t j, std::ptrdiff_t ih,
-                    std::ptrdiff_t off_w, std::size_t ow0, std::size_t ow1) {
-                  float* dst = cols + r * ld + j;  // dst[ow - ow0] for ow in [ow0, ow1)
-                  if (ih < 0 || ih >= static_cast<std::ptrdiff_t>(g.H)) {
-                    std::fill(dst, dst + (ow1 - ow0), 0.0f);
-                    return;
-                  }
-                  const float* src = x + (c * g.H + static_cast<std::size_t>(ih)) * g.W;
-                  std::size_t lo, hi;
-                  valid_range(ow0, ow1, off_w, g.stride, g.W, lo, hi);
-                  std::fill(dst, dst + (lo - ow0), 0.0f);
-                  const std::ptrdiff_t first = static_cast<std::ptrdiff_t>(lo * g.stride) + off_w;
-                  if (g.stride == 1) {
-                    std::memcpy(dst + (lo - ow0), src + first, (hi - lo) * sizeof(float));
-                  } else {
-                    const float* s = src + first;
-                    for (std::size_t i = 0; i < hi - lo; ++i) dst[lo - ow0 + i] = s[i * g.stride];
-                  }
-                  std::fill(dst + (hi - ow0), dst + (ow1 - ow0), 0.0f);
-                });
+  const auto H = static_cast<std::ptrdiff_t>(g.H);
+  const std::size_t stride = g.stride;
+  for_each_piece(g, o0, o1,
+                 [&](std::size_t r, std::size_t c, std::size_t j, std::ptrdiff_t ih,
+                     std::ptrdiff_t off_w, std::size_t first, std::size_t lo, std::size_t hi,
+                     std::size_t end) {
+                   float* dst = cols + r * ld + j;  // dst[ow − first]
+                   if (ih < 0 || ih >= H) {
+                     for (std::size_t i = 0; i < end - first; ++i) dst[i] = 0.0f;
+                     return;
+                   }
+                   for (std::size_t i = 0; i < lo - first; ++i) dst[i] = 0.0f;
+                   const float* src = x + (c * g.H + static_cast<std::size_t>(ih)) * g.W +
+                                      (static_cast<std::ptrdiff_t>(lo * stride) + off_w);
+                   float* d = dst + (lo - first);
+                   const std::size_t n = hi - lo;
+                   if (stride == 1) {
+                     std::memcpy(d, src, n * sizeof(float));
+                   } else {
+                     for (std::size_t i = 0; i < n; ++i) d[i] = src[i * stride];
+                   }
+                   for (std::size_t i = hi - first; i < end - first; ++i) dst[i] = 0.0f;
+                 });
 }
 
 void col2im(const float* cols, const ConvGeom& g, std::size_t o0, std::size_t o1,
             std::size_t ld, float* x) {
-  for_each_span(g, o0, o1,
-                [&](std::size_t r, std::size_t c, std::size_t j, std::ptrdiff_t ih,
-                    std::ptrdiff_t off_w, std::size_t ow0, std::size_t ow1) {
-                  if (ih < 0 || ih >= static_cast<std::ptrdiff_t>(g.H)) return;
-                  std::size_t lo, hi;
-                  valid_range(ow0, ow1, off_w, g.stride, g.W, lo, hi);
-                  if (lo == hi) return;
-                  const float* src = cols + r * ld + j + (lo - ow0);
-                  float* dst = x + (c * g.H + static_cast<std::size_t>(ih)) * g.W +
-                               (static_cast<std::ptrdiff_t>(lo * g.stride) + off_w);
-                  for (std::size_t i = 0; i < hi - lo; ++i) dst[i * g.stride] += src[i];
-                });
+  const auto H = static_cast<std::ptrdiff_t>(g.H);
+  const std::size_t stride = g.stride;
+  for_each_piece(g, o0, o1,
+                 [&](std::size_t r, std::size_t c, std::size_t j, std::ptrdiff_t ih,
+                     std::ptrdiff_t off_w, std::size_t first, std::size_t lo, std::size_t hi,
+                     std::size_t) {
+                   if (ih < 0 || ih >= H || lo == hi) return;
+                   const float* __restrict src = cols + r * ld + j + (lo - first);
+                   float* __restrict dst = x + (c * g.H + static_cast<std::size_t>(ih)) * g.W +
+                                (static_cast<std::ptrdiff_t>(lo * stride) + off_w);
+                   const std::size_t n = hi - lo;
+                   if (stride == 1) {
+                     for (std::size_t i = 0; i < n; ++i) dst[i] += src[i];
+                   } else {
+                     for (std::size_t i = 0; i < n; ++i) dst[i * stride] += src[i];
+                   }
+                 });
 }
 
 }  // namespace minicnn

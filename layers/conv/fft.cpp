@@ -114,17 +114,43 @@ inline void pad_plane(const Dims& d, const float* src, std::size_t rows, std::si
     std::memcpy(buf + (top + r) * d.Lw + left, src + r * cols, cols * sizeof(float));
 }
 
+// C = alpha · op(A) · op(B) for products too small for a BLAS call to pay (a few
+// multiply-adds per element: LeNet's first layer has one input channel, so its
+// forward product at each frequency is an outer product).
+void small_cgemm(Op op_a, Op op_b, std::size_t M, std::size_t N, std::size_t K, float alpha,
+                 const cfloat* A, std::size_t lda, const cfloat* B, std::size_t ldb, cfloat* C) {
+  for (std::size_t m = 0; m < M; ++m) {
+    for (std::size_t n = 0; n < N; ++n) {
+      cfloat sum(0.0f, 0.0f);
+      for (std::size_t k = 0; k < K; ++k) {
+        cfloat a = op_a == Op::N ? A[m * lda + k] : A[k * lda + m];
+        cfloat b = op_b == Op::N ? B[k * ldb + n] : B[n * ldb + k];
+        if (op_a == Op::C) a = std::conj(a);
+        if (op_b == Op::C) b = std::conj(b);
+        sum += a * b;
+      }
+      C[m * N + n] = alpha * sum;
+    }
+  }
+}
+
 // At every frequency: C_f = alpha · op(A_f) · op(B_f), A_f and B_f frequency-major.
 void gemm_per_frequency(const Dims& d, int T, Op op_a, Op op_b, std::size_t M, std::size_t N,
                         std::size_t K, const cfloat* A, std::size_t a_size, std::size_t lda,
                         const cfloat* B, std::size_t b_size, std::size_t ldb, cfloat* C,
                         float alpha) {
   const auto F = static_cast<std::ptrdiff_t>(d.F);
+  const bool small = K <= 2 || M * N * K <= 512;
 #pragma omp parallel for schedule(static) num_threads(T)
   for (std::ptrdiff_t f = 0; f < F; ++f) {
     const auto fu = static_cast<std::size_t>(f);
-    cgemm(op_a, op_b, M, N, K, cfloat(alpha, 0.0f), A + fu * a_size, lda, B + fu * b_size, ldb,
-          cfloat(0.0f, 0.0f), C + fu * M * N, N);
+    if (small) {
+      small_cgemm(op_a, op_b, M, N, K, alpha, A + fu * a_size, lda, B + fu * b_size, ldb,
+                  C + fu * M * N);
+    } else {
+      cgemm(op_a, op_b, M, N, K, cfloat(alpha, 0.0f), A + fu * a_size, lda, B + fu * b_size,
+            ldb, cfloat(0.0f, 0.0f), C + fu * M * N, N);
+    }
   }
 }
 

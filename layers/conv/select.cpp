@@ -18,53 +18,51 @@
 namespace minicnn {
 namespace {
 
-// Rates of one core of the project's machine (2-core x86-64, AVX2 FMA), from
-// bench/bench_conv and bench/bench_core: OpenBLAS sgemm peaks near 98 GFLOP/s per
-// core; a GEMM with a small dimension runs at a fraction of that.
-constexpr double kGemmPeak = 98e9;       // FLOP/s per thread, large sgemm
-constexpr double kGemmHalf = 24.0;       // dimension at which a GEMM reaches half speed
-constexpr double kCopyRate = 6e9;        // bytes/s per thread for im2col, col2im, transposes
-constexpr double kFftRate = 6e9;         // "FLOP"/s per thread, counted as 2.5·n·log2(n)
-constexpr double kCgemmPeak = 60e9;      // FLOP/s per thread, complex GEMM
-constexpr double kCgemmCall = 0.4e-6;    // seconds per small cgemm call
-constexpr double kDirectRate = 1.2e9;    // FLOP/s, the reference loops (one thread)
+// Costs on one core of the project's machine (x86-64 with AVX2 FMA), fitted to the
+// single-thread CPU times of bench/bench_conv over its eight shapes; with T threads
+// both algorithms split their work evenly, so the estimate is divided by T.
+constexpr double kGemmRate = 95e9;         // FLOP/s of a large sgemm
+constexpr double kGemmHalf = 12.0;         // a GEMM whose smallest dimension is this runs at half rate
+constexpr double kUnfoldSeconds = 0.15e-9;  // per element im2col writes (stride 1)
+constexpr double kUnfoldStrided = 0.40e-9;  // per element with stride > 1 (a gather)
+constexpr double kPieceSeconds = 4e-9;     // per output row of each unfolded row
+constexpr double kFftSeconds = 0.25e-9;    // per n·log2(n) of one plane, copies included
+constexpr double kCgemmRate = 70e9;        // FLOP/s of the per-frequency complex products
+constexpr double kDirectRate = 1.2e9;      // FLOP/s of the reference loops (one thread)
 
-double gemm_efficiency(double m, double n, double k) {
-  const double worst = std::min({m, n, k});
-  return worst / (worst + kGemmHalf);
+double gemm_seconds(double flops, double m, double n, double k) {
+  const double small = std::min({m, n, k});
+  return flops / (kGemmRate * small / (small + kGemmHalf));
 }
 
 double im2col_seconds(const ConvGeom& g, ConvPass pass, int threads) {
   const double R = double(g.col_rows()), K = double(g.K);
   const double J = double(g.N) * double(g.out_plane());
-  // Columns per chunk, as the chunk planner would cut them (bounded by images).
-  const double cols = std::max(1.0, std::min(J / threads, 64.0 * 1024 * 1024 / 4 / threads / (R + K)));
-  double eff = 1.0;
+  // Columns per GEMM: a chunk of about 2 MiB of unfolded input.
+  const double cols = std::max(1.0, std::min(J, 2.0 * 1024 * 1024 / 4 / R));
+  double gemm = 0;
   switch (pass) {
-    case ConvPass::Forward: eff = gemm_efficiency(K, cols, R); break;
-    case ConvPass::BackwardData: eff = gemm_efficiency(R, cols, K); break;
-    case ConvPass::BackwardWeights: eff = gemm_efficiency(K, R, cols); break;
+    case ConvPass::Forward: gemm = gemm_seconds(g.flops(), K, cols, R); break;
+    case ConvPass::BackwardData: gemm = gemm_seconds(g.flops(), R, cols, K); break;
+    case ConvPass::BackwardWeights: gemm = gemm_seconds(g.flops(), K, R, cols); break;
   }
-  const double gemm = g.flops() / (kGemmPeak * eff * threads);
-  const double copy = (R + K) * J * 4.0 * 2.0 / (kCopyRate * threads);
-  return gemm + copy;
+  const double unfold = R * J * (g.stride == 1 ? kUnfoldSeconds : kUnfoldStrided) +
+                        R * double(g.N) * double(g.OH) * kPieceSeconds;
+  const double stage = pass == ConvPass::Forward ? 0.0 : K * J * kUnfoldSeconds;
+  return (gemm + unfold + stage) / threads;
 }
 
-double fft_seconds(const ConvGeom& g, ConvPass pass, int threads) {
+double fft_seconds(const ConvGeom& g, ConvPass, int threads) {
   const double Lh = double(fft_conv_size(g.H, g.padding));
   const double Lw = double(fft_conv_size(g.W, g.padding));
   const double n = Lh * Lw, F = Lh * (std::floor(Lw / 2) + 1);
-  const double per_plane = 2.5 * n * std::log2(std::max(2.0, n)) / kFftRate;
   const double N = double(g.N), C = double(g.C), K = double(g.K);
-  double planes = 0, m = 0, nn = 0, kk = 0;
-  switch (pass) {  // transforms in + out, and the per-frequency GEMM's dimensions
-    case ConvPass::Forward: planes = N * C + K * C + N * K; m = N; nn = K; kk = C; break;
-    case ConvPass::BackwardData: planes = N * K + N * C; m = N; nn = C; kk = K; break;
-    case ConvPass::BackwardWeights: planes = N * K + K * C; m = K; nn = C; kk = N; break;
-  }
-  const double transforms = planes * (per_plane + F * 8.0 * 2.0 / kCopyRate);
-  const double cg = 8.0 * m * nn * kk * F / (kCgemmPeak * gemm_efficiency(m, nn, kk) * 2.0 + 1.0);
-  return (transforms + cg + F * kCgemmCall) / threads;
+  // Every pass called on its own transforms its two inputs and its output: the same
+  // N·C + K·C + N·K planes, and one (N·C·K) complex product per frequency.
+  const double planes = N * C + K * C + N * K;
+  const double transforms = planes * n * std::log2(std::max(2.0, n)) * kFftSeconds;
+  const double products = 8.0 * N * C * K * F / kCgemmRate;
+  return (transforms + products) / threads;
 }
 
 struct TuneKey {

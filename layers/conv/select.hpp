@@ -1,8 +1,9 @@
 // Auto: which algorithm runs a convolution pass, by a cost model or by timing.
 //
-// The cost model estimates each eligible algorithm's time from the geometry: the GEMM
-// FLOPs at a rate that grows with the GEMM's size for im2col, and for FFT the
-// transforms (5·L·log2 L per plane) plus the per-frequency complex GEMMs, with rates
+// The cost model estimates each eligible algorithm's time from the geometry: for
+// im2col the GEMM's FLOPs at a rate that falls with its smallest dimension, plus the
+// unfolding; for FFT 0.25 ns per n·log2(n) of every plane it transforms plus the
+// per-frequency complex products. The constants were fitted to single-thread times
 // calibrated from bench/bench_conv on the project's 2-core machine. Autotuning
 // (Conv2DOptions::autotune, or MINICNN_CONV_AUTOTUNE=1) instead times every eligible
 // algorithm once per geometry, pass and thread count, as cuDNN's benchmark mode does,
