@@ -51,3 +51,4 @@
 #include "layers/dropout.hpp"
 #include "layers/batchnorm.hpp"
 #include "layers/gradcheck.hpp"
+#include "layers/fit.hpp"

@@ -1,5 +1,6 @@
 #include "file.hpp"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -9,6 +10,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "../tensor.hpp"
 
@@ -25,10 +27,56 @@ namespace {
   throw Error(msg);
 }
 
+// A write that failed: the target keeps its old content, which is worth saying.
+[[noreturn]] void fail_write(std::string_view who, const std::string& path, const char* what,
+                             int err) {
+  fail(who, path,
+       std::string(what) + ": " + (err ? std::strerror(err) : "unknown error") +
+           " (the previous file, if any, is unchanged)");
+}
+
 struct FileCloser {
   void operator()(std::FILE* f) const { std::fclose(f); }
 };
 using FilePtr = std::unique_ptr<std::FILE, FileCloser>;
+
+std::atomic<AtomicWriteHook> g_atomic_write_hook{nullptr};
+
+// The temporary beside the target: created with O_EXCL under a name that no other writer
+// (thread or process) uses, and closed and removed on scope exit unless renamed.
+class TempFile {
+ public:
+  TempFile(const std::string& target, std::string_view who) {
+    static std::atomic<unsigned> counter{0};
+    const std::string stem = target + ".tmp-" + std::to_string(::getpid()) + "-";
+    // A name can exist only when a killed process of the same pid left it behind.
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      path_ = stem + std::to_string(counter.fetch_add(1));
+      fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+      if (fd_ >= 0) return;
+      if (errno != EEXIST) break;
+    }
+    const int err = errno;
+    fail(who, target, "cannot create the temporary " + path_ + " beside it: " + std::strerror(err));
+  }
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+  ~TempFile() {
+    if (fd_ >= 0) ::close(fd_);
+    if (!renamed_) ::unlink(path_.c_str());
+  }
+
+  int fd() const { return fd_; }
+  const std::string& path() const { return path_; }
+  // Closes the descriptor, returning close()'s result.
+  int close() { return ::close(std::exchange(fd_, -1)); }
+  void renamed() { renamed_ = true; }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+  bool renamed_ = false;
+};
 
 }  // namespace
 
@@ -50,34 +98,43 @@ std::vector<std::uint8_t> read_file(const std::string& path, std::string_view wh
   return bytes;
 }
 
+void FileSink::write(const void* data, std::size_t size) {
+  const char* p = static_cast<const char*>(data);
+  while (size > 0) {
+    const ssize_t k = ::write(fd_, p, size);
+    if (k < 0) {
+      if (errno == EINTR) continue;
+      fail_write(who_, path_, "write failed", errno);
+    }
+    p += k;
+    size -= static_cast<std::size_t>(k);
+    written_ += static_cast<std::uint64_t>(k);
+  }
+}
+
+void write_file_atomic(const std::string& path, const std::function<void(FileSink&)>& fill,
+                       std::string_view who) {
+  TempFile tmp(path, who);
+  FileSink sink(tmp.fd(), path, who);
+  fill(sink);
+  if (::fsync(tmp.fd()) != 0) fail_write(who, path, "fsync failed", errno);
+  if (tmp.close() != 0) fail_write(who, path, "close failed", errno);
+  if (const AtomicWriteHook hook = g_atomic_write_hook.load()) hook(tmp.path(), path);
+  if (std::rename(tmp.path().c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    fail(who, path, "cannot rename " + tmp.path() + " over it: " + std::strerror(err) +
+                        " (the previous file, if any, is unchanged)");
+  }
+  tmp.renamed();
+}
+
 void write_file_atomic(const std::string& path, const void* data, std::size_t size,
                        std::string_view who) {
-  // pid and a counter keep concurrent writers (threads or processes) off each other's
-  // temporary; "x" refuses to reuse a name that exists.
-  static std::atomic<unsigned> counter{0};
-  const std::string tmp =
-      path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter.fetch_add(1));
-  FilePtr f(std::fopen(tmp.c_str(), "wbx"));
-  if (!f) fail(who, path, "cannot create " + tmp + ": " + std::strerror(errno));
-  // Write, flush and close, keeping errno of the first call that fails.
-  bool ok = true;
-  int err = 0;
-  auto check = [&](bool good) {
-    if (!good && ok) ok = false, err = errno;
-  };
-  errno = 0;
-  check(size == 0 || std::fwrite(data, 1, size, f.get()) == size);
-  check(std::fflush(f.get()) == 0);
-  check(std::fclose(f.release()) == 0);
-  if (!ok) {
-    std::remove(tmp.c_str());
-    fail(who, path, std::string("write error: ") + (err ? std::strerror(err) : "unknown"));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int e = errno;
-    std::remove(tmp.c_str());
-    fail(who, path, "cannot rename " + tmp + " over it: " + std::strerror(e));
-  }
+  write_file_atomic(path, [&](FileSink& out) { out.write(data, size); }, who);
+}
+
+AtomicWriteHook set_atomic_write_hook_for_testing(AtomicWriteHook hook) {
+  return g_atomic_write_hook.exchange(hook);
 }
 
 }  // namespace minicnn

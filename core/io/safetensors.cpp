@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <bit>
 #include <cerrno>
 #include <cstdint>
@@ -13,9 +12,10 @@
 #include <cstring>
 #include <limits>
 #include <nlohmann/json.hpp>
-#include <random>
 #include <set>
 #include <sstream>
+
+#include "file.hpp"
 
 namespace minicnn {
 namespace {
@@ -61,68 +61,7 @@ struct Fd {
 
 // ---- saving ---------------------------------------------------------------------------
 
-// A new file beside the target, removed on scope exit unless commit() renamed it.
-class TempFile {
- public:
-  explicit TempFile(const std::string& target) : target_(target) {
-    static std::atomic<unsigned> counter{0};
-    std::random_device rd;
-    for (int attempt = 0; attempt < 100; ++attempt) {
-      char suffix[64];
-      std::snprintf(suffix, sizeof suffix, ".tmp-%ld-%u-%08x", static_cast<long>(::getpid()),
-                    counter.fetch_add(1), static_cast<unsigned>(rd()));
-      path_ = target + suffix;
-      fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-      if (fd_ >= 0) return;
-      if (errno != EEXIST) break;
-    }
-    const int err = errno;
-    throw Error("save_safetensors: '" + target_ + "': cannot create a temporary file '" + path_ +
-                "' beside it: " + errno_text(err));
-  }
-  TempFile(const TempFile&) = delete;
-  TempFile& operator=(const TempFile&) = delete;
-  ~TempFile() {
-    if (fd_ >= 0) ::close(fd_);
-    if (!committed_) ::unlink(path_.c_str());
-  }
-
-  void write(const void* data, std::size_t n) {
-    const char* p = static_cast<const char*>(data);
-    while (n > 0) {
-      const ssize_t k = ::write(fd_, p, n);
-      if (k < 0) {
-        if (errno == EINTR) continue;
-        fail("write failed");
-      }
-      p += k;
-      n -= static_cast<std::size_t>(k);
-    }
-  }
-
-  // Flushes to disk, closes and renames over the target.
-  void commit() {
-    if (::fsync(fd_) != 0) fail("fsync failed");
-    const int fd = fd_;
-    fd_ = -1;
-    if (::close(fd) != 0) fail("close failed");
-    if (std::rename(path_.c_str(), target_.c_str()) != 0) fail("rename failed");
-    committed_ = true;
-  }
-
- private:
-  [[noreturn]] void fail(const char* what) {
-    const int err = errno;
-    throw Error("save_safetensors: '" + target_ + "': " + what + ": " + errno_text(err) +
-                " (the previous file, if any, is unchanged)");
-  }
-
-  std::string target_, path_;
-  int fd_ = -1;
-  bool committed_ = false;
-};
-
-void write_floats(TempFile& out, const Tensor& t) {
+void write_floats(FileSink& out, const Tensor& t) {
   if constexpr (std::endian::native == std::endian::little) {
     out.write(t.data(), t.size() * sizeof(float));
   } else {
@@ -285,13 +224,17 @@ void save_safetensors(const TensorRefs& tensors, const std::string& path,
   }
   text.append((8 - text.size() % 8) % 8, ' ');
 
-  TempFile out(path);
-  unsigned char len[kLengthBytes];
-  store_u64_le(text.size(), len);
-  out.write(len, sizeof len);
-  out.write(text.data(), text.size());
-  for (const auto& [name, t] : tensors) write_floats(out, *t);
-  out.commit();
+  // Streamed from the tensors' own storage through a temporary and a rename.
+  write_file_atomic(
+      path,
+      [&](FileSink& out) {
+        unsigned char len[kLengthBytes];
+        store_u64_le(text.size(), len);
+        out.write(len, sizeof len);
+        out.write(text);
+        for (const auto& [name, t] : tensors) write_floats(out, *t);
+      },
+      "save_safetensors");
 }
 
 std::map<std::string, Tensor> read_safetensors(const std::string& path,
