@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <complex>
+#include <filesystem>
 #include <vector>
 
 using namespace minicnn;
@@ -91,4 +92,26 @@ TEST(Blas, ThreadSettingRoundTrips) {
   set_num_threads(before);
   EXPECT_EQ(num_threads(), before);
   EXPECT_THROW(set_num_threads(0), Error);
+}
+
+// OpenBLAS (its OpenMP build) and our loops share one OpenMP pool: however GEMMs and
+// parallel loops are mixed, the process never holds more threads than the setting.
+TEST(Blas, BlasAndOurLoopsShareOneThreadPool) {
+  const int before = num_threads();
+  set_num_threads(2);
+  const std::size_t n = 256;
+  std::vector<float> a(n * n, 0.5f), b(n * n, 0.25f), c(2 * n * n);
+  sgemm(Op::N, Op::N, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);
+#pragma omp parallel for num_threads(2)
+  for (int t = 0; t < 2; ++t)
+    sgemm(Op::N, Op::N, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data() + t * n * n, n);
+  std::size_t tasks = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/task")) {
+    (void)e;
+    ++tasks;
+  }
+  // gtest's main thread is the pool's first thread.
+  EXPECT_LE(tasks, 2u);
+  EXPECT_FLOAT_EQ(c[n * n + 7], 0.5f * 0.25f * n);
+  set_num_threads(before);
 }
