@@ -108,12 +108,15 @@ void im2col(const float* x, const ConvGeom& g, std::size_t o0, std::size_t o1, f
                      return;
                    }
                    for (std::size_t i = 0; i < lo - first; ++i) dst[i] = 0.0f;
-                   const float* src = x + (c * g.H + static_cast<std::size_t>(ih)) * g.W +
-                                      (static_cast<std::ptrdiff_t>(lo * stride) + off_w);
-                   float* d = dst + (lo - first);
+                   const float* __restrict src =
+                       x + (c * g.H + static_cast<std::size_t>(ih)) * g.W +
+                       (static_cast<std::ptrdiff_t>(lo * stride) + off_w);
+                   float* __restrict d = dst + (lo - first);
                    const std::size_t n = hi - lo;
-                   if (stride == 1) {
+                   if (stride == 1 && n > 32) {
                      std::memcpy(d, src, n * sizeof(float));
+                   } else if (stride == 1) {  // short rows: a call to memcpy costs more
+                     for (std::size_t i = 0; i < n; ++i) d[i] = src[i];
                    } else {
                      for (std::size_t i = 0; i < n; ++i) d[i] = src[i * stride];
                    }
