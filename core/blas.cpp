@@ -90,7 +90,8 @@ void cgemm(Op op_a, Op op_b, std::size_t M, std::size_t N, std::size_t K,
 }
 
 void set_num_threads(int n) {
-  check_arg(n >= 1, "set_num_threads", "n", ">= 1", std::to_string(n));
+  // The same bound as MINICNN_NUM_THREADS: far more threads than that is a mistake.
+  check_arg(n >= 1 && n <= 1024, "set_num_threads", "n", "in [1, 1024]", std::to_string(n));
   apply_threads(n);
 }
 

@@ -33,6 +33,8 @@ class AlignedBuffer {
   // Makes room for n elements (contents unspecified after a growth) and returns data().
   T* ensure(std::size_t n) {
     if (n > capacity_) {
+      // n·sizeof(T) rounded up must not wrap, or a huge n would get a tiny block.
+      if (n > (static_cast<std::size_t>(-1) - kAlign) / sizeof(T)) throw std::bad_alloc();
       std::free(data_);
       data_ = nullptr;
       capacity_ = 0;

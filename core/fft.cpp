@@ -2,6 +2,7 @@
 
 #include <fftw3.h>
 
+#include <climits>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -63,8 +64,9 @@ void check_many(const char* who, const void* in, std::size_t in_stride_bytes, co
 }  // namespace
 
 const FftPlan2D& fft_plan(std::size_t h, std::size_t w) {
-  check_arg(h > 0 && w > 0, "fft_plan", "plane size", "> 0",
-            std::to_string(h) + "x" + std::to_string(w));
+  // FFTW takes int sizes, and aborts on a size that wrapped to zero or below.
+  check_arg(h > 0 && w > 0 && h <= INT_MAX && w <= INT_MAX, "fft_plan", "plane size",
+            "in [1, 2^31)", std::to_string(h) + "x" + std::to_string(w));
   PlanCache& c = cache();
   std::lock_guard<std::mutex> lock(c.mutex);
   auto it = c.plans.find({h, w});

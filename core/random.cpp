@@ -5,11 +5,33 @@
 
 namespace minicnn {
 
+namespace {
+
+std::string range_str(float lo, float hi) {
+  return "lo = " + std::to_string(lo) + ", hi = " + std::to_string(hi);
+}
+
+// What the standard distributions require of their arguments (they do not check).
+void check_range(float lo, float hi, const char* who) {
+  check_arg(std::isfinite(lo) && std::isfinite(hi) && lo <= hi, who, "the range",
+            "finite with lo <= hi", range_str(lo, hi));
+}
+void check_normal(float mean, float stddev, const char* who) {
+  check_arg(std::isfinite(mean), who, "mean", "finite", std::to_string(mean));
+  check_arg(std::isfinite(stddev) && stddev >= 0.0f, who, "stddev", "finite and >= 0",
+            std::to_string(stddev));
+}
+
+}  // namespace
+
 float Rng::uniform(float lo, float hi) {
+  check_range(lo, hi, "Rng::uniform");
   return std::uniform_real_distribution<float>(lo, hi)(engine_);
 }
 
 float Rng::normal(float mean, float stddev) {
+  check_normal(mean, stddev, "Rng::normal");
+  if (stddev == 0.0f) return mean;  // std::normal_distribution needs stddev > 0
   return std::normal_distribution<float>(mean, stddev)(engine_);
 }
 
@@ -21,20 +43,18 @@ Rng& default_rng() {
 void manual_seed(std::uint64_t seed) { default_rng().seed(seed); }
 
 void fill_uniform(Tensor& t, float lo, float hi, Rng& rng) {
-  if (!(lo <= hi)) {
-    std::string got = "lo = ";
-    got += std::to_string(lo);
-    got += ", hi = ";
-    got += std::to_string(hi);
-    check_arg(false, "fill_uniform", "the range", "lo <= hi", got);
-  }
+  check_range(lo, hi, "fill_uniform");
   std::uniform_real_distribution<float> dist(lo, hi);
   float* p = t.data();
   for (std::size_t i = 0, n = t.size(); i < n; ++i) p[i] = dist(rng.engine());
 }
 
 void fill_normal(Tensor& t, float mean, float stddev, Rng& rng) {
-  check_arg(stddev >= 0.0f, "fill_normal", "stddev", ">= 0", std::to_string(stddev));
+  check_normal(mean, stddev, "fill_normal");
+  if (stddev == 0.0f) {  // std::normal_distribution needs stddev > 0
+    t.fill(mean);
+    return;
+  }
   std::normal_distribution<float> dist(mean, stddev);
   float* p = t.data();
   for (std::size_t i = 0, n = t.size(); i < n; ++i) p[i] = dist(rng.engine());

@@ -1,6 +1,8 @@
 #include "pooling.hpp"
 
 #include <algorithm>
+#include <bit>
+#include <cstdint>
 #include <limits>
 
 #include "../core/blas.hpp"
@@ -34,6 +36,45 @@ inline Span window(std::size_t o, std::size_t stride, std::size_t padding, std::
   const std::size_t lo = start > padding ? start - padding : 0;
   const std::size_t hi = std::min(start + kernel - padding, in);
   return {lo, hi};
+}
+
+// t ? a : b on the bit patterns. Written as a plain ?: on floats, GCC turns the
+// selects below back into branches, which mispredict on half the windows.
+inline float pick(bool t, float a, float b) {
+  const std::uint32_t m = 0u - std::uint32_t(t);
+  return std::bit_cast<float>((std::bit_cast<std::uint32_t>(a) & m) |
+                              (std::bit_cast<std::uint32_t>(b) & ~m));
+}
+inline std::size_t pick(bool t, std::size_t a, std::size_t b) {
+  const std::size_t m = std::size_t{0} - std::size_t(t);
+  return (a & m) | (b & ~m);
+}
+
+// One output row of a 2×2, stride-2 max pool without padding, branch-free (ten times
+// faster than the general loop below on MNIST's planes). x0 is the top-left of the
+// first window, W the input row length, first its flat index in x; writes OW maxima
+// to y and, when kArg, their flat indices to arg. The rules of the general loop: strict
+// > keeps the first of a tie, and a NaN wins.
+template <bool kArg>
+void max_pool_2x2_row(const float* x0, std::size_t W, std::size_t OW, std::size_t first,
+                      float* y, std::size_t* arg) {
+  const float* r0 = x0;
+  const float* r1 = x0 + W;
+  for (std::size_t ow = 0; ow < OW; ++ow) {
+    const std::size_t i = first + 2 * ow;
+    float best = r0[2 * ow];
+    std::size_t best_i = i;
+    const float cand[3] = {r0[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1]};
+    const std::size_t cand_i[3] = {i + 1, i + W, i + W + 1};
+    for (int c = 0; c < 3; ++c) {
+      const float v = cand[c];
+      const bool take = (v > best) | (v != v);
+      best = pick(take, v, best);
+      if constexpr (kArg) best_i = pick(take, cand_i[c], best_i);
+    }
+    y[ow] = best;
+    if constexpr (kArg) arg[ow] = best_i;
+  }
 }
 
 }  // namespace
@@ -81,6 +122,21 @@ Tensor MaxPool2D::forward(const Tensor& x) {
   const float* px = x.data();
   float* py = y.data();
   const std::size_t k = kernel_, s = stride_, p = padding_;
+
+  if (k == 2 && s == 2 && p == 0) {
+#pragma omp parallel for schedule(static) num_threads(threads_for(x.size()))
+    for (std::size_t pl = 0; pl < planes; ++pl)
+      for (std::size_t oh = 0; oh < OH; ++oh) {
+        const std::size_t first = pl * H * W + 2 * oh * W;  // of the window row, in x
+        const std::size_t o = (pl * OH + oh) * OW;
+        if (arg)
+          max_pool_2x2_row<true>(px + first, W, OW, first, py + o, arg + o);
+        else
+          max_pool_2x2_row<false>(px + first, W, OW, first, py + o, nullptr);
+      }
+    x_shape_ = training_ ? xs : Shape{};
+    return y;
+  }
 
 #pragma omp parallel for schedule(static) num_threads(threads_for(x.size()))
   for (std::size_t pl = 0; pl < planes; ++pl) {

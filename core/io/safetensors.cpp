@@ -39,7 +39,7 @@ void store_u64_le(std::uint64_t v, unsigned char* b) {
   for (int i = 0; i < 8; ++i) b[i] = static_cast<unsigned char>(v >> (8 * i));
 }
 
-void byteswap_floats(float* p, std::size_t n) {
+[[maybe_unused]] void byteswap_floats(float* p, std::size_t n) {  // big-endian hosts only
   for (std::size_t i = 0; i < n; ++i) {
     std::uint32_t u;
     std::memcpy(&u, p + i, 4);
@@ -277,7 +277,7 @@ std::map<std::string, Tensor> read_safetensors(const std::string& path,
   Json header;
   try {
     header = Json::parse(text, note_keys);
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
     r.fail(std::string("header is not valid JSON: ") + e.what());
   }
   if (!header.is_object()) {

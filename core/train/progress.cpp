@@ -36,6 +36,8 @@ std::string format_duration(double seconds) {
 
 ProgressBar::ProgressBar(std::size_t total, ProgressOptions opt)
     : total_(total), opt_(std::move(opt)) {
+  check_arg(opt_.redraw_seconds >= 0.0, "ProgressBar", "redraw_seconds", ">= 0",
+            std::to_string(opt_.redraw_seconds));
   out_ = opt_.out ? opt_.out : &std::cerr;
   interactive_ = opt_.interactive.value_or(out_ == &std::cerr && ::isatty(STDERR_FILENO) == 1);
   start_ = last_draw_ = std::chrono::steady_clock::now();

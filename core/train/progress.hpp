@@ -27,7 +27,7 @@ struct ProgressOptions {
   std::optional<bool> interactive = {};  // redraw in place; unset: whether stderr is a
                                          // terminal when out is std::cerr, else false
   std::size_t width = 24;                // of the bar, in characters
-  double redraw_seconds = 0.1;           // the least time between two redraws
+  double redraw_seconds = 0.1;           // the least time between two redraws, >= 0
 };
 
 class ProgressBar {
