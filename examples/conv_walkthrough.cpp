@@ -13,7 +13,7 @@
 //   conv_walkthrough --out dir --image photo.png --threads 1
 //
 // Writes PNG files into the output folder (default out/walkthrough): the inputs, the
-// outputs of each algorithm, the error maps of the two mistakes, and the crossover plot.
+// outputs of each algorithm, the error maps of the two mistakes, and the crossover plots.
 // Exits with status 1 if two algorithms disagree by more than kRelTolerance.
 //
 // The blocks between "// [walkthrough:NAME]" and "// [end]" are quoted verbatim in
@@ -51,7 +51,7 @@ constexpr std::size_t kMaxRadius = 15;
 // The channel table: a batch of kChanN images of kChanHW², kChanK output channels.
 constexpr std::size_t kChanN = 8, kChanHW = 64, kChanK = 16;
 const std::vector<std::size_t> kChanC = {1, 4, 16, 64};
-const std::vector<std::size_t> kChanKernels = {3, 5, 7, 9, 11, 13};
+const std::vector<std::size_t> kChanKernels = {3, 5, 7, 9, 11, 13};  // radius 1..6
 
 // One real plane, row-major, 64-byte aligned so the FFT primitives of core/fft.hpp take it.
 struct Plane {
@@ -385,8 +385,11 @@ Timed run_and_time(const Plane& x, const Plane& k, bool time_direct_once) {
 void print_timed(const Timed& t, std::size_t size, std::size_t k, Report& report) {
   const float scale = max_abs(t.direct);
   const Diff di = max_diff(t.direct, t.im2col), df = max_diff(t.direct, t.fft);
-  std::printf("  %4zu  %3zu   %9.2e  %9.2e   %9.3f  %9.3f  %9.3f\n", size, k,
-              double(di.max / scale), double(df.max / scale), t.ms_direct, t.ms_im2col, t.ms_fft);
+  // Rates as GFLOP/s of the direct algorithm's 2·KH·KW·OH·OW operations, for all three.
+  const double gflop = 2.0 * double(k * k * t.direct.size()) / 1e9;
+  std::printf("  %4zu  %3zu   %9.2e  %9.2e   %9.3f  %9.3f  %9.3f   %6.2f %6.2f %6.2f\n", size, k,
+              double(di.max / scale), double(df.max / scale), t.ms_direct, t.ms_im2col, t.ms_fft,
+              gflop / t.ms_direct * 1e3, gflop / t.ms_im2col * 1e3, gflop / t.ms_fft * 1e3);
   report.agree("im2col vs direct", di.max, scale);
   report.agree("fft vs direct", df.max, scale);
 }
@@ -402,9 +405,10 @@ void section_three_algorithms(const Source& src, const fs::path& out, bool quick
   std::printf("  max |direct - correlate_valid| = %.3g at (%zu, %zu)\n", double(dl.max), dl.i,
               dl.j);
   report.agree("direct vs correlate_valid", dl.max, max_abs(t.direct));
-  std::printf(
-      "\n  size    k   |im2col-direct|  |fft-direct|   direct ms  im2col ms     fft ms\n"
-      "                (both relative to max|y|)\n");
+  std::printf("\n  %4s  %3s   %-20s   %-31s   %s\n", "", "", "|difference| / max|y|",
+              "milliseconds", "GFLOP/s");
+  std::printf("  %4s  %3s   %9s  %9s   %9s  %9s  %9s   %6s %6s %6s\n", "size", "k", "im2col",
+              "fft", "direct", "im2col", "fft", "direct", "im2col", "fft");
   print_timed(t, kSeedSize, 3, report);
   write_plane(out / "input_100.png", x, 0.0f, 1.0f);
   write_signed(out / "sobel_direct.png", t.direct);
@@ -610,6 +614,15 @@ Cell time_cell(const ConvGeom& g) {
   return c;
 }
 
+// The time of one forward real transform of an h × w plane (FFTW's plan of core/fft.hpp).
+double transform_ms(std::size_t h, std::size_t w) {
+  const FftPlan2D& plan = fft_plan(h, w);
+  AlignedBuffer<float> real(plan.real_size());
+  AlignedBuffer<cfloat> spec(plan.spectrum_size());
+  std::fill_n(real.data(), plan.real_size(), 0.5f);
+  return best_ms([&] { rfft2(plan, real.data(), spec.data()); });
+}
+
 // The smallest kernel in `kernels` from which FFT wins at every larger one, or 0.
 std::size_t crossover(const std::vector<Cell>& column, const std::vector<std::size_t>& kernels) {
   std::size_t k = 0;
@@ -658,7 +671,7 @@ void print_grid(const char* column_name, const std::vector<std::size_t>& variant
 
 void section_crossover(const fs::path& out) {
   std::printf("== 5. Where FFT overtakes im2col: one plane (N = C = K = 1), valid output ==\n\n");
-  std::printf("forward pass, milliseconds, best of up to %d runs, %d threads\n", kMaxReps,
+  std::printf("forward pass, milliseconds, best of up to %d runs, threads: %d\n", kMaxReps,
               num_threads());
   std::vector<std::size_t> kernels;
   for (std::size_t r = 1; r <= kMaxRadius; ++r) kernels.push_back(2 * r + 1);
@@ -686,18 +699,40 @@ void section_crossover(const fs::path& out) {
   std::printf("\n");
 }
 
-void section_channels() {
+void section_channels(const fs::path& out) {
   std::printf(
       "== 6. Channels: N = %zu images of %zux%zu, K = %zu output channels, valid output ==\n\n",
       kChanN, kChanHW, kChanHW, kChanK);
   std::vector<std::vector<Cell>> columns;
+  std::vector<PlotSeries> series;
   for (std::size_t C : kChanC) {
     std::vector<Cell> column;
-    for (std::size_t k : kChanKernels)
+    PlotSeries s;
+    s.name = "C = " + std::to_string(C);
+    for (std::size_t k : kChanKernels) {
       column.push_back(time_cell(ConvGeom::make(kChanN, C, kChanHW, kChanHW, kChanK, k, k)));
+      s.values.push_back(std::log2(column.back().im2col_ms / column.back().fft_ms));
+    }
     columns.push_back(std::move(column));
+    series.push_back(std::move(s));
   }
   print_grid("C", kChanC, kChanKernels, columns);
+  // How much of FFT's time the transforms alone take: N·C + K·C + N·K planes of L × L.
+  const std::size_t L = fft_conv_size(kChanHW, 0);
+  const double per = transform_ms(L, L);
+  std::printf("\none real %zux%zu transform: %.4f ms; FFT's transforms at k = %zu:\n", L, L, per,
+              kChanKernels.front());
+  for (std::size_t i = 0; i < kChanC.size(); ++i) {
+    const std::size_t C = kChanC[i], planes = kChanN * C + kChanK * C + kChanN * kChanK;
+    std::printf("  C = %2zu: %4zu transforms x %.4f ms = %6.2f ms of its %6.2f ms\n", C, planes,
+                per, double(planes) * per, columns[i].front().fft_ms);
+  }
+  PlotOptions opt;
+  opt.width = 720;
+  opt.height = 420;
+  opt.title = "log2(im2col time / fft time), N=8, 64x64, K=16: above 0, fft is faster";
+  opt.x_label = "kernel radius r (kernel 2r+1 x 2r+1)";
+  write_png((out / "channels.png").string(), line_plot(series, opt));
   std::printf("\n");
 }
 
@@ -789,7 +824,7 @@ int main(int argc, char** argv) {
     section_seed_recipe(src, out, report);
     if (!quick) {
       section_crossover(out);
-      section_channels();
+      section_channels(out);
     }
     section_backward(report);
     std::printf("PNG images written to %s\n", out.string().c_str());

@@ -59,7 +59,13 @@ Tensor ReLU::backward(const Tensor& dy) {
   const float* py = y.data();
   const float* pdy = dy.data();
   float* pdx = dx.data();
-  parallel_for(dy.size(), [&](std::size_t i) { pdx[i] = py[i] > 0.0f ? pdy[i] : 0.0f; });
+  // dy is loaded whatever the sign, so that the select compiles to a blend: with the
+  // load inside the ?: the compiler branches, and the branch mispredicts on half the
+  // elements (twenty times slower than forward on LeNet's first ReLU).
+  parallel_for(dy.size(), [&](std::size_t i) {
+    const float g = pdy[i];
+    pdx[i] = py[i] > 0.0f ? g : 0.0f;
+  });
   return dx;
 }
 

@@ -174,15 +174,19 @@ Tensor MaxPool2D::backward(const Tensor& dy) {
   const Shape ys = output_shape(x_shape_);
   check_shape(shape_of(dy), ys, name(), "dy");
   if (!needs_input_grad_) return empty_tensor();
-  Tensor dx = zeros(x_shape_);
+  Tensor dx = Tensor::from_shape(x_shape_);
   const std::size_t planes = ys[0] * ys[1], per_plane = ys[2] * ys[3];
+  const std::size_t in_plane = x_shape_[2] * x_shape_[3];
   const float* pdy = dy.data();
   const std::size_t* arg = argmax_.data();
   float* pdx = dx.data();
-  // Every argmax of a plane lies in that plane, so planes can go to different threads.
+  // Every argmax of a plane lies in that plane, so planes can go to different threads,
+  // each zeroing its own planes just before the scatter (while they are in its cache).
 #pragma omp parallel for schedule(static) num_threads(threads_for(dx.size()))
-  for (std::size_t pl = 0; pl < planes; ++pl)
+  for (std::size_t pl = 0; pl < planes; ++pl) {
+    std::fill_n(pdx + pl * in_plane, in_plane, 0.0f);
     for (std::size_t o = pl * per_plane; o < (pl + 1) * per_plane; ++o) pdx[arg[o]] += pdy[o];
+  }
   return dx;
 }
 

@@ -5,8 +5,14 @@
 #include <sstream>
 #include <utility>
 
+#include "../blas.hpp"
+
 namespace minicnn {
 namespace {
+
+// Below this many elements an update runs on the calling thread: starting the team
+// costs more than the work.
+constexpr std::size_t kParallelMin = std::size_t{1} << 15;
 
 std::string fmt(float v) {
   std::ostringstream out;
@@ -54,7 +60,12 @@ Optimizer::Optimizer(std::vector<Parameter> params, float lr, std::string who)
 }
 
 void Optimizer::zero_grad() {
-  for (Parameter& p : params_) p.grad->fill(0.0f);
+  for (Parameter& p : params_) {
+    float* g = p.grad->data();
+    const std::size_t n = p.grad->size();
+#pragma omp parallel for schedule(static) num_threads(n >= kParallelMin ? num_threads() : 1)
+    for (std::size_t j = 0; j < n; ++j) g[j] = 0.0f;
+  }
 }
 
 void Optimizer::set_lr(float lr) {
@@ -82,26 +93,31 @@ SGD::SGD(std::vector<Parameter> params, SGDOptions opt)
 }
 
 // g' = g + wd·θ;  v = μ·v + g';  θ −= lr·v   (nesterov: θ −= lr·(g' + μ·v))
+// Elementwise, so a large tensor is split across threads without changing any result.
 void SGD::step() {
   const float lr = lr_, mu = opt_.momentum, wd = opt_.weight_decay;
   for (std::size_t i = 0; i < params_.size(); ++i) {
     const std::size_t n = params_[i].value->size();
     float* theta = params_[i].value->data();
     const float* g = params_[i].grad->data();
+    const int threads = n >= kParallelMin ? num_threads() : 1;
     if (mu == 0.0f) {
       check_size(i, n);
+#pragma omp parallel for schedule(static) num_threads(threads)
       for (std::size_t j = 0; j < n; ++j) theta[j] -= lr * (g[j] + wd * theta[j]);
       continue;
     }
     check_size(i, velocity_[i].size());
     float* v = velocity_[i].data();
     if (opt_.nesterov) {
+#pragma omp parallel for schedule(static) num_threads(threads)
       for (std::size_t j = 0; j < n; ++j) {
         const float gj = g[j] + wd * theta[j];
         v[j] = mu * v[j] + gj;
         theta[j] -= lr * (gj + mu * v[j]);
       }
     } else {
+#pragma omp parallel for schedule(static) num_threads(threads)
       for (std::size_t j = 0; j < n; ++j) {
         v[j] = mu * v[j] + (g[j] + wd * theta[j]);
         theta[j] -= lr * v[j];

@@ -1,0 +1,89 @@
+// fit and evaluate: the training loop of a classifier over MNIST-like datasets.
+//
+//   auto [train, test] = load_mnist("data/mnist");
+//   SGD opt(net.parameters(), {.lr = 0.02f, .momentum = 0.9f});
+//   std::vector<EpochRecord> history = fit(net, opt, train, test,
+//       {.epochs = 12, .batch_size = 64, .checkpoint_path = "out/lenet.safetensors"});
+//   Evaluation e = evaluate(net, test);
+//   std::cout << e.confusion.table();
+//
+// Each epoch of fit shuffles the training set (seeded: the same seed, the same order),
+// and for every batch of floats (made from the dataset's bytes in one reused buffer)
+// runs forward, softmax_cross_entropy on the logits, zeroes the gradients, runs backward
+// and steps the optimiser. Meanwhile a ProgressBar on stderr shows the epoch's running
+// loss and images/s. At the end of an epoch it evaluates the test set, prints the line
+//   epoch 3/12 938/938  9699 img/s  loss 0.0259  6.2 s  train acc 99.17%  test acc 99.11%
+// (its time and images/s include the test pass), and then, in this order: appends the
+// epoch to the metrics CSV (MetricsCsv), saves the checkpoint (save_safetensors,
+// replaced through a temporary and a rename), steps the LR schedule and calls on_epoch.
+//
+// EpochRecord per epoch: train_loss and train_acc are the running mean loss and accuracy
+// over the epoch's batches (each computed before that batch's step), test_acc is
+// measured after the epoch on the test set (NaN when the test set is empty), seconds is
+// the epoch's wall time, training and test together.
+//
+// Divergence: a loss or a parameter gradient that is not finite (NaN or ±inf) stops
+// training at once, before the optimiser applies it, with an Error naming the epoch, the
+// batch and what the checkpoint holds:
+//   fit: non-finite loss (nan) at epoch 2, batch 17 of 938; training stopped, the
+//   checkpoint 'out/lenet/lenet.safetensors' keeps epoch 1
+// ("non-finite gradient of '7.weight'" names the parameter). Parameters that became
+// non-finite by an epoch's last step stop it before the checkpoint is saved. Either way
+// the checkpoint file keeps the last good epoch (or does not exist if there was none),
+// and the metrics CSV holds the good epochs only.
+//
+// Modes: fit puts the model in training mode and evaluate in eval mode
+// (set_training(false), so that Dropout passes through and BatchNorm uses its running
+// statistics); each puts back the mode the model had when it was called, also when it
+// throws. The model must map (N, 1, H, W) images to logits (N, num_classes).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include "../core/data/mnist.hpp"
+#include "../core/train/metrics.hpp"
+#include "../core/train/optimizer.hpp"
+#include "../core/train/progress.hpp"
+#include "../core/train/schedule.hpp"
+#include "layer.hpp"
+
+namespace minicnn {
+
+struct FitOptions {
+  std::size_t epochs = 10;
+  std::size_t batch_size = 64;
+  std::size_t eval_batch_size = 256;  // for the test set; no gradients, so larger is cheap
+  Normalization norm = Normalization::mnist();  // bytes to floats, for training and test
+  std::uint64_t seed = 1;                       // the shuffle of the training set
+  bool shuffle = true;
+  LRScheduler* schedule = nullptr;       // stepped once after each epoch; must wrap the optimiser
+  std::string checkpoint_path = {};      // "": no checkpoint
+  std::string metrics_path = {};         // "": no CSV
+  bool progress = true;                  // the bar and the per-epoch line
+  std::ostream* progress_out = nullptr;  // nullptr: std::cerr
+  std::function<void(const EpochRecord&)> on_epoch = {};  // after each good epoch
+};
+
+// Trains model with opt for opt.epochs epochs and returns one record per epoch.
+// Throws Error for an empty training set, a batch size of 0, or a non-finite loss or
+// gradient (see above); errors of the model, the CSV or the checkpoint pass through.
+std::vector<EpochRecord> fit(Layer& model, Optimizer& opt, const Dataset& train,
+                             const Dataset& test, const FitOptions& options = {});
+
+struct Evaluation {
+  double loss = 0.0;             // mean softmax cross-entropy over the dataset
+  double accuracy = 0.0;         // in [0, 1]; 0 for an empty dataset
+  ConfusionMatrix confusion{1};  // num_classes × num_classes, row = true label
+};
+
+// Runs model over data in eval mode, batch_size images at a time, and restores the
+// model's mode afterwards. norm must be the normalisation the model was trained with.
+Evaluation evaluate(Layer& model, const Dataset& data, std::size_t batch_size = 256,
+                    Normalization norm = Normalization::mnist());
+
+}  // namespace minicnn
