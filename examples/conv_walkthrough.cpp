@@ -4,11 +4,12 @@
 // GEMM, FFT) on the same single-plane images, prints how far apart their outputs are
 // and how long each takes, and shows the two classic FFT mistakes on real numbers:
 // circular convolution without zero padding, and a kernel flipped after padding (the
-// recipe of the seed article), whose output lands one pixel off. It ends with the
+// recipe of the seed article "How can Python NumPy convolution code be optimized?"),
+// whose output lands one pixel off. It ends with the
 // tables of where FFT overtakes im2col, as kernel and image grow and as channels grow,
 // and a check that the three algorithms agree on the backward passes too.
 //
-//   conv_walkthrough                        everything, about 20 s on 2 cores
+//   conv_walkthrough                        everything, 10 to 20 s on 2 cores
 //   conv_walkthrough --quick                the worked examples only, no timing tables
 //   conv_walkthrough --out dir --image photo.png --threads 1
 //
@@ -26,11 +27,13 @@
 #include <chrono>
 #include <cmath>
 #include <complex>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <limits>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -434,8 +437,7 @@ void section_three_algorithms(const Source& src, const fs::path& out, bool quick
     }
   }
   std::printf(
-      "(k > 3: the %s derivative-of-Gaussian kernel of edge_kernel(); direct timed once)\n\n",
-      "k x k");
+      "(k > 3: the k x k derivative-of-Gaussian kernel of edge_kernel(); direct timed once)\n\n");
 }
 
 void section_circular(const Source& src, const fs::path& out, Report& report) {

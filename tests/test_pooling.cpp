@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <initializer_list>
 #include <limits>
 #include <string>
@@ -84,6 +85,30 @@ TEST(MaxPool2D, HandComputedRoutesToTheFirstOfATie) {
                            {0, 0, 0, 0},  //
                            {0, 3, 0, 0},  //
                            {0, 0, 4, 0}}}});
+}
+
+TEST(MaxPool2D, TwoByTwoKeepsTheRulesOfTheGeneralLoop) {
+  // The branch-free 2×2 path (the one MNIST models take): a NaN wins its window
+  // wherever it lies, a tie goes to the first, −inf loses to anything but −inf.
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  MaxPool2D pool(2);
+  const Tensor x = {{{{1, 9, 5, 5, -inf, -inf},  //
+                      {nan, 3, 5, 5, -inf, -inf},  //
+                      {2, 2, 0, -1, -inf, 4},      //
+                      {2, nan, 7, -2, -inf, -inf}}}};
+  const Tensor y = pool.forward(x);
+  EXPECT_TRUE(std::isnan(y(0, 0, 0, 0)));
+  EXPECT_EQ(y(0, 0, 0, 1), 5.0f);
+  EXPECT_EQ(y(0, 0, 0, 2), -inf);
+  EXPECT_TRUE(std::isnan(y(0, 0, 1, 0)));
+  EXPECT_EQ(y(0, 0, 1, 1), 7.0f);
+  EXPECT_EQ(y(0, 0, 1, 2), 4.0f);
+  expect_near(pool.backward(Tensor{{{{1, 2, 3}, {4, 5, 6}}}}),
+              Tensor{{{{0, 0, 2, 0, 3, 0},  //
+                       {1, 0, 0, 0, 0, 0},  //
+                       {0, 0, 0, 0, 0, 6},  //
+                       {0, 4, 5, 0, 0, 0}}}});
 }
 
 TEST(MaxPool2D, PaddingIsMinusInfinity) {
