@@ -4,33 +4,20 @@
 
 #include <gtest/gtest.h>
 
+#include "test_util.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <initializer_list>
 #include <string>
 
 using namespace minicnn;
+using namespace minicnn::testing;
 
 namespace {
 
-template <class F>
-std::string error_message(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no Error thrown)";
-}
-
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
-
-void expect_near(const Tensor& actual, const Tensor& expected, float tol = 1e-5f) {
-  ASSERT_EQ(shape_of(actual), shape_of(expected));
-  for (std::size_t i = 0; i < actual.size(); ++i)
-    EXPECT_NEAR(actual.data()[i], expected.data()[i], tol) << "at flat index " << i;
+void expect_close(const Tensor& actual, const Tensor& expected, float tol = 1e-5f) {
+  expect_near(actual, expected, tol);
 }
 
 // x (2, 2, 1, 2). Channel 0 holds 1, 3, 5, 7: mean 4, biased variance 5, unbiased 20/3.
@@ -61,7 +48,7 @@ TEST(BatchNorm2D, TrainingNormalisesWithBatchStatistics) {
   const float r0 = 1.0f / std::sqrt(5.0f + kEps), r1 = 1.0f / std::sqrt(6.0f + kEps);
   auto f0 = [&](float v) { return 2.0f * (v - 4.0f) * r0 + 1.0f; };
   auto f1 = [&](float v) { return 0.5f * (v - 4.0f) * r1 - 1.0f; };
-  expect_near(y, Tensor{{{{f0(1), f0(3)}}, {{f1(2), f1(2)}}},
+  expect_close(y, Tensor{{{{f0(1), f0(3)}}, {{f1(2), f1(2)}}},
                         {{{f0(5), f0(7)}}, {{f1(4), f1(8)}}}});
 }
 
@@ -69,16 +56,16 @@ TEST(BatchNorm2D, RunningStatisticsAfterEachStep) {
   BatchNorm2D bn = example_layer();
   bn.forward(kX);
   // mean ← 0.9·0 + 0.1·4;  var ← 0.9·1 + 0.1·(unbiased variance)
-  expect_near(bn.running_mean(), Tensor{0.4f, 0.4f});
-  expect_near(bn.running_var(), Tensor{0.9f + 0.1f * 20.0f / 3.0f, 0.9f + 0.1f * 8.0f});
+  expect_close(bn.running_mean(), Tensor{0.4f, 0.4f});
+  expect_close(bn.running_var(), Tensor{0.9f + 0.1f * 20.0f / 3.0f, 0.9f + 0.1f * 8.0f});
   bn.forward(kX);
-  expect_near(bn.running_mean(), Tensor{0.76f, 0.76f});
-  expect_near(bn.running_var(), Tensor{0.9f * (0.9f + 2.0f / 3.0f) + 2.0f / 3.0f,
+  expect_close(bn.running_mean(), Tensor{0.76f, 0.76f});
+  expect_close(bn.running_var(), Tensor{0.9f * (0.9f + 2.0f / 3.0f) + 2.0f / 3.0f,
                                        0.9f * 1.7f + 0.8f});
   BatchNorm2D slow(2, {.momentum = 0.5f});
   slow.forward(kX);
-  expect_near(slow.running_mean(), Tensor{2.0f, 2.0f});
-  expect_near(slow.running_var(), Tensor{0.5f + 0.5f * 20.0f / 3.0f, 4.5f});
+  expect_close(slow.running_mean(), Tensor{2.0f, 2.0f});
+  expect_close(slow.running_var(), Tensor{0.5f + 0.5f * 20.0f / 3.0f, 4.5f});
 }
 
 TEST(BatchNorm2D, EvalUsesRunningStatisticsAndLeavesThemAlone) {
@@ -90,7 +77,7 @@ TEST(BatchNorm2D, EvalUsesRunningStatisticsAndLeavesThemAlone) {
   const Tensor y = bn.forward(x);
   const float y0 = 2.0f * (1.0f - 0.4f) / std::sqrt(0.9f + 0.1f * 20.0f / 3.0f + kEps) + 1.0f;
   const float y1 = 0.5f * (2.0f - 0.4f) / std::sqrt(1.7f + kEps) - 1.0f;
-  expect_near(y, make({1, 2, 1, 1}, {y0, y1}));
+  expect_close(y, make({1, 2, 1, 1}, {y0, y1}));
   bn.forward(x);
   EXPECT_EQ(bn.running_mean(), rm);
   EXPECT_EQ(bn.running_var(), rv);
@@ -117,9 +104,9 @@ TEST(BatchNorm2D, HandComputedBackward) {
   // A dy constant per channel only shifts the mean, which normalisation removes: dx = 0,
   // dγ = Σ x̂ · c = 0, dβ = 4·c.
   const Tensor dy = {{{{3, 3}}, {{-1, -1}}}, {{{3, 3}}, {{-1, -1}}}};
-  expect_near(bn.backward(dy), zeros({2, 2, 1, 2}));
-  expect_near(bn.weight_grad(), Tensor{0.0f, 0.0f});
-  expect_near(bn.bias_grad(), Tensor{12.0f, -4.0f});
+  expect_close(bn.backward(dy), zeros({2, 2, 1, 2}));
+  expect_close(bn.weight_grad(), Tensor{0.0f, 0.0f});
+  expect_close(bn.bias_grad(), Tensor{12.0f, -4.0f});
 }
 
 TEST(BatchNorm2D, GradientsAccumulateUntilZeroGrad) {
@@ -128,13 +115,13 @@ TEST(BatchNorm2D, GradientsAccumulateUntilZeroGrad) {
   const Tensor dy = {{{{1, 0}}, {{0, 2}}}, {{{0, 0}}, {{1, 0}}}};
   bn.backward(dy);
   const Tensor dg = bn.weight_grad(), db = bn.bias_grad();
-  expect_near(db, Tensor{1.0f, 3.0f});
+  expect_close(db, Tensor{1.0f, 3.0f});
   bn.backward(dy);
-  expect_near(bn.weight_grad(), 2.0f * dg);
-  expect_near(bn.bias_grad(), Tensor{2.0f, 6.0f});
+  expect_close(bn.weight_grad(), 2.0f * dg);
+  expect_close(bn.bias_grad(), Tensor{2.0f, 6.0f});
   bn.zero_grad();
-  expect_near(bn.weight_grad(), zeros({2}));
-  expect_near(bn.bias_grad(), zeros({2}));
+  expect_close(bn.weight_grad(), zeros({2}));
+  expect_close(bn.bias_grad(), zeros({2}));
 }
 
 TEST(BatchNorm2D, GradientsCheckOnOddShapes) {

@@ -5,31 +5,18 @@
 
 #include <gtest/gtest.h>
 
+#include "test_util.hpp"
+
 #include <cmath>
 #include <string>
 
 using namespace minicnn;
+using namespace minicnn::testing;
 
 namespace {
 
-template <class F>
-std::string error_message(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no Error thrown)";
-}
-
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
-
-void expect_near(const Tensor& actual, const Tensor& expected, float tol = 1e-5f) {
-  ASSERT_EQ(shape_of(actual), shape_of(expected));
-  for (std::size_t i = 0; i < actual.size(); ++i)
-    EXPECT_NEAR(actual.data()[i], expected.data()[i], tol) << "at flat index " << i;
+void expect_close(const Tensor& actual, const Tensor& expected, float tol = 1e-5f) {
+  expect_near(actual, expected, tol);
 }
 
 // The 2x3 example: W = [[1, 0, -1], [0.5, 0.5, 0.5]], b = [0.1, -0.2].
@@ -46,13 +33,13 @@ TEST(Dense, HandComputed2x3) {
   Dense d = example_layer();
   const Tensor x = {{1, 2, 3}, {4, 5, 6}};
   // y = x·Wᵀ + b: row 1: 1 − 3 + 0.1, 3 − 0.2; row 2: 4 − 6 + 0.1, 7.5 − 0.2
-  expect_near(d.forward(x), Tensor{{-1.9f, 2.8f}, {-1.9f, 7.3f}});
+  expect_close(d.forward(x), Tensor{{-1.9f, 2.8f}, {-1.9f, 7.3f}});
   const Tensor dy = {{1, 2}, {3, -1}};
   // dx = dy·W
-  expect_near(d.backward(dy), Tensor{{2.0f, 1.0f, 0.0f}, {2.5f, -0.5f, -3.5f}});
+  expect_close(d.backward(dy), Tensor{{2.0f, 1.0f, 0.0f}, {2.5f, -0.5f, -3.5f}});
   // dW = dyᵀ·x, db = column sums of dy
-  expect_near(d.weight_grad(), Tensor{{13, 17, 21}, {-2, -1, 0}});
-  expect_near(d.bias_grad(), Tensor{4, 1});
+  expect_close(d.weight_grad(), Tensor{{13, 17, 21}, {-2, -1, 0}});
+  expect_close(d.bias_grad(), Tensor{4, 1});
 }
 
 TEST(Dense, GradientsAccumulateUntilZeroGrad) {
@@ -62,14 +49,14 @@ TEST(Dense, GradientsAccumulateUntilZeroGrad) {
   d.forward(x);
   d.backward(dy);
   d.backward(dy);
-  expect_near(d.weight_grad(), Tensor{{26, 34, 42}, {-4, -2, 0}});
-  expect_near(d.bias_grad(), Tensor{8, 2});
+  expect_close(d.weight_grad(), Tensor{{26, 34, 42}, {-4, -2, 0}});
+  expect_close(d.bias_grad(), Tensor{8, 2});
   d.zero_grad();
-  expect_near(d.weight_grad(), zeros({2, 3}));
-  expect_near(d.bias_grad(), zeros({2}));
+  expect_close(d.weight_grad(), zeros({2, 3}));
+  expect_close(d.bias_grad(), zeros({2}));
   d.forward(x);
   d.backward(dy);
-  expect_near(d.bias_grad(), Tensor{4, 1});
+  expect_close(d.bias_grad(), Tensor{4, 1});
 }
 
 TEST(Dense, GradientsCheckOnOddShapes) {
@@ -128,7 +115,7 @@ TEST(Dense, WithoutInputGradStillFillsParameterGradients) {
   d.set_needs_input_grad(false);
   d.forward(Tensor{{1, 2, 3}, {4, 5, 6}});
   EXPECT_EQ(d.backward(Tensor{{1, 2}, {3, -1}}).size(), 0u);
-  expect_near(d.bias_grad(), Tensor{4, 1});
+  expect_close(d.bias_grad(), Tensor{4, 1});
 }
 
 TEST(Dense, EvalModeAndBackwardWithoutForward) {
@@ -139,9 +126,9 @@ TEST(Dense, EvalModeAndBackwardWithoutForward) {
   EXPECT_TRUE(contains(m, "Dense(3->2)")) << m;
   EXPECT_TRUE(contains(m, "without a forward")) << m;
   d.set_training(false);
-  expect_near(d.forward(Tensor{{1, 2, 3}}), Tensor{{-1.9f, 2.8f}});
+  expect_close(d.forward(Tensor{{1, 2, 3}}), Tensor{{-1.9f, 2.8f}});
   EXPECT_THROW(d.backward(dy), Error);
-  expect_near(d.weight_grad(), zeros({2, 3}));  // nothing was added
+  expect_close(d.weight_grad(), zeros({2, 3}));  // nothing was added
 }
 
 TEST(Dense, BadInputThrowsNamingLayerAndShapes) {

@@ -5,27 +5,16 @@
 
 #include <gtest/gtest.h>
 
+#include "test_util.hpp"
+
 #include <cmath>
 #include <limits>
 #include <string>
 
 using namespace minicnn;
+using namespace minicnn::testing;
 
 namespace {
-
-template <class F>
-std::string error_message(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no Error thrown)";
-}
-
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
 
 // Dropout whose generator is seeded anew before each forward, so that every forward
 // draws the same mask: the function a gradient check needs.

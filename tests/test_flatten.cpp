@@ -4,27 +4,12 @@
 
 #include <gtest/gtest.h>
 
+#include "test_util.hpp"
+
 #include <string>
 
 using namespace minicnn;
-
-namespace {
-
-template <class F>
-std::string error_message(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no Error thrown)";
-}
-
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
-
-}  // namespace
+using namespace minicnn::testing;
 
 TEST(Flatten, HandComputedKeepsRowMajorOrder) {
   Flatten flat;

@@ -5,28 +5,17 @@
 #include <minicnn/layers/gradcheck.hpp>
 
 #include <gtest/gtest.h>
+
+#include "test_util.hpp"
 #include <xtensor/xmath.hpp>
 
 #include <string>
 #include <vector>
 
 using namespace minicnn;
+using namespace minicnn::testing;
 
 namespace {
-
-template <class F>
-std::string error_message(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no Error thrown)";
-}
-
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
 
 // y = x², with a backward that can be made wrong by a factor.
 class Square : public Layer {

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "test_util.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <initializer_list>
@@ -12,33 +14,9 @@
 #include <string>
 
 using namespace minicnn;
+using namespace minicnn::testing;
 
 namespace {
-
-template <class F>
-std::string error_message(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no Error thrown)";
-}
-
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
-
-void expect_near(const Tensor& actual, const Tensor& expected, float tol = 1e-6f) {
-  ASSERT_EQ(shape_of(actual), shape_of(expected));
-  for (std::size_t i = 0; i < actual.size(); ++i)
-    EXPECT_NEAR(actual.data()[i], expected.data()[i], tol) << "at flat index " << i;
-}
-
-void expect_gradcheck(Layer& layer, const Shape& x, const GradCheckOptions& opt = {}) {
-  const GradCheckResult r = check_gradients(layer, x, opt);
-  EXPECT_TRUE(r.ok) << layer.name() << " on " << to_string(x) << ":\n" << r.summary();
-}
 
 // A tensor of the given shape holding the given values in row-major order (nested
 // braces cannot spell a tensor whose inner sizes are all 1).
