@@ -53,6 +53,23 @@ Dims prepare(const ConvGeom& g, FftWorkspace& ws, int T) {
   return d;
 }
 
+// What every pass starts with: the checks, the thread count, the workspace sized for g,
+// the plan, and 1/(Lh·Lw), the scale FFTW's unnormalised inverse leaves out (folded
+// into the per-frequency products).
+struct Pass {
+  int T;
+  Dims d;
+  const FftPlan2D* plan;
+  float scale;
+};
+
+Pass begin_pass(const ConvGeom& g, FftWorkspace& ws) {
+  check_fft_geom(g);
+  const int T = num_threads();
+  const Dims d = prepare(g, ws, T);
+  return {T, d, &fft_plan(d.Lh, d.Lw), 1.0f / static_cast<float>(d.Lh * d.Lw)};
+}
+
 // Transforms `count` real planes into the frequency-major dst: dst[f·count + i] is
 // frequency f of plane i. fill(i, buf) writes plane i, zero-padded, into an Lh × Lw
 // buffer.
@@ -210,15 +227,15 @@ std::size_t FftWorkspace::bytes() const {
 
 void conv2d_fft_forward(const ConvGeom& g, const float* x, const float* w, const float* b,
                         float* y, FftWorkspace& ws) {
-  check_fft_geom(g);
-  const int T = num_threads();
-  const Dims d = prepare(g, ws, T);
-  const FftPlan2D& plan = fft_plan(d.Lh, d.Lw);
+  const Pass pass = begin_pass(g, ws);
+  const int T = pass.T;
+  const Dims& d = pass.d;
+  const FftPlan2D& plan = *pass.plan;
+  const float scale = pass.scale;
   ws.dy_valid = false;
   transform_x(g, d, plan, x, ws, T);
   transform_w(g, d, plan, w, ws, T);
   cfloat* ys = ws.out_spec.ensure(d.F * g.N * g.K);
-  const float scale = 1.0f / static_cast<float>(d.Lh * d.Lw);  // FFTW's inverse is unscaled
   // Y_f (N × K) = X_f (N × C) · W_f (K × C)ᴴ
   gemm_per_frequency(d, T, Op::N, Op::C, g.N, g.K, g.C, ws.x_spec.data(), g.N * g.C, g.C,
                      ws.w_spec.data(), g.K * g.C, g.C, ys, scale);
@@ -234,14 +251,14 @@ void conv2d_fft_forward(const ConvGeom& g, const float* x, const float* w, const
 
 void conv2d_fft_backward_data(const ConvGeom& g, const float* dy, const float* w, float* dx,
                               FftWorkspace& ws, bool reuse_spectra) {
-  check_fft_geom(g);
-  const int T = num_threads();
-  const Dims d = prepare(g, ws, T);
-  const FftPlan2D& plan = fft_plan(d.Lh, d.Lw);
+  const Pass pass = begin_pass(g, ws);
+  const int T = pass.T;
+  const Dims& d = pass.d;
+  const FftPlan2D& plan = *pass.plan;
+  const float scale = pass.scale;
   if (!(reuse_spectra && ws.w_valid)) transform_w(g, d, plan, w, ws, T);
   if (!(reuse_spectra && ws.dy_valid)) transform_dy(g, d, plan, dy, ws, T);
   cfloat* dxs = ws.out_spec.ensure(d.F * g.N * g.C);
-  const float scale = 1.0f / static_cast<float>(d.Lh * d.Lw);
   // dX_f (N × C) = dY_f (N × K) · W_f (K × C)
   gemm_per_frequency(d, T, Op::N, Op::N, g.N, g.C, g.K, ws.dy_spec.data(), g.N * g.K, g.K,
                      ws.w_spec.data(), g.K * g.C, g.C, dxs, scale);
@@ -256,14 +273,14 @@ void conv2d_fft_backward_data(const ConvGeom& g, const float* dy, const float* w
 
 void conv2d_fft_backward_weights(const ConvGeom& g, const float* x, const float* dy, float* dw,
                                  float* db, FftWorkspace& ws, bool reuse_spectra) {
-  check_fft_geom(g);
-  const int T = num_threads();
-  const Dims d = prepare(g, ws, T);
-  const FftPlan2D& plan = fft_plan(d.Lh, d.Lw);
+  const Pass pass = begin_pass(g, ws);
+  const int T = pass.T;
+  const Dims& d = pass.d;
+  const FftPlan2D& plan = *pass.plan;
+  const float scale = pass.scale;
   if (!(reuse_spectra && ws.x_valid)) transform_x(g, d, plan, x, ws, T);
   if (!(reuse_spectra && ws.dy_valid)) transform_dy(g, d, plan, dy, ws, T);
   cfloat* dws = ws.out_spec.ensure(d.F * g.K * g.C);
-  const float scale = 1.0f / static_cast<float>(d.Lh * d.Lw);
   // dW_f (K × C) = dY_f (N × K)ᴴ · X_f (N × C)
   gemm_per_frequency(d, T, Op::C, Op::N, g.K, g.C, g.N, ws.dy_spec.data(), g.N * g.K, g.K,
                      ws.x_spec.data(), g.N * g.C, g.C, dws, scale);
