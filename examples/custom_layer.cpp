@@ -15,7 +15,7 @@
 //      zero_grad, backward, step: what fit() does for the other examples);
 //   3. prints the test accuracy and the β the channels learnt.
 //
-//   custom_layer              300 steps, then the 10 000 test images (about 20 s on 2 cores)
+//   custom_layer              300 steps, then the 10 000 test images (about 10 s on 2 cores)
 //   custom_layer --quick      30 steps and 1 000 test images, for the test suite
 #include <minicnn/minicnn.hpp>
 

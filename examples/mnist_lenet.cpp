@@ -2,7 +2,8 @@
 // and momentum, tests it on the 10 000 test images after every epoch, and leaves the
 // trained model and its pictures in the output folder:
 //
-//   mnist_lenet                                  the defaults below (>= 99% test accuracy)
+//   mnist_lenet                       the defaults below: 99.27% test accuracy, 12 epochs
+//                                     in 80 to 120 s on 2 cores
 //   mnist_lenet --epochs 3 --algo fft --threads 1 --out /tmp/lenet
 //
 //   out/lenet/lenet.safetensors   the weights (keys "0.weight", ... as PyTorch's), saved
@@ -34,7 +35,7 @@ constexpr std::size_t kBatch = 64;
 constexpr float kLr = 0.02f;  // with momentum: an effective step of lr / (1 − μ)
 constexpr float kMomentum = 0.9f;
 constexpr float kWeightDecay = 5e-4f;  // Caffe's LeNet value
-constexpr float kFinalLr = 5e-4f;      // the cosine schedule's lr at the last epoch
+constexpr float kFinalLr = 5e-4f;      // where the cosine schedule ends, after the last epoch
 constexpr std::uint64_t kSeed = 1;
 constexpr std::size_t kFilterScale = 12;  // pixels per weight in filters.png
 

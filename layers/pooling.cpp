@@ -1,7 +1,6 @@
 #include "pooling.hpp"
 
 #include <algorithm>
-#include <bit>
 #include <cstdint>
 #include <limits>
 
@@ -38,39 +37,26 @@ inline Span window(std::size_t o, std::size_t stride, std::size_t padding, std::
   return {lo, hi};
 }
 
-// t ? a : b on the bit patterns. Written as a plain ?: on floats, GCC turns the
-// selects below back into branches, which mispredict on half the windows.
-inline float pick(bool t, float a, float b) {
-  const std::uint32_t m = 0u - std::uint32_t(t);
-  return std::bit_cast<float>((std::bit_cast<std::uint32_t>(a) & m) |
-                              (std::bit_cast<std::uint32_t>(b) & ~m));
-}
-inline std::size_t pick(bool t, std::size_t a, std::size_t b) {
-  const std::size_t m = std::size_t{0} - std::size_t(t);
-  return (a & m) | (b & ~m);
-}
-
-// One output row of a 2×2, stride-2 max pool without padding, branch-free (ten times
-// faster than the general loop below on MNIST's planes). x0 is the top-left of the
-// first window, W the input row length, first its flat index in x; writes OW maxima
-// to y and, when kArg, their flat indices to arg. The rules of the general loop: strict
-// > keeps the first of a tie, and a NaN wins.
+// One output row of a 2×2, stride-2 max pool without padding, branch-free and
+// vectorised (more than ten times faster than the general loop below on MNIST's planes,
+// where a data-dependent branch per cell mispredicts on half the windows). r0 and r1
+// are the two input rows, `first` the in-plane index of r0[0], W the row length; writes
+// OW maxima to y and, when kArg, their in-plane indices to arg. The rules of the
+// general loop: strict > keeps the first of a tie, and a NaN wins.
 template <bool kArg>
-void max_pool_2x2_row(const float* x0, std::size_t W, std::size_t OW, std::size_t first,
-                      float* y, std::size_t* arg) {
-  const float* r0 = x0;
-  const float* r1 = x0 + W;
+void max_pool_2x2_row(const float* __restrict r0, const float* __restrict r1, std::size_t OW,
+                      std::uint32_t first, std::uint32_t W, float* __restrict y,
+                      std::uint32_t* __restrict arg) {
   for (std::size_t ow = 0; ow < OW; ++ow) {
-    const std::size_t i = first + 2 * ow;
+    const std::uint32_t i = first + 2 * std::uint32_t(ow);
     float best = r0[2 * ow];
-    std::size_t best_i = i;
+    std::uint32_t best_i = i;
     const float cand[3] = {r0[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1]};
-    const std::size_t cand_i[3] = {i + 1, i + W, i + W + 1};
+    const std::uint32_t cand_i[3] = {i + 1, i + W, i + W + 1};
     for (int c = 0; c < 3; ++c) {
-      const float v = cand[c];
-      const bool take = (v > best) | (v != v);
-      best = pick(take, v, best);
-      if constexpr (kArg) best_i = pick(take, cand_i[c], best_i);
+      const bool take = (cand[c] > best) | (cand[c] != cand[c]);
+      best = take ? cand[c] : best;
+      if constexpr (kArg) best_i = take ? cand_i[c] : best_i;
     }
     y[ow] = best;
     if constexpr (kArg) arg[ow] = best_i;
@@ -116,9 +102,11 @@ Tensor MaxPool2D::forward(const Tensor& x) {
   const Shape xs = shape_of(x);
   const Shape ys = output_shape(xs);
   const std::size_t planes = ys[0] * ys[1], H = xs[2], W = xs[3], OH = ys[2], OW = ys[3];
+  check_arg(H * W <= std::numeric_limits<std::uint32_t>::max(), name(), "the input plane H×W",
+            "at most 2^32 - 1 cells", to_string(xs));
   Tensor y = Tensor::from_shape(ys);
   if (training_) argmax_.resize(y.size());
-  std::size_t* arg = training_ ? argmax_.data() : nullptr;
+  std::uint32_t* arg = training_ ? argmax_.data() : nullptr;
   const float* px = x.data();
   float* py = y.data();
   const std::size_t k = kernel_, s = stride_, p = padding_;
@@ -127,12 +115,15 @@ Tensor MaxPool2D::forward(const Tensor& x) {
 #pragma omp parallel for schedule(static) num_threads(threads_for(x.size()))
     for (std::size_t pl = 0; pl < planes; ++pl)
       for (std::size_t oh = 0; oh < OH; ++oh) {
-        const std::size_t first = pl * H * W + 2 * oh * W;  // of the window row, in x
+        const std::size_t first = 2 * oh * W;  // of the window row, in the plane
+        const float* r0 = px + pl * H * W + first;
         const std::size_t o = (pl * OH + oh) * OW;
         if (arg)
-          max_pool_2x2_row<true>(px + first, W, OW, first, py + o, arg + o);
+          max_pool_2x2_row<true>(r0, r0 + W, OW, std::uint32_t(first), std::uint32_t(W), py + o,
+                                 arg + o);
         else
-          max_pool_2x2_row<false>(px + first, W, OW, first, py + o, nullptr);
+          max_pool_2x2_row<false>(r0, r0 + W, OW, std::uint32_t(first), std::uint32_t(W), py + o,
+                                  nullptr);
       }
     x_shape_ = training_ ? xs : Shape{};
     return y;
@@ -161,7 +152,7 @@ Tensor MaxPool2D::forward(const Tensor& x) {
         }
         const std::size_t o = (pl * OH + oh) * OW + ow;
         py[o] = best;
-        if (arg) arg[o] = pl * H * W + best_i;
+        if (arg) arg[o] = std::uint32_t(best_i);
       }
     }
   }
@@ -178,14 +169,15 @@ Tensor MaxPool2D::backward(const Tensor& dy) {
   const std::size_t planes = ys[0] * ys[1], per_plane = ys[2] * ys[3];
   const std::size_t in_plane = x_shape_[2] * x_shape_[3];
   const float* pdy = dy.data();
-  const std::size_t* arg = argmax_.data();
+  const std::uint32_t* arg = argmax_.data();
   float* pdx = dx.data();
   // Every argmax of a plane lies in that plane, so planes can go to different threads,
   // each zeroing its own planes just before the scatter (while they are in its cache).
 #pragma omp parallel for schedule(static) num_threads(threads_for(dx.size()))
   for (std::size_t pl = 0; pl < planes; ++pl) {
     std::fill_n(pdx + pl * in_plane, in_plane, 0.0f);
-    for (std::size_t o = pl * per_plane; o < (pl + 1) * per_plane; ++o) pdx[arg[o]] += pdy[o];
+    float* dxp = pdx + pl * in_plane;
+    for (std::size_t o = pl * per_plane; o < (pl + 1) * per_plane; ++o) dxp[arg[o]] += pdy[o];
   }
   return dx;
 }
