@@ -30,3 +30,6 @@ endif()
 pkg_check_modules(FFTW3F REQUIRED IMPORTED_TARGET fftw3f)
 add_library(minicnn_fftw3f INTERFACE IMPORTED)
 target_link_libraries(minicnn_fftw3f INTERFACE PkgConfig::FFTW3F)
+# FFTW's OpenMP threading, for a single large plane (it shares our OpenMP pool).
+find_library(MINICNN_FFTW3F_OMP NAMES fftw3f_omp HINTS ${FFTW3F_LIBRARY_DIRS} REQUIRED)
+target_link_libraries(minicnn_fftw3f INTERFACE ${MINICNN_FFTW3F_OMP})

@@ -5,6 +5,7 @@
 #include <climits>
 #include <cstdint>
 #include <map>
+#include <tuple>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -20,7 +21,8 @@ namespace {
 struct PlanCache {
   std::mutex mutex;
   // std::map never moves its nodes, so references handed out stay valid.
-  std::map<std::pair<std::size_t, std::size_t>, FftPlan2D> plans;
+  std::map<std::tuple<std::size_t, std::size_t, int>, FftPlan2D> plans;
+  bool threads_ready = false;
   ~PlanCache() {
     for (auto& [key, p] : plans) {
       fftwf_destroy_plan(static_cast<fftwf_plan>(p.forward));
@@ -63,13 +65,14 @@ void check_many(const char* who, const void* in, std::size_t in_stride_bytes, co
 
 }  // namespace
 
-const FftPlan2D& fft_plan(std::size_t h, std::size_t w) {
+const FftPlan2D& fft_plan(std::size_t h, std::size_t w, int threads) {
   // FFTW takes int sizes, and aborts on a size that wrapped to zero or below.
   check_arg(h > 0 && w > 0 && h <= INT_MAX && w <= INT_MAX, "fft_plan", "plane size",
             "in [1, 2^31)", std::to_string(h) + "x" + std::to_string(w));
   PlanCache& c = cache();
   std::lock_guard<std::mutex> lock(c.mutex);
-  auto it = c.plans.find({h, w});
+  check_arg(threads >= 1, "fft_plan", "threads", ">= 1", std::to_string(threads));
+  auto it = c.plans.find({h, w, threads});
   if (it != c.plans.end()) return it->second;
 
   FftPlan2D p;
@@ -80,13 +83,19 @@ const FftPlan2D& fft_plan(std::size_t h, std::size_t w) {
   const int ih = static_cast<int>(h), iw = static_cast<int>(w);
   auto* r = real.data();
   auto* s = reinterpret_cast<fftwf_complex*>(spec.data());
+  if (threads > 1 && !c.threads_ready) {
+    fftwf_init_threads();
+    c.threads_ready = true;
+  }
+  if (c.threads_ready) fftwf_plan_with_nthreads(threads);
   p.forward = fftwf_plan_dft_r2c_2d(ih, iw, r, s, FFTW_MEASURE);
   p.inverse = fftwf_plan_dft_c2r_2d(ih, iw, s, r, FFTW_MEASURE);
+  if (c.threads_ready) fftwf_plan_with_nthreads(1);
   if (p.forward == nullptr || p.inverse == nullptr) {
     throw Error("fft_plan: FFTW could not plan a " + std::to_string(h) + "x" +
                 std::to_string(w) + " transform");
   }
-  return c.plans.emplace(std::make_pair(h, w), p).first->second;
+  return c.plans.emplace(std::make_tuple(h, w, threads), p).first->second;
 }
 
 void rfft2(const FftPlan2D& plan, const float* in, cfloat* out) {

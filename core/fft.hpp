@@ -25,7 +25,10 @@ struct FftPlan2D {
   std::size_t spectrum_size() const { return h * (w / 2 + 1); }
 };
 
-const FftPlan2D& fft_plan(std::size_t h, std::size_t w);
+// threads > 1 gives a plan whose every transform is split over that many OpenMP
+// threads (FFTW's own threading): for a few large planes, where running planes in
+// parallel would leave threads idle. Call such a plan outside a parallel region.
+const FftPlan2D& fft_plan(std::size_t h, std::size_t w, int threads = 1);
 
 void rfft2(const FftPlan2D& plan, const float* in, cfloat* out);
 // Destroys `in` (FFTW's complex-to-real transforms overwrite their input).

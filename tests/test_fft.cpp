@@ -78,3 +78,20 @@ TEST(Fft, RejectsMisalignedBuffersAndZeroSizes) {
   EXPECT_THROW(rfft2_many(plan, 2, x.data(), 17, X.data(), 16), Error);
   EXPECT_THROW(fft_plan(0, 4), Error);
 }
+
+TEST(Fft, ThreadedPlanMatchesTheSingleThreadOne) {
+  const std::size_t h = 48, w = 30;
+  const FftPlan2D& one = fft_plan(h, w);
+  const FftPlan2D& two = fft_plan(h, w, 2);
+  EXPECT_NE(&one, &two);
+  EXPECT_EQ(&two, &fft_plan(h, w, 2));
+  AlignedBuffer<float> x(h * w);
+  AlignedBuffer<cfloat> a(one.spectrum_size()), b(one.spectrum_size());
+  Rng rng(9);
+  for (std::size_t i = 0; i < h * w; ++i) x.data()[i] = rng.uniform(-1, 1);
+  rfft2(one, x.data(), a.data());
+  rfft2(two, x.data(), b.data());
+  for (std::size_t i = 0; i < one.spectrum_size(); ++i)
+    ASSERT_NEAR(std::abs(a.data()[i] - b.data()[i]), 0.0, 1e-4) << i;
+  EXPECT_THROW(fft_plan(h, w, 0), Error);
+}

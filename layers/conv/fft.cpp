@@ -15,6 +15,9 @@ namespace {
 // Planes are transformed in groups, so that the transposition between a plane's
 // spectrum and the frequency-major layout the GEMMs need writes whole runs.
 constexpr std::size_t kGroup = 8;
+// Planes at least this large (256²) are worth splitting one transform over threads;
+// below it, waking the threads costs more than they save (S5 of bench_conv, 100²).
+constexpr std::size_t kTeamPlane = 256 * 256;
 
 struct Dims {
   std::size_t Lh, Lw, F;       // transform size and number of frequencies
@@ -76,6 +79,18 @@ Pass begin_pass(const ConvGeom& g, FftWorkspace& ws) {
 template <class Fill>
 void forward_planes(const FftPlan2D& plan, const Dims& d, std::size_t count, cfloat* dst,
                     float* scratch, int T, Fill&& fill) {
+  if (count < static_cast<std::size_t>(T) && d.Lh * d.Lw >= kTeamPlane) {
+    // Fewer large planes than threads: one plane at a time, each transform split over
+    // the threads by FFTW.
+    const FftPlan2D& team = fft_plan(d.Lh, d.Lw, T);
+    cfloat* spec = reinterpret_cast<cfloat*>(scratch + d.real_al);
+    for (std::size_t i = 0; i < count; ++i) {
+      fill(i, scratch);
+      rfft2(team, scratch, spec);
+      for (std::size_t f = 0; f < d.F; ++f) dst[f * count + i] = spec[f];
+    }
+    return;
+  }
   const auto groups = static_cast<std::ptrdiff_t>((count + kGroup - 1) / kGroup);
 #pragma omp parallel num_threads(T)
   {
@@ -102,6 +117,16 @@ void forward_planes(const FftPlan2D& plan, const Dims& d, std::size_t count, cfl
 template <class Consume>
 void inverse_planes(const FftPlan2D& plan, const Dims& d, std::size_t count, const cfloat* src,
                     float* scratch, int T, Consume&& consume) {
+  if (count < static_cast<std::size_t>(T) && d.Lh * d.Lw >= kTeamPlane) {
+    const FftPlan2D& team = fft_plan(d.Lh, d.Lw, T);
+    cfloat* spec = reinterpret_cast<cfloat*>(scratch + d.real_al);
+    for (std::size_t i = 0; i < count; ++i) {
+      for (std::size_t f = 0; f < d.F; ++f) spec[f] = src[f * count + i];
+      irfft2(team, spec, scratch);
+      consume(i, static_cast<const float*>(scratch));
+    }
+    return;
+  }
   const auto groups = static_cast<std::ptrdiff_t>((count + kGroup - 1) / kGroup);
 #pragma omp parallel num_threads(T)
   {
