@@ -254,3 +254,20 @@ TEST(ConvTypes, NamesRoundTrip) {
   EXPECT_THROW(parse_conv_algo("winograd"), Error);
   EXPECT_EQ(to_string(ConvPass::BackwardData), "backward-data");
 }
+
+TEST(ConvFft, OneLargePlaneSplitOverThreadsMatchesDirect) {
+  // One 256x256 plane: fewer planes than threads, so FFTW splits each transform.
+  const int saved = num_threads();
+  set_num_threads(2);
+  Rng rng(15);
+  const ConvGeom g = ConvGeom::make(1, 1, 250, 252, 1, 7, 5, 1, 3);
+  const Data d = make_data(g, rng);
+  FftWorkspace ws;
+  check_algorithm(
+      g, d, [&](float* y) { conv2d_fft_forward(g, d.x.data(), d.w.data(), d.b.data(), y, ws); },
+      [&](float* dx) { conv2d_fft_backward_data(g, d.dy.data(), d.w.data(), dx, ws); },
+      [&](float* dw, float* db) {
+        conv2d_fft_backward_weights(g, d.x.data(), d.dy.data(), dw, db, ws);
+      });
+  set_num_threads(saved);
+}
