@@ -10,7 +10,6 @@
 namespace minicnn {
 namespace {
 
-constexpr std::size_t kChunkBytes = std::size_t{2} << 20;
 
 // How the N·OH·OW columns are cut into chunks and handed to threads. A chunk is
 // either `images_per_chunk` whole images or one part of one image (when a single
@@ -34,10 +33,9 @@ ChunkPlan make_plan(const ConvGeom& g, ConvPass pass, int T, std::size_t limit_b
   const std::size_t budget = limit_bytes / sizeof(float) / static_cast<std::size_t>(T);
   std::size_t j_mem =
       budget > extra + per_col + slack ? (budget - extra - slack) / per_col : 1;
-  // Columns of a chunk stay near kChunkBytes, so that the GEMM reads them from cache
-  // right after im2col wrote them (measured on S2, S3, S7, S8 of bench_conv: 1-4 MiB
-  // chunks ran 20-30% faster than 16 MiB ones).
-  j_mem = std::max<std::size_t>(1, std::min(j_mem, kChunkBytes / sizeof(float) / R));
+  // A chunk's columns stay near kIm2colChunkBytes (on S2, S3, S7 and S8 of
+  // bench_conv, 1-4 MiB chunks ran 20-30% faster than 16 MiB ones).
+  j_mem = std::max<std::size_t>(1, std::min(j_mem, kIm2colChunkBytes / sizeof(float) / R));
 
   ChunkPlan p;
   const std::size_t T_ = static_cast<std::size_t>(T);

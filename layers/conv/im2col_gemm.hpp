@@ -23,6 +23,10 @@
 
 namespace minicnn {
 
+// The unfolded columns of one chunk stay near this size, so that the GEMM reads them
+// from cache right after im2col wrote them.
+inline constexpr std::size_t kIm2colChunkBytes = std::size_t{2} << 20;
+
 struct Im2colWorkspace {
   static constexpr std::size_t kDefaultLimit = std::size_t{64} << 20;  // 64 MiB
   std::size_t limit_bytes = kDefaultLimit;

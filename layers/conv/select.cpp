@@ -38,8 +38,8 @@ double gemm_seconds(double flops, double m, double n, double k) {
 double im2col_seconds(const ConvGeom& g, ConvPass pass, int threads) {
   const double R = double(g.col_rows()), K = double(g.K);
   const double J = double(g.N) * double(g.out_plane());
-  // Columns per GEMM: a chunk of about 2 MiB of unfolded input.
-  const double cols = std::max(1.0, std::min(J, 2.0 * 1024 * 1024 / 4 / R));
+  // Columns per GEMM: one chunk of unfolded input, as the chunk planner cuts it.
+  const double cols = std::max(1.0, std::min(J, double(kIm2colChunkBytes) / sizeof(float) / R));
   double gemm = 0;
   switch (pass) {
     case ConvPass::Forward: gemm = gemm_seconds(g.flops(), K, cols, R); break;
