@@ -45,38 +45,26 @@ void BM_Sgemm1024(benchmark::State& state) {
 }
 
 struct Buffers {
-  std::vector<float> x, w, b, y, dx, dw, db;
+  std::vector<float> x, w, b, y, dy, dx, dw, db;
   explicit Buffers(const ConvGeom& g)
       : x(g.N * g.C * g.H * g.W), w(g.K * g.C * g.KH * g.KW), b(g.K),
-        y(g.N * g.K * g.OH * g.OW), dx(x.size()), dw(w.size()), db(g.K) {
+        y(g.N * g.K * g.OH * g.OW), dy(y.size()), dx(x.size()), dw(w.size()), db(g.K) {
     Rng rng(1);
-    for (auto* v : {&x, &w, &b, &y})
+    for (auto* v : {&x, &w, &b, &dy})
       for (float& e : *v) e = rng.uniform(-1, 1);
+  }
+  ConvTensors tensors() {
+    return {.x = x.data(), .w = w.data(), .b = b.data(), .dy = dy.data(),
+            .y = y.data(), .dx = dx.data(), .dw = dw.data(), .db = db.data()};
   }
 };
 
-void run(ConvAlgo a, ConvPass pass, const ConvGeom& g, Buffers& d, Im2colWorkspace& iws,
-         FftWorkspace& fws) {
-  switch (a) {
-    case ConvAlgo::Direct:
-      if (pass == ConvPass::Forward) conv2d_direct_forward(g, d.x.data(), d.w.data(), d.b.data(), d.y.data());
-      else if (pass == ConvPass::BackwardData) conv2d_direct_backward_data(g, d.y.data(), d.w.data(), d.dx.data());
-      else conv2d_direct_backward_weights(g, d.x.data(), d.y.data(), d.dw.data(), d.db.data());
-      break;
-    case ConvAlgo::Im2colGemm:
-      if (pass == ConvPass::Forward) conv2d_im2col_forward(g, d.x.data(), d.w.data(), d.b.data(), d.y.data(), iws);
-      else if (pass == ConvPass::BackwardData) conv2d_im2col_backward_data(g, d.y.data(), d.w.data(), d.dx.data(), iws);
-      else conv2d_im2col_backward_weights(g, d.x.data(), d.y.data(), d.dw.data(), d.db.data(), iws);
-      break;
-    case ConvAlgo::FFT:
-      // Each pass on its own, transforming all its inputs (no spectra kept from a
-      // forward): the cost a single call pays.
-      if (pass == ConvPass::Forward) conv2d_fft_forward(g, d.x.data(), d.w.data(), d.b.data(), d.y.data(), fws);
-      else if (pass == ConvPass::BackwardData) conv2d_fft_backward_data(g, d.y.data(), d.w.data(), d.dx.data(), fws);
-      else conv2d_fft_backward_weights(g, d.x.data(), d.y.data(), d.dw.data(), d.db.data(), fws);
-      break;
-    case ConvAlgo::Auto: break;
-  }
+// One pass on its own: FFT forgets its spectra first, so each call transforms all its
+// inputs (the cost a single call pays; in a training step the backward passes reuse
+// what forward transformed).
+void run(ConvAlgo a, ConvPass pass, const ConvGeom& g, const ConvTensors& t, ConvWorkspace& ws) {
+  ws.fft.forget();
+  conv2d_run(a, pass, g, t, ws, "bench_conv");
 }
 
 void BM_Conv(benchmark::State& state, Shape8 s, ConvAlgo algo, ConvPass pass) {
@@ -87,16 +75,16 @@ void BM_Conv(benchmark::State& state, Shape8 s, ConvAlgo algo, ConvPass pass) {
     state.SetLabel("auto=" + to_string(a));
   }
   Buffers d(g);
-  Im2colWorkspace iws;
-  FftWorkspace fws;
-  run(a, pass, g, d, iws, fws);  // plans FFTs and sizes workspaces before timing
+  const ConvTensors t = d.tensors();
+  ConvWorkspace ws;
+  run(a, pass, g, t, ws);  // plans FFTs and sizes workspaces before timing
   for (auto _ : state) {
-    run(a, pass, g, d, iws, fws);
+    run(a, pass, g, t, ws);
     benchmark::ClobberMemory();
   }
   state.counters["GFLOP/s"] = benchmark::Counter(
       g.flops(), benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
-  state.counters["ws_MiB"] = double(a == ConvAlgo::FFT ? fws.bytes() : iws.buffer.bytes()) / (1 << 20);
+  state.counters["ws_MiB"] = double(a == ConvAlgo::FFT ? ws.fft.bytes() : ws.im2col.buffer.bytes()) / (1 << 20);
 }
 
 }  // namespace

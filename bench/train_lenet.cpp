@@ -103,9 +103,14 @@ int main(int argc, char** argv) try {
   std::printf("epoch: %.2f s, %.0f images/s, train loss %.4f, train acc %.2f%%\n", epoch_s,
               double(train.size()) / epoch_s, h[0].train_loss, 100.0 * h[0].train_acc);
   std::printf("peak RSS: %.1f MiB; %.1f page faults per batch\n", rss, faults);
-  for (std::size_t i = 0; i < net.size(); ++i)
-    if (net[i].name().starts_with("Conv2D"))
-      std::printf("  layer %zu: %s\n", i, net[i].name().c_str());
+  Shape shape{batch, 1, 28, 28};
+  std::vector<std::string> layer_name(net.size());
+  for (std::size_t i = 0; i < net.size(); ++i) {
+    layer_name[i] = net[i].name_for(shape);
+    shape = net[i].output_shape(shape);
+    if (layer_name[i].starts_with("Conv2D"))
+      std::printf("  layer %zu: %s\n", i, layer_name[i].c_str());
+  }
   if (profile_batches == 0) return 0;
 
   // ---- the same steps by hand, each timed -------------------------------------------
@@ -114,8 +119,8 @@ int main(int argc, char** argv) try {
   Profile prof;
   std::vector<std::string> fwd_name(net.size()), bwd_name(net.size());
   for (std::size_t i = 0; i < net.size(); ++i) {
-    fwd_name[i] = std::to_string(i) + " " + net[i].name() + " forward";
-    bwd_name[i] = std::to_string(i) + " " + net[i].name() + " backward";
+    fwd_name[i] = std::to_string(i) + " " + layer_name[i] + " forward";
+    bwd_name[i] = std::to_string(i) + " " + layer_name[i] + " backward";
   }
   std::size_t done = 0;
   const auto p0 = Clock::now();
@@ -136,10 +141,10 @@ int main(int argc, char** argv) try {
     t = Clock::now();
     opt.zero_grad();  // fit() zeroes the same tensors the same way
     prof.add("zero grad", since(t));
-    Tensor g = std::move(l.grad);
+    std::optional<Tensor> g = std::move(l.grad);
     for (std::size_t i = net.size(); i-- > 0;) {
       t = Clock::now();
-      g = net[i].backward(g);
+      g = net[i].backward(*g);  // the first layer returns none: its input is data
       prof.add(bwd_name[i], since(t));
     }
     t = Clock::now();

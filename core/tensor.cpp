@@ -23,8 +23,6 @@ std::size_t numel(const Shape& s) {
 
 Tensor zeros(const Shape& s) { return Tensor(s, 0.0f); }
 
-Tensor empty_tensor() { return Tensor::from_shape({0}); }
-
 void check_rank(const Tensor& t, std::size_t rank, std::string_view who, std::string_view what) {
   if (t.dimension() == rank) return;
   std::ostringstream msg;

@@ -39,9 +39,6 @@ std::size_t numel(const Shape& s);
 
 // A zero-filled tensor of the given shape.
 Tensor zeros(const Shape& s);
-// A tensor of shape (0,) holding nothing: what backward returns when nobody needs the
-// input gradient. (A default-constructed xarray is a 0-d scalar with one element.)
-Tensor empty_tensor();
 
 // Throw Error("<who>: expected <what> of rank R, got (..)") when t has another rank.
 void check_rank(const Tensor& t, std::size_t rank, std::string_view who,

@@ -770,9 +770,8 @@ void section_backward(Report& report) {
   // FFT: forward leaves the spectra of x and w in fws; backward-data transforms dy and
   // reuses w's, backward-weights reuses x's and dy's.
   conv2d_fft_forward(g, x.data(), w.data(), b.data(), f.y.data(), fws);
-  conv2d_fft_backward_data(g, dy.data(), w.data(), f.dx.data(), fws, /*reuse_spectra=*/true);
-  conv2d_fft_backward_weights(g, x.data(), dy.data(), f.dw.data(), f.db.data(), fws,
-                              /*reuse_spectra=*/true);
+  conv2d_fft_backward_data(g, dy.data(), w.data(), f.dx.data(), fws);
+  conv2d_fft_backward_weights(g, x.data(), dy.data(), f.dw.data(), f.db.data(), fws);
   // [end]
   auto diff = [](const std::vector<float>& a, const std::vector<float>& c) {
     float m = 0.0f, s = 0.0f;

@@ -5,9 +5,10 @@
 //
 //   y[n,c,i] = x[n,c,i] · σ(β[c] · x[n,c,i])        σ(t) = 1 / (1 + exp(−t))
 //
-// β = 0 makes it x/2, a line; as β grows it turns into ReLU. A layer needs forward,
-// backward, output_shape and name, and parameters() when it has some (layers/layer.hpp
-// states the contract). The program
+// β = 0 makes it x/2, a line; as β grows it turns into ReLU. A layer needs
+// forward_impl, backward_impl, output_shape and name, and parameters() when it has some;
+// the Layer base class (layers/layer.hpp states the contract) keeps the bookkeeping:
+// what forward saved, the checks that backward follows a matching forward, dx's shape. The program
 //   1. checks the layer's backward against central differences of its forward with the
 //      public check_gradients, and stops if they disagree;
 //   2. puts it into a small CNN after each pooling layer and trains the CNN on MNIST
@@ -49,46 +50,6 @@ class ChannelSwish : public Layer {
     beta_.fill(kInitialBeta);
   }
 
-  Tensor forward(const Tensor& x) override {
-    output_shape(shape_of(x));
-    Tensor y = Tensor::from_shape(x.shape());
-    const std::size_t N = x.shape()[0], plane = x.size() / (N * C_);
-    for (std::size_t n = 0; n < N; ++n)
-      for (std::size_t c = 0; c < C_; ++c) {
-        const float b = beta_(c);
-        const std::size_t at = (n * C_ + c) * plane;
-        for (std::size_t i = at; i < at + plane; ++i)
-          y.data()[i] = x.data()[i] * sigmoid(b * x.data()[i]);
-      }
-    has_x_ = training_;
-    if (training_) x_ = x;  // backward needs x
-    return y;
-  }
-
-  // s = σ(β·x), y = x·s  ⇒  dβ[c] += Σ dy·x²·s(1 − s),
-  //                         dx = dy·(s + β·x·s(1 − s))
-  Tensor backward(const Tensor& dy) override {
-    if (!has_x_)
-      throw Error(name() + ": backward called without a forward in training mode before it");
-    check_shape(shape_of(dy), shape_of(x_), name(), "dy");
-    Tensor dx = needs_input_grad_ ? Tensor::from_shape(x_.shape()) : empty_tensor();
-    const std::size_t N = x_.shape()[0], plane = x_.size() / (N * C_);
-    for (std::size_t n = 0; n < N; ++n)
-      for (std::size_t c = 0; c < C_; ++c) {
-        const float b = beta_(c);
-        const std::size_t at = (n * C_ + c) * plane;
-        double db = 0;  // summed in double: a plane of many small terms
-        for (std::size_t i = at; i < at + plane; ++i) {
-          const float x = x_.data()[i], g = dy.data()[i], s = sigmoid(b * x);
-          const float ds = s * (1.0f - s);  // σ'(β·x)
-          db += double(g * x * x * ds);
-          if (needs_input_grad_) dx.data()[i] = g * (s + b * x * ds);
-        }
-        dbeta_(c) += float(db);
-      }
-    return dx;
-  }
-
   std::vector<Parameter> parameters() override { return {{"beta", &beta_, &dbeta_}}; }
 
   Shape output_shape(const Shape& x) const override {
@@ -102,6 +63,45 @@ class ChannelSwish : public Layer {
 
   const Tensor& beta() const { return beta_; }
 
+ protected:
+  // Layer::forward calls this, after which backward refers to it; keeps x for backward.
+  Tensor forward_impl(const Tensor& x) override {
+    output_shape(shape_of(x));
+    Tensor y = Tensor::from_shape(x.shape());
+    const std::size_t N = x.shape()[0], plane = x.size() / (N * C_);
+    for (std::size_t n = 0; n < N; ++n)
+      for (std::size_t c = 0; c < C_; ++c) {
+        const float b = beta_(c);
+        const std::size_t at = (n * C_ + c) * plane;
+        for (std::size_t i = at; i < at + plane; ++i)
+          y.data()[i] = x.data()[i] * sigmoid(b * x.data()[i]);
+      }
+    if (training_) keep(saved().x, x);
+    return y;
+  }
+
+  // s = σ(β·x), y = x·s  ⇒  dβ[c] += Σ dy·x²·s(1 − s),
+  //                         dx = dy·(s + β·x·s(1 − s))
+  // Layer::backward has checked dy against the last forward and sized dx (null when
+  // nobody needs the input gradient).
+  void backward_impl(const Tensor& dy, Tensor* dx) override {
+    const Tensor& x = saved().x;
+    const std::size_t N = x.shape()[0], plane = x.size() / (N * C_);
+    for (std::size_t n = 0; n < N; ++n)
+      for (std::size_t c = 0; c < C_; ++c) {
+        const float b = beta_(c);
+        const std::size_t at = (n * C_ + c) * plane;
+        double db = 0;  // summed in double: a plane of many small terms
+        for (std::size_t i = at; i < at + plane; ++i) {
+          const float xi = x.data()[i], g = dy.data()[i], s = sigmoid(b * xi);
+          const float ds = s * (1.0f - s);  // σ'(β·x)
+          db += double(g * xi * xi * ds);
+          if (dx) dx->data()[i] = g * (s + b * xi * ds);
+        }
+        dbeta_(c) += float(db);
+      }
+  }
+
  private:
   static float sigmoid(float t) {
     return t >= 0 ? 1.0f / (1.0f + std::exp(-t)) : std::exp(t) / (1.0f + std::exp(t));
@@ -109,8 +109,6 @@ class ChannelSwish : public Layer {
 
   std::size_t C_;
   Tensor beta_, dbeta_;
-  Tensor x_;
-  bool has_x_ = false;
 };
 
 std::string default_data_dir() {

@@ -80,10 +80,7 @@ int main(int argc, char** argv) try {
   SGD opt(net.parameters(), {.lr = lr, .momentum = kMomentum, .weight_decay = kWeightDecay});
   CosineLR schedule(opt, /*t_max=*/epochs, /*eta_min=*/std::min(kFinalLr, lr));
 
-  // One forward pass lets Auto pick each convolution's algorithms, which the summary shows.
-  net.set_training(false);
-  net.forward(zeros({batch, 1, 28, 28}));
-  net.set_training(true);
+  // The summary shows the algorithm Auto picks for each convolution pass at this batch size.
   std::cout << net.summary({batch, 1, 28, 28}) << '\n' << std::flush;  // before the bar on stderr
 
   fs::create_directories(out_dir);

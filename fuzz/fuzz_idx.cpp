@@ -1,9 +1,9 @@
-// libFuzzer target for the IDX reader (core/data/idx.cpp), raw and gzip: whatever the
+// libFuzzer target for the IDX reader (data/idx.cpp), raw and gzip: whatever the
 // bytes, read_idx either returns an array whose data holds numel(dims) bytes or throws
 // minicnn::Error. A crash, a sanitizer report, another exception, an allocation past
 // libFuzzer's limit or a hang is a bug; its input belongs in
 // tests/data/fuzz-regressions/idx/ once fixed.
-#include <minicnn/core/data/idx.hpp>
+#include <minicnn/data/idx.hpp>
 
 #include <cstddef>
 #include <cstdint>

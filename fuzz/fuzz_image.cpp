@@ -1,11 +1,11 @@
-// libFuzzer target for the PGM reader behind read_image (core/io/image.cpp): whatever
+// libFuzzer target for the PGM reader behind read_image (io/image.cpp): whatever
 // the bytes, read_image returns a grey image whose pixels fill width × height, or throws
 // minicnn::Error. Only inputs that read_image hands to our own parser (they start "P2"
 // or "P5") are tried: the other formats go to stb_image, which is not ours and not
 // instrumented here. A crash, a sanitizer report, another exception, an allocation past
 // libFuzzer's limit or a hang is a bug; its input belongs in
 // tests/data/fuzz-regressions/image/ once fixed.
-#include <minicnn/core/io/image.hpp>
+#include <minicnn/io/image.hpp>
 
 #include <cstddef>
 #include <cstdint>

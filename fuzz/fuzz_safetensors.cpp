@@ -1,12 +1,12 @@
-// libFuzzer target for the safetensors reader (core/io/safetensors.cpp) and the
-// checkpoint loader on top of it (layers/checkpoint.cpp): whatever the bytes,
+// libFuzzer target for the safetensors reader (io/safetensors.cpp) and the
+// checkpoint loader on top of it (train/checkpoint.cpp): whatever the bytes,
 // read_safetensors returns tensors whose sizes agree with their shapes or throws
 // minicnn::Error, and load_safetensors either fills the model or throws Error and leaves
 // it unchanged. A crash, a sanitizer report, another exception, an allocation past
 // libFuzzer's limit or a hang is a bug; its input belongs in
 // tests/data/fuzz-regressions/safetensors/ once fixed.
-#include <minicnn/core/io/safetensors.hpp>
-#include <minicnn/layers/checkpoint.hpp>
+#include <minicnn/io/safetensors.hpp>
+#include <minicnn/train/checkpoint.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -23,8 +23,10 @@ using minicnn::Tensor;
 // "weight" (2, 3), "bias" (3,) and "running" (3,).
 class Model : public minicnn::Layer {
  public:
-  Tensor forward(const Tensor& x) override { return x; }
-  Tensor backward(const Tensor& dy) override { return dy; }
+  Tensor forward_impl(const Tensor& x) override { return x; }
+  void backward_impl(const Tensor& dy, Tensor* dx) override {
+    if (dx) *dx = dy;
+  }
   std::vector<minicnn::Parameter> parameters() override {
     return {{"weight", &weight_, &dweight_}, {"bias", &bias_, &dbias_}};
   }

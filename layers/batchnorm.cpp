@@ -2,31 +2,18 @@
 
 #include <algorithm>
 #include <cmath>
-#include <sstream>
 
-#include "../core/blas.hpp"
+#include "../core/ops.hpp"
+#include "../core/parallel.hpp"
 
 namespace minicnn {
-namespace {
-
-constexpr std::size_t kParallelMin = std::size_t{1} << 15;
-
-int threads_for(std::size_t work) { return work >= kParallelMin ? num_threads() : 1; }
-
-std::string format(float v) {
-  std::ostringstream out;
-  out << v;
-  return out.str();
-}
-
-}  // namespace
 
 BatchNorm2D::BatchNorm2D(std::size_t C, const BatchNormOptions& opt) : C_(C), opt_(opt) {
   check_arg(C > 0, "BatchNorm2D", "C (channels)", "> 0", std::to_string(C));
   check_arg(opt.eps > 0.0f && std::isfinite(opt.eps), "BatchNorm2D", "eps", "finite and > 0",
-            format(opt.eps));
+            format_float(opt.eps));
   check_arg(opt.momentum >= 0.0f && opt.momentum <= 1.0f, "BatchNorm2D", "momentum",
-            "in [0, 1]", format(opt.momentum));
+            "in [0, 1]", format_float(opt.momentum));
   weight_ = Tensor(Shape{C}, 1.0f);
   bias_ = zeros({C});
   dweight_ = zeros({C});
@@ -67,7 +54,7 @@ void BatchNorm2D::check_state() const {
   check_shape(shape_of(running_var_), c, name(), "running_var");
 }
 
-Tensor BatchNorm2D::forward(const Tensor& x) {
+Tensor BatchNorm2D::forward_impl(const Tensor& x) {
   const Shape xs = output_shape(shape_of(x));
   check_state();
   const std::size_t N = xs[0], C = C_, HW = xs[2] * xs[3], m = N * HW;
@@ -78,7 +65,6 @@ Tensor BatchNorm2D::forward(const Tensor& x) {
   const float* beta = bias_.data();
 
   if (!training_) {
-    has_cache_ = false;
     const float* rm = running_mean_.data();
     const float* rv = running_var_.data();
 #pragma omp parallel for schedule(static) num_threads(threads_for(x.size()))
@@ -97,9 +83,11 @@ Tensor BatchNorm2D::forward(const Tensor& x) {
   if (m < 2)
     throw Error(name() + ": training needs more than one value per channel to estimate a "
                 "variance, got input of shape " + to_string(xs));
-  if (xhat_.shape() != x.shape()) xhat_.resize(x.shape());
-  inv_std_.resize(C);
-  float* xhat = xhat_.data();
+  Tensor& kept_xhat = saved().aux;
+  if (kept_xhat.shape() != x.shape()) kept_xhat.resize(x.shape());
+  std::vector<float>& inv_std = saved().per_channel;
+  inv_std.resize(C);
+  float* xhat = kept_xhat.data();
   float* rm = running_mean_.data();
   float* rv = running_var_.data();
   const float mom = opt_.momentum;
@@ -127,7 +115,7 @@ Tensor BatchNorm2D::forward(const Tensor& x) {
     const double var = sq / static_cast<double>(m);
     const float r = static_cast<float>(1.0 / std::sqrt(var + opt_.eps));
     const float meanf = static_cast<float>(mean);
-    inv_std_[c] = r;
+    inv_std[c] = r;
     for (std::size_t n = 0; n < N; ++n) {
       const std::size_t off = (n * C + c) * HW;
       for (std::size_t i = 0; i < HW; ++i) {
@@ -139,25 +127,20 @@ Tensor BatchNorm2D::forward(const Tensor& x) {
     rm[c] = (1.0f - mom) * rm[c] + mom * meanf;
     rv[c] = (1.0f - mom) * rv[c] + mom * static_cast<float>(var * unbias);
   }
-  has_cache_ = true;
   return y;
 }
 
-Tensor BatchNorm2D::backward(const Tensor& dy) {
-  if (!has_cache_)
-    throw Error(name() + ": backward called without a forward in training mode before it");
-  const Shape xs = shape_of(xhat_);
-  check_shape(shape_of(dy), xs, name(), "dy");
+void BatchNorm2D::backward_impl(const Tensor& dy, Tensor* dx) {
+  const Shape& xs = saved().x_shape;
   check_state();
   const std::size_t N = xs[0], C = C_, HW = xs[2] * xs[3], m = N * HW;
-  const bool want_dx = needs_input_grad_;
-  Tensor dx = want_dx ? Tensor::from_shape(xs) : empty_tensor();
   const float* pdy = dy.data();
-  const float* xhat = xhat_.data();
+  const float* xhat = saved().aux.data();
+  const std::vector<float>& inv_std = saved().per_channel;
   const float* gamma = weight_.data();
   float* dgamma = dweight_.data();
   float* dbeta = dbias_.data();
-  float* pdx = want_dx ? dx.data() : nullptr;
+  float* pdx = dx ? dx->data() : nullptr;
 
 #pragma omp parallel for schedule(static) num_threads(threads_for(dy.size()))
   for (std::size_t c = 0; c < C; ++c) {
@@ -172,7 +155,7 @@ Tensor BatchNorm2D::backward(const Tensor& dy) {
     dgamma[c] += static_cast<float>(sum_dy_xhat);
     dbeta[c] += static_cast<float>(sum_dy);
     if (!pdx) continue;
-    const float k = gamma[c] * inv_std_[c];
+    const float k = gamma[c] * inv_std[c];
     const float mean_dy = static_cast<float>(sum_dy / static_cast<double>(m));
     const float mean_dy_xhat = static_cast<float>(sum_dy_xhat / static_cast<double>(m));
     for (std::size_t n = 0; n < N; ++n) {
@@ -181,7 +164,6 @@ Tensor BatchNorm2D::backward(const Tensor& dy) {
         pdx[off + i] = k * (pdy[off + i] - mean_dy - xhat[off + i] * mean_dy_xhat);
     }
   }
-  return dx;
 }
 
 }  // namespace minicnn

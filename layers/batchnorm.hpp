@@ -35,10 +35,6 @@ class BatchNorm2D : public Layer {
  public:
   explicit BatchNorm2D(std::size_t C, const BatchNormOptions& opt = {});
 
-  Tensor forward(const Tensor& x) override;
-  // x̂ = (x − μ)·r with r = 1 / sqrt(σ² + eps), y = γ·x̂ + β, sums over n, h, w, m = N·H·W:
-  //   dγ += Σ dy·x̂,  dβ += Σ dy,  dx = γ·r·(dy − Σ dy / m − x̂·Σ(dy·x̂) / m)
-  Tensor backward(const Tensor& dy) override;
   std::vector<Parameter> parameters() override;
   std::vector<Parameter> buffers() override;
   // (N, C, H, W) -> the same; throws Error on another rank or channel count.
@@ -57,6 +53,13 @@ class BatchNorm2D : public Layer {
   Tensor& running_mean() { return running_mean_; }
   Tensor& running_var() { return running_var_; }
 
+ protected:
+  // Keeps x̂ in saved().aux and r per channel in saved().per_channel.
+  Tensor forward_impl(const Tensor& x) override;
+  // x̂ = (x − μ)·r with r = 1 / sqrt(σ² + eps), y = γ·x̂ + β, sums over n, h, w, m = N·H·W:
+  //   dγ += Σ dy·x̂,  dβ += Σ dy,  dx = γ·r·(dy − Σ dy / m − x̂·Σ(dy·x̂) / m)
+  void backward_impl(const Tensor& dy, Tensor* dx) override;
+
  private:
   // Throws Error when a parameter or buffer was replaced by a tensor of another shape.
   void check_state() const;
@@ -64,10 +67,6 @@ class BatchNorm2D : public Layer {
   std::size_t C_;
   BatchNormOptions opt_;
   Tensor weight_, bias_, dweight_, dbias_, running_mean_, running_var_;
-  // From the latest forward in training mode: x̂ and r per channel.
-  Tensor xhat_;
-  std::vector<float> inv_std_;
-  bool has_cache_ = false;
 };
 
 }  // namespace minicnn

@@ -4,7 +4,6 @@
 
 #include "../core/blas.hpp"
 #include "../core/random.hpp"
-#include "conv/direct.hpp"
 
 namespace minicnn {
 namespace {
@@ -32,7 +31,7 @@ Conv2D::Conv2D(std::size_t in_channels, std::size_t out_channels, Kernel2D kerne
   check_arg(opt_.dilation > 0, who, "dilation", "> 0", std::to_string(opt_.dilation));
   check_arg(opt_.workspace_limit > 0, who, "workspace_limit", "> 0", "0");
   set_algo(opt_.algo);
-  im2col_ws_.limit_bytes = opt_.workspace_limit;
+  ws_.im2col.limit_bytes = opt_.workspace_limit;
   weight_ = zeros({out_, in_, kernel_.h, kernel_.w});
   he_normal(weight_, in_ * kernel_.h * kernel_.w);
   dweight_ = zeros(shape_of(weight_));
@@ -49,6 +48,7 @@ void Conv2D::set_algo(ConvAlgo a) {
   }
   opt_.algo = a;
   plans_.clear();
+  forget_saved("set_algo");
 }
 
 ConvGeom Conv2D::geometry(const Shape& x) const {
@@ -62,7 +62,6 @@ ConvGeom Conv2D::geometry(const Shape& x) const {
 
 Shape Conv2D::output_shape(const Shape& x) const {
   const ConvGeom g = geometry(x);
-  last_shape_ = x;
   return {g.N, g.K, g.OH, g.OW};
 }
 
@@ -73,9 +72,9 @@ double Conv2D::flops(const Shape& x) const {
 
 ConvPlan Conv2D::plan(const Shape& x) const {
   const ConvGeom g = geometry(x);
-  auto it = plans_.find(g.N);
-  if (it != plans_.end()) return it->second;
   const int T = num_threads();
+  auto it = plans_.find({g, T});
+  if (it != plans_.end()) return it->second;
   ConvPlan p;
   const ConvPass passes[3] = {ConvPass::Forward, ConvPass::BackwardData,
                               ConvPass::BackwardWeights};
@@ -89,7 +88,7 @@ ConvPlan Conv2D::plan(const Shape& x) const {
       p[i] = conv_select(g, passes[i], T, opt_.workspace_limit);
     }
   }
-  plans_.emplace(g.N, p);
+  plans_.emplace(std::pair{g, T}, p);
   return p;
 }
 
@@ -100,16 +99,17 @@ std::string Conv2D::name() const {
   if (opt_.padding != 0) s << ", padding " << opt_.padding;
   if (opt_.dilation != 1) s << ", dilation " << opt_.dilation;
   if (!opt_.bias) s << ", no bias";
-  s << ", " << to_string(opt_.algo);
-  if (opt_.algo == ConvAlgo::Auto && !last_shape_.empty()) {
-    auto it = plans_.find(last_shape_[0]);
-    if (it != plans_.end()) {
-      s << ": " << to_string(it->second[0].algo) << "/" << to_string(it->second[1].algo) << "/"
-        << to_string(it->second[2].algo);
-    }
-  }
-  s << ")";
+  s << ", " << to_string(opt_.algo) << ")";
   return s.str();
+}
+
+std::string Conv2D::name_for(const Shape& x) const {
+  std::string s = name();
+  if (opt_.algo != ConvAlgo::Auto) return s;
+  const ConvPlan p = plan(x);
+  s.pop_back();
+  return s + ": " + to_string(p[0].algo) + "/" + to_string(p[1].algo) + "/" +
+         to_string(p[2].algo) + ")";
 }
 
 std::vector<Parameter> Conv2D::parameters() {
@@ -118,66 +118,38 @@ std::vector<Parameter> Conv2D::parameters() {
   return p;
 }
 
-Tensor Conv2D::forward(const Tensor& x) {
-  const Shape xs = shape_of(x);
-  const ConvGeom g = geometry(xs);
-  last_shape_ = xs;
-  const ConvPlan p = plan(xs);
+Tensor Conv2D::forward_impl(const Tensor& x) {
+  const ConvGeom g = geometry(shape_of(x));
+  const ConvPlan p = plan(shape_of(x));
   Tensor y = Tensor::from_shape({g.N, g.K, g.OH, g.OW});
-  const float* b = opt_.bias ? bias_.data() : nullptr;
-  if (p[0].algo != ConvAlgo::FFT) fft_ws_.invalidate();
-  switch (p[0].algo) {
-    case ConvAlgo::FFT: conv2d_fft_forward(g, x.data(), weight_.data(), b, y.data(), fft_ws_); break;
-    case ConvAlgo::Im2colGemm:
-      conv2d_im2col_forward(g, x.data(), weight_.data(), b, y.data(), im2col_ws_);
-      break;
-    default: conv2d_direct_forward(g, x.data(), weight_.data(), b, y.data()); break;
+  ConvTensors t;
+  if (training_) {
+    keep(saved().x, x);
+    t.x = saved().x.data();
+  } else {
+    t.x = x.data();
   }
-  cached_ = training();
-  have_x_ = false;
-  if (cached_) {
-    cached_geom_ = g;
-    // FFT's backward-weights reads the input's spectrum that forward left behind.
-    const bool spectrum_kept = p[0].algo == ConvAlgo::FFT && p[2].algo == ConvAlgo::FFT;
-    if (!spectrum_kept) {
-      x_ = x;
-      have_x_ = true;
-    }
-  }
+  t.w = weight_.data();
+  t.b = opt_.bias ? bias_.data() : nullptr;
+  t.y = y.data();
+  conv2d_run(p[0].algo, ConvPass::Forward, g, t, ws_, name());
   return y;
 }
 
-Tensor Conv2D::backward(const Tensor& dy) {
-  if (!cached_) {
-    throw Error(name() + ": backward called without a forward in training mode before it");
-  }
-  const ConvGeom& g = cached_geom_;
-  check_shape(shape_of(dy), {g.N, g.K, g.OH, g.OW}, name(), "dy");
-  const ConvPlan p = plan({g.N, g.C, g.H, g.W});
-  fft_ws_.dy_valid = false;  // a new dy: its spectrum is made once, below, and shared
-  float* db = opt_.bias ? dbias_.data() : nullptr;
-  const float* x = have_x_ ? x_.data() : nullptr;
-  switch (p[2].algo) {
-    case ConvAlgo::FFT:
-      conv2d_fft_backward_weights(g, x, dy.data(), dweight_.data(), db, fft_ws_, true);
-      break;
-    case ConvAlgo::Im2colGemm:
-      conv2d_im2col_backward_weights(g, x, dy.data(), dweight_.data(), db, im2col_ws_);
-      break;
-    default: conv2d_direct_backward_weights(g, x, dy.data(), dweight_.data(), db); break;
-  }
-  if (!needs_input_grad()) return empty_tensor();
-  Tensor dx = Tensor::from_shape({g.N, g.C, g.H, g.W});
-  switch (p[1].algo) {
-    case ConvAlgo::FFT:
-      conv2d_fft_backward_data(g, dy.data(), weight_.data(), dx.data(), fft_ws_, true);
-      break;
-    case ConvAlgo::Im2colGemm:
-      conv2d_im2col_backward_data(g, dy.data(), weight_.data(), dx.data(), im2col_ws_);
-      break;
-    default: conv2d_direct_backward_data(g, dy.data(), weight_.data(), dx.data()); break;
-  }
-  return dx;
+void Conv2D::backward_impl(const Tensor& dy, Tensor* dx) {
+  const Tensor& x = saved().x;
+  const ConvGeom g = geometry(shape_of(x));
+  const ConvPlan p = plan(shape_of(x));
+  ConvTensors t;
+  t.x = x.data();
+  t.w = weight_.data();
+  t.dy = dy.data();
+  t.dw = dweight_.data();
+  t.db = opt_.bias ? dbias_.data() : nullptr;
+  conv2d_run(p[2].algo, ConvPass::BackwardWeights, g, t, ws_, name());
+  if (!dx) return;
+  t.dx = dx->data();
+  conv2d_run(p[1].algo, ConvPass::BackwardData, g, t, ws_, name());
 }
 
 }  // namespace minicnn

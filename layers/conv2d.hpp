@@ -24,7 +24,7 @@
 #include <string>
 #include <vector>
 
-#include "conv/conv_types.hpp"
+#include "conv/geometry.hpp"
 #include "conv/fft.hpp"
 #include "conv/im2col_gemm.hpp"
 #include "conv/select.hpp"
@@ -54,12 +54,13 @@ class Conv2D : public Layer {
   Conv2D(std::size_t in_channels, std::size_t out_channels, Kernel2D kernel,
          Conv2DOptions opt = {});
 
-  Tensor forward(const Tensor& x) override;
-  // y = W ⋆ x + b  ⇒  dW += dy ⋆ x,  db += Σ dy,  dx = the adjoint of ⋆ applied to dy
-  Tensor backward(const Tensor& dy) override;
   std::vector<Parameter> parameters() override;
   Shape output_shape(const Shape& x) const override;
+  // "Conv2D(20->50, 5x5, auto)"
   std::string name() const override;
+  // name() with the algorithm of each pass for input x: "Conv2D(20->50, 5x5, auto:
+  // fft/fft/fft)" (forward/backward-data/backward-weights).
+  std::string name_for(const Shape& x) const override;
   double flops(const Shape& x) const override;
 
   Tensor& weight() { return weight_; }
@@ -67,26 +68,29 @@ class Conv2D : public Layer {
   Tensor& weight_grad() { return dweight_; }
   Tensor& bias_grad() { return dbias_; }
   const Conv2DOptions& options() const { return opt_; }
+  // Another algorithm from now on; a backward before the next forward throws.
   void set_algo(ConvAlgo a);
 
   // Which algorithm each pass runs for an input of shape x, its measured or estimated
-  // time in seconds, and its workspace in bytes.
+  // time in seconds, and its workspace in bytes; cached per geometry and thread count.
   ConvPlan plan(const Shape& x) const;
   // The geometry for an input of shape x; throws Error naming the layer on a bad shape.
   ConvGeom geometry(const Shape& x) const;
+
+ protected:
+  // Keeps x in saved().x; forward runs on that copy, so that FFT's backward-weights
+  // finds the spectrum forward made of it.
+  Tensor forward_impl(const Tensor& x) override;
+  // y = W ⋆ x + b  ⇒  dW += dy ⋆ x,  db += Σ dy,  dx = the adjoint of ⋆ applied to dy
+  void backward_impl(const Tensor& dy, Tensor* dx) override;
 
  private:
   std::size_t in_, out_;
   Kernel2D kernel_;
   Conv2DOptions opt_;
   Tensor weight_, bias_, dweight_, dbias_;
-  Im2colWorkspace im2col_ws_;
-  FftWorkspace fft_ws_;
-  mutable std::map<std::size_t, ConvPlan> plans_;  // by batch size; the rest is fixed
-  mutable Shape last_shape_;                       // for name()
-  Tensor x_;                                       // kept for backward when needed
-  bool have_x_ = false, cached_ = false;
-  ConvGeom cached_geom_;
+  ConvWorkspace ws_;
+  mutable std::map<std::pair<ConvGeom, int>, ConvPlan> plans_;  // by geometry and threads
 };
 
 }  // namespace minicnn

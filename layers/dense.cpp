@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "../core/blas.hpp"
+#include "../core/ops.hpp"
 
 namespace minicnn {
 
@@ -53,7 +54,7 @@ void Dense::check_parameters() const {
   }
 }
 
-Tensor Dense::forward(const Tensor& x) {
+Tensor Dense::forward_impl(const Tensor& x) {
   const Shape ys = output_shape(shape_of(x));
   check_parameters();
   const std::size_t N = ys[0];
@@ -61,41 +62,23 @@ Tensor Dense::forward(const Tensor& x) {
   // y (N×out) = x (N×in) · Wᵀ (in×out)
   sgemm(Op::N, Op::T, N, out_, in_, 1.0f, x.data(), in_, weight_.data(), in_, 0.0f, y.data(),
         out_);
-  if (has_bias_) {
-    const float* b = bias_.data();
-    float* py = y.data();
-    for (std::size_t n = 0; n < N; ++n)
-      for (std::size_t o = 0; o < out_; ++o) py[n * out_ + o] += b[o];
-  }
-  has_x_ = training_;
-  if (training_) {
-    if (x_.shape() != x.shape()) x_.resize(x.shape());
-    std::copy(x.data(), x.data() + x.size(), x_.data());
-  }
+  if (has_bias_) add_bias(y.data(), bias_.data(), N, out_, 1);
+  if (training_) keep(saved().x, x);
   return y;
 }
 
-Tensor Dense::backward(const Tensor& dy) {
-  if (!has_x_)
-    throw Error(name() + ": backward called without a forward in training mode before it");
-  const std::size_t N = x_.shape()[0];
-  check_shape(shape_of(dy), {N, out_}, name(), "dy");
+void Dense::backward_impl(const Tensor& dy, Tensor* dx) {
+  const Tensor& x = saved().x;
+  const std::size_t N = x.shape()[0];
   check_parameters();
   // dW (out×in) += dyᵀ (out×N) · x (N×in)
-  sgemm(Op::T, Op::N, out_, in_, N, 1.0f, dy.data(), out_, x_.data(), in_, 1.0f,
+  sgemm(Op::T, Op::N, out_, in_, N, 1.0f, dy.data(), out_, x.data(), in_, 1.0f,
         dweight_.data(), in_);
-  if (has_bias_) {
-    const float* pdy = dy.data();
-    float* db = dbias_.data();
-    for (std::size_t n = 0; n < N; ++n)
-      for (std::size_t o = 0; o < out_; ++o) db[o] += pdy[n * out_ + o];
-  }
-  if (!needs_input_grad_) return empty_tensor();
+  if (has_bias_) add_bias_grad(dy.data(), dbias_.data(), N, out_, 1);
+  if (!dx) return;
   // dx (N×in) = dy (N×out) · W (out×in)
-  Tensor dx = Tensor::from_shape(Shape{N, in_});
   sgemm(Op::N, Op::N, N, in_, out_, 1.0f, dy.data(), out_, weight_.data(), in_, 0.0f,
-        dx.data(), in_);
-  return dx;
+        dx->data(), in_);
 }
 
 }  // namespace minicnn

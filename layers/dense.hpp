@@ -22,9 +22,6 @@ class Dense : public Layer {
   // in, out > 0; throws Error otherwise.
   Dense(std::size_t in, std::size_t out, bool bias = true, Rng& rng = default_rng());
 
-  Tensor forward(const Tensor& x) override;
-  // y = x·Wᵀ + b  ⇒  dW += dyᵀ·x,  db += Σ_n dy,  dx = dy·W
-  Tensor backward(const Tensor& dy) override;
   std::vector<Parameter> parameters() override;
   Shape output_shape(const Shape& x) const override;
   // "Dense(784->10)", or "Dense(784->10, no bias)"
@@ -40,6 +37,11 @@ class Dense : public Layer {
   Tensor& weight_grad() { return dweight_; }
   Tensor& bias_grad() { return dbias_; }
 
+ protected:
+  Tensor forward_impl(const Tensor& x) override;
+  // y = x·Wᵀ + b  ⇒  dW += dyᵀ·x,  db += Σ_n dy,  dx = dy·W
+  void backward_impl(const Tensor& dy, Tensor* dx) override;
+
  private:
   // Throws Error when weight or bias were replaced by tensors of another shape.
   void check_parameters() const;
@@ -47,8 +49,6 @@ class Dense : public Layer {
   std::size_t in_, out_;
   bool has_bias_;
   Tensor weight_, bias_, dweight_, dbias_;
-  Tensor x_;  // the input of the latest forward in training mode
-  bool has_x_ = false;
 };
 
 }  // namespace minicnn

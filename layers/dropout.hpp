@@ -21,9 +21,6 @@ class Dropout : public Layer {
   explicit Dropout(float p = 0.5f);
   Dropout(float p, Rng& rng);
 
-  Tensor forward(const Tensor& x) override;
-  // y = x·m with m = 0 or 1 / (1 − p)  ⇒  dx = dy·m
-  Tensor backward(const Tensor& dy) override;
   Shape output_shape(const Shape& x) const override { return x; }
   // "Dropout(p=0.5)"
   std::string name() const override;
@@ -31,11 +28,15 @@ class Dropout : public Layer {
 
   float p() const { return p_; }
 
+ protected:
+  // Keeps the mask, 0 or 1 / (1 − p) per element, in saved().aux.
+  Tensor forward_impl(const Tensor& x) override;
+  // y = x·m with m = 0 or 1 / (1 − p)  ⇒  dx = dy·m
+  void backward_impl(const Tensor& dy, Tensor* dx) override;
+
  private:
   float p_;
   Rng* rng_;
-  Tensor mask_;  // 0 or 1 / (1 − p) per element, from the latest forward in training mode
-  bool has_mask_ = false;
 };
 
 }  // namespace minicnn

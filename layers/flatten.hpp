@@ -13,15 +13,14 @@ namespace minicnn {
 
 class Flatten : public Layer {
  public:
-  Tensor forward(const Tensor& x) override;
-  // y = reshape(x)  ⇒  dx = reshape(dy) to x's shape
-  Tensor backward(const Tensor& dy) override;
   // (N, ...) -> (N, prod); throws Error on an input of rank < 2.
   Shape output_shape(const Shape& x) const override;
   std::string name() const override { return "Flatten"; }
 
- private:
-  Shape x_shape_;  // of the latest forward in training mode; empty when there is none
+ protected:
+  Tensor forward_impl(const Tensor& x) override;
+  // y = reshape(x)  ⇒  dx = reshape(dy) to x's shape
+  void backward_impl(const Tensor& dy, Tensor* dx) override;
 };
 
 }  // namespace minicnn

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <optional>
 #include <sstream>
 
 #include "../core/random.hpp"
@@ -166,7 +167,12 @@ GradCheckResult check_gradients(Layer& layer, const Shape& input_shape,
     return result;
   }
   const double L0 = objective(y, g);
-  const Tensor dx = layer.backward(g);
+  const std::optional<Tensor> maybe_dx = layer.backward(g);
+  if (!maybe_dx) {
+    fail(who + ": backward returned no input gradient although needs_input_grad() is true");
+    return result;
+  }
+  const Tensor& dx = *maybe_dx;
   if (shape_of(dx) != input_shape) {
     fail(who + ": backward returned dx of shape " + to_string(shape_of(dx)) +
          ", expected the input's " + to_string(input_shape));
@@ -199,8 +205,8 @@ GradCheckResult check_gradients(Layer& layer, const Shape& input_shape,
   if (shape_of(y2) != y_shape || max_scaled_diff(y, y2) > kRepeatTolerance)
     fail(who + ": two forwards of the same input differ; a check needs a deterministic "
          "forward (seed a random layer anew before each)");
-  const Tensor dx2 = layer.backward(g);
-  if (shape_of(dx2) != input_shape || max_scaled_diff(dx, dx2) > kRepeatTolerance)
+  const std::optional<Tensor> dx2 = layer.backward(g);
+  if (!dx2 || shape_of(*dx2) != input_shape || max_scaled_diff(dx, *dx2) > kRepeatTolerance)
     fail(who + ": a second backward returned another dx; dx must be fresh, not accumulated");
   for (std::size_t i = 0; i < params.size(); ++i) {
     const Tensor twice = 2.0f * grads[i];

@@ -1,12 +1,65 @@
 #include "layer.hpp"
 
+#include <algorithm>
+
 namespace minicnn {
 
+Tensor Layer::forward(const Tensor& x) {
+  saved_valid_ = false;
+  forgotten_by_.clear();
+  Tensor y = forward_impl(x);
+  if (training_) {
+    saved_.x_shape = shape_of(x);
+    saved_.y_shape = shape_of(y);
+    saved_valid_ = true;
+  }
+  return y;
+}
+
+std::optional<Tensor> Layer::backward(const Tensor& dy) {
+  if (!saved_valid_) {
+    if (!forgotten_by_.empty())
+      throw Error(name() + ": backward called after " + forgotten_by_ +
+                  " changed the layer since its forward; run forward again");
+    throw Error(name() + ": backward called without a forward in training mode before it");
+  }
+  check_shape(shape_of(dy), saved_.y_shape, name(), "dy");
+  std::optional<Tensor> dx;
+  if (needs_input_grad_) dx = Tensor::from_shape(saved_.x_shape);
+  backward_impl(dy, dx ? &*dx : nullptr);
+  if (dx) check_shape(shape_of(*dx), saved_.x_shape, name(), "input gradient");
+  return dx;
+}
+
+std::string Layer::name_for(const Shape&) const { return name(); }
+
 double Layer::flops(const Shape&) const { return 0.0; }
+
+void Layer::set_training(bool on) {
+  if (on != training_) forget_saved(on ? "set_training(true)" : "set_training(false)");
+  training_ = on;
+}
+
+void Layer::set_needs_input_grad(bool on) {
+  if (on != needs_input_grad_)
+    forget_saved(on ? "set_needs_input_grad(true)" : "set_needs_input_grad(false)");
+  needs_input_grad_ = on;
+}
 
 void Layer::zero_grad() {
   for (Parameter& p : parameters())
     if (p.grad != nullptr) p.grad->fill(0.0f);
+}
+
+void Layer::keep(Tensor& slot, const Tensor& t) {
+  if (slot.shape() != t.shape()) slot.resize(t.shape());
+  std::copy(t.data(), t.data() + t.size(), slot.data());
+}
+
+void Layer::forget_saved(const std::string& what) {
+  if (!saved_valid_) return;
+  saved_valid_ = false;
+  forgotten_by_ = what;
 }
 
 }  // namespace minicnn

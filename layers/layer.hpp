@@ -1,19 +1,31 @@
-// The Layer interface and Parameter: the contract every module of minicnn keeps.
+// The Layer interface: the contract every module of minicnn keeps, written once here and
+// enforced by this base class.
 //
 // A layer maps x to y = f(x; θ) in forward and, given dL/dy, returns dL/dx from
-// backward while adding dL/dθ into the gradients of its parameters. The contract:
-//   - backward refers to the latest forward call: a layer in training mode keeps
-//     from forward what backward needs; in eval mode it keeps nothing, and backward
-//     then throws Error.
+// backward while adding dL/dθ into the gradients of its parameters. What a gradient
+// means, and what check_gradients tests: for any g of y's shape, with L = Σ y⊙g,
+//   backward(g) returns dx with  Σ dx⊙δx ≈ L(x + δx) − L(x)  for small δx, and adds
+//   into the gradient of every parameter θ the dθ with  Σ dθ⊙δθ ≈ L(θ + δθ) − L(θ).
+// The contract:
+//   - backward refers to the latest forward. In training mode forward keeps in saved()
+//     what backward needs; in eval mode it keeps nothing. backward throws Error, naming
+//     the layer, when there is no such forward, when set_training, set_needs_input_grad
+//     or a setting of the layer's own (Conv2D::set_algo) changed since, or when dy's
+//     shape is not the shape forward returned. backward may be called again for the
+//     same forward (with another dy): the parameter gradients add up.
 //   - parameter gradients accumulate over backward calls until zero_grad().
-//   - the returned input gradient is a fresh tensor of the input's shape, unless the
-//     layer was told (set_needs_input_grad(false)) that nobody needs it: then backward
-//     returns empty_tensor() (shape (0,)) and saves the work.
+//   - backward returns the input gradient as a fresh tensor of the input's shape, or
+//     std::nullopt when the layer was told (set_needs_input_grad(false)) that nobody
+//     needs it, which saves the work.
 //   - every misuse throws minicnn::Error naming the layer and the shapes or values.
-// A new layer overrides forward, backward, output_shape and name, and parameters()
-// if it has any (see examples/custom_layer).
+//
+// A new layer overrides forward_impl, backward_impl, output_shape and name, and
+// parameters() if it has any (examples/custom_layer writes one); the checks and the
+// bookkeeping above are this class's.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,14 +33,27 @@
 
 namespace minicnn {
 
+// What a layer keeps from a training-mode forward for its backward: one per layer,
+// owned by Layer. forward_impl fills what its backward_impl reads; the memory is
+// reused from one forward to the next.
+struct Saved {
+  Shape x_shape, y_shape;             // set by Layer::forward
+  Tensor x;                           // the input (Dense, Conv2D, LeakyReLU)
+  Tensor y;                           // the output (ReLU, Sigmoid, Tanh, Softmax)
+  Tensor aux;                         // more of the input's size (Dropout's mask, x̂)
+  std::vector<float> per_channel;     // (BatchNorm2D's 1/σ)
+  std::vector<std::uint32_t> index;   // (MaxPool2D's argmax)
+};
+
 class Layer {
  public:
   virtual ~Layer() = default;
 
-  // Keeps what backward needs when training.
-  virtual Tensor forward(const Tensor& x) = 0;
-  // Returns dL/dx; adds dL/dθ into the parameter gradients.
-  virtual Tensor backward(const Tensor& dy) = 0;
+  // y = f(x); in training mode keeps what backward needs.
+  Tensor forward(const Tensor& x);
+  // dL/dx for dy = dL/dy of the latest forward (nullopt when !needs_input_grad());
+  // adds dL/dθ into the parameter gradients.
+  std::optional<Tensor> backward(const Tensor& dy);
 
   // Trainable tensors with their gradients; empty for parameter-free layers.
   virtual std::vector<Parameter> parameters() { return {}; }
@@ -37,22 +62,45 @@ class Layer {
 
   // The output shape for an input of shape x; throws Error on a shape that does not fit.
   virtual Shape output_shape(const Shape& x) const = 0;
-  // Human-readable, with the layer's sizes: "Conv2D(1->20, 5x5, im2col)".
+  // Human-readable, with the layer's sizes: "Conv2D(1->20, 5x5, auto)".
   virtual std::string name() const = 0;
+  // name() with what depends on the input shape x (Conv2D adds the algorithm each pass
+  // runs for x); computes it without running anything.
+  virtual std::string name_for(const Shape& x) const;
   // Floating-point operations of one forward pass for an input of shape x (0 if negligible).
   virtual double flops(const Shape& x) const;
 
-  virtual void set_training(bool on) { training_ = on; }
+  virtual void set_training(bool on);
   bool training() const { return training_; }
-  virtual void set_needs_input_grad(bool on) { needs_input_grad_ = on; }
+  virtual void set_needs_input_grad(bool on);
   bool needs_input_grad() const { return needs_input_grad_; }
 
   // Sets every parameter gradient to zero.
   void zero_grad();
 
  protected:
+  // y = f(x). Fills saved() with what backward_impl reads when training() (x_shape and
+  // y_shape are filled by forward).
+  virtual Tensor forward_impl(const Tensor& x) = 0;
+  // Adds dL/dθ into the parameter gradients; writes dL/dx into *dx unless dx is null.
+  // *dx arrives shaped as the input, uninitialised, to be overwritten (or replaced by a
+  // tensor of that shape). dy's shape has been checked against the output's.
+  virtual void backward_impl(const Tensor& dy, Tensor* dx) = 0;
+
+  Saved& saved() { return saved_; }
+  const Saved& saved() const { return saved_; }
+  // Copies t into slot, reusing slot's memory when the shape is the same.
+  static void keep(Tensor& slot, const Tensor& t);
+  // Makes the next backward throw until a new forward: `what` changed (say "set_algo").
+  void forget_saved(const std::string& what);
+
   bool training_ = true;
   bool needs_input_grad_ = true;
+
+ private:
+  Saved saved_;
+  bool saved_valid_ = false;
+  std::string forgotten_by_;  // why saved_ no longer serves, for the error
 };
 
 }  // namespace minicnn

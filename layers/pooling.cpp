@@ -4,24 +4,15 @@
 #include <cstdint>
 #include <limits>
 
-#include "../core/blas.hpp"
-#include "../core/im2col.hpp"
+#include "../core/parallel.hpp"
+#include "conv/geometry.hpp"
 
 namespace minicnn {
 namespace {
 
-// Below this many elements touched a loop over planes runs on the calling thread.
-constexpr std::size_t kParallelMin = std::size_t{1} << 15;
-
-int threads_for(std::size_t work) { return work >= kParallelMin ? num_threads() : 1; }
-
 void check_nchw(const Shape& x, const std::string& who) {
   if (x.size() != 4)
     throw Error(who + ": expected input of rank 4 (N, C, H, W), got shape " + to_string(x));
-}
-
-[[noreturn]] void throw_no_forward(const std::string& who) {
-  throw Error(who + ": backward called without a forward in training mode before it");
 }
 
 // The input rows (or columns) [lo, hi) that window `o` covers along one axis, with the
@@ -98,15 +89,16 @@ double Pool2D::flops(const Shape& x) const {
 MaxPool2D::MaxPool2D(std::size_t kernel, const PoolOptions& opt)
     : Pool2D("MaxPool2D", kernel, opt) {}
 
-Tensor MaxPool2D::forward(const Tensor& x) {
+Tensor MaxPool2D::forward_impl(const Tensor& x) {
   const Shape xs = shape_of(x);
   const Shape ys = output_shape(xs);
   const std::size_t planes = ys[0] * ys[1], H = xs[2], W = xs[3], OH = ys[2], OW = ys[3];
   check_arg(H * W <= std::numeric_limits<std::uint32_t>::max(), name(), "the input plane H×W",
             "at most 2^32 - 1 cells", to_string(xs));
   Tensor y = Tensor::from_shape(ys);
-  if (training_) argmax_.resize(y.size());
-  std::uint32_t* arg = training_ ? argmax_.data() : nullptr;
+  std::vector<std::uint32_t>& argmax = saved().index;
+  if (training_) argmax.resize(y.size());
+  std::uint32_t* arg = training_ ? argmax.data() : nullptr;
   const float* px = x.data();
   float* py = y.data();
   const std::size_t k = kernel_, s = stride_, p = padding_;
@@ -125,7 +117,6 @@ Tensor MaxPool2D::forward(const Tensor& x) {
           max_pool_2x2_row<false>(r0, r0 + W, OW, std::uint32_t(first), std::uint32_t(W), py + o,
                                   nullptr);
       }
-    x_shape_ = training_ ? xs : Shape{};
     return y;
   }
 
@@ -156,30 +147,26 @@ Tensor MaxPool2D::forward(const Tensor& x) {
       }
     }
   }
-  x_shape_ = training_ ? xs : Shape{};
   return y;
 }
 
-Tensor MaxPool2D::backward(const Tensor& dy) {
-  if (x_shape_.empty()) throw_no_forward(name());
-  const Shape ys = output_shape(x_shape_);
-  check_shape(shape_of(dy), ys, name(), "dy");
-  if (!needs_input_grad_) return empty_tensor();
-  Tensor dx = Tensor::from_shape(x_shape_);
+void MaxPool2D::backward_impl(const Tensor& dy, Tensor* dx) {
+  if (!dx) return;
+  const Shape& xs = saved().x_shape;
+  const Shape& ys = saved().y_shape;
   const std::size_t planes = ys[0] * ys[1], per_plane = ys[2] * ys[3];
-  const std::size_t in_plane = x_shape_[2] * x_shape_[3];
+  const std::size_t in_plane = xs[2] * xs[3];
   const float* pdy = dy.data();
-  const std::uint32_t* arg = argmax_.data();
-  float* pdx = dx.data();
+  const std::uint32_t* arg = saved().index.data();
+  float* pdx = dx->data();
   // Every argmax of a plane lies in that plane, so planes can go to different threads,
   // each zeroing its own planes just before the scatter (while they are in its cache).
-#pragma omp parallel for schedule(static) num_threads(threads_for(dx.size()))
+#pragma omp parallel for schedule(static) num_threads(threads_for(dx->size()))
   for (std::size_t pl = 0; pl < planes; ++pl) {
     std::fill_n(pdx + pl * in_plane, in_plane, 0.0f);
     float* dxp = pdx + pl * in_plane;
     for (std::size_t o = pl * per_plane; o < (pl + 1) * per_plane; ++o) dxp[arg[o]] += pdy[o];
   }
-  return dx;
 }
 
 // ---- AvgPool2D --------------------------------------------------------------------
@@ -187,7 +174,7 @@ Tensor MaxPool2D::backward(const Tensor& dy) {
 AvgPool2D::AvgPool2D(std::size_t kernel, const PoolOptions& opt)
     : Pool2D("AvgPool2D", kernel, opt) {}
 
-Tensor AvgPool2D::forward(const Tensor& x) {
+Tensor AvgPool2D::forward_impl(const Tensor& x) {
   const Shape xs = shape_of(x);
   const Shape ys = output_shape(xs);
   const std::size_t planes = ys[0] * ys[1], H = xs[2], W = xs[3], OH = ys[2], OW = ys[3];
@@ -214,27 +201,24 @@ Tensor AvgPool2D::forward(const Tensor& x) {
       }
     }
   }
-  x_shape_ = training_ ? xs : Shape{};
   return y;
 }
 
-Tensor AvgPool2D::backward(const Tensor& dy) {
-  if (x_shape_.empty()) throw_no_forward(name());
-  const Shape ys = output_shape(x_shape_);
-  check_shape(shape_of(dy), ys, name(), "dy");
-  if (!needs_input_grad_) return empty_tensor();
-  const std::size_t planes = ys[0] * ys[1], H = x_shape_[2], W = x_shape_[3], OH = ys[2],
-                    OW = ys[3];
-  Tensor dx = zeros(x_shape_);
+void AvgPool2D::backward_impl(const Tensor& dy, Tensor* dx) {
+  if (!dx) return;
+  const Shape& xs = saved().x_shape;
+  const Shape& ys = saved().y_shape;
+  const std::size_t planes = ys[0] * ys[1], H = xs[2], W = xs[3], OH = ys[2], OW = ys[3];
   const float* pdy = dy.data();
-  float* pdx = dx.data();
+  float* pdx = dx->data();
   const std::size_t k = kernel_, s = stride_, p = padding_;
   const float inv = 1.0f / static_cast<float>(k * k);
 
-#pragma omp parallel for schedule(static) num_threads(threads_for(dx.size()))
+#pragma omp parallel for schedule(static) num_threads(threads_for(dx->size()))
   for (std::size_t pl = 0; pl < planes; ++pl) {
     const float* dyp = pdy + pl * OH * OW;
     float* dxp = pdx + pl * H * W;
+    std::fill_n(dxp, H * W, 0.0f);
     for (std::size_t oh = 0; oh < OH; ++oh) {
       const Span rows = window(oh, s, p, k, H);
       for (std::size_t ow = 0; ow < OW; ++ow) {
@@ -247,7 +231,6 @@ Tensor AvgPool2D::backward(const Tensor& dy) {
       }
     }
   }
-  return dx;
 }
 
 // ---- GlobalAvgPool2D --------------------------------------------------------------
@@ -263,7 +246,7 @@ double GlobalAvgPool2D::flops(const Shape& x) const {
   return static_cast<double>(numel(x));
 }
 
-Tensor GlobalAvgPool2D::forward(const Tensor& x) {
+Tensor GlobalAvgPool2D::forward_impl(const Tensor& x) {
   const Shape xs = shape_of(x);
   Tensor y = Tensor::from_shape(output_shape(xs));
   const std::size_t planes = xs[0] * xs[1], HW = xs[2] * xs[3];
@@ -277,22 +260,18 @@ Tensor GlobalAvgPool2D::forward(const Tensor& x) {
     for (std::size_t i = 0; i < HW; ++i) sum += xp[i];
     py[pl] = static_cast<float>(sum * inv);
   }
-  x_shape_ = training_ ? xs : Shape{};
   return y;
 }
 
-Tensor GlobalAvgPool2D::backward(const Tensor& dy) {
-  if (x_shape_.empty()) throw_no_forward(name());
-  check_shape(shape_of(dy), output_shape(x_shape_), name(), "dy");
-  if (!needs_input_grad_) return empty_tensor();
-  Tensor dx = Tensor::from_shape(x_shape_);
-  const std::size_t planes = x_shape_[0] * x_shape_[1], HW = x_shape_[2] * x_shape_[3];
+void GlobalAvgPool2D::backward_impl(const Tensor& dy, Tensor* dx) {
+  if (!dx) return;
+  const Shape& xs = saved().x_shape;
+  const std::size_t planes = xs[0] * xs[1], HW = xs[2] * xs[3];
   const float* pdy = dy.data();
-  float* pdx = dx.data();
+  float* pdx = dx->data();
   const float inv = 1.0f / static_cast<float>(HW);
-#pragma omp parallel for schedule(static) num_threads(threads_for(dx.size()))
+#pragma omp parallel for schedule(static) num_threads(threads_for(dx->size()))
   for (std::size_t pl = 0; pl < planes; ++pl) std::fill_n(pdx + pl * HW, HW, pdy[pl] * inv);
-  return dx;
 }
 
 }  // namespace minicnn

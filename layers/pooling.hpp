@@ -56,42 +56,42 @@ class Pool2D : public Layer {
 
   const char* kind_;
   std::size_t kernel_, stride_, padding_;
-  Shape x_shape_;  // of the latest forward in training mode; empty when there is none
 };
 
 class MaxPool2D : public Pool2D {
  public:
   explicit MaxPool2D(std::size_t kernel, const PoolOptions& opt = {});
-  Tensor forward(const Tensor& x) override;
-  // y[o] = x[argmax(o)]  ⇒  dx[argmax(o)] += dy[o], zero elsewhere
-  Tensor backward(const Tensor& dy) override;
 
- private:
-  // For every output cell, the index of its maximum within its input plane (h·W + w):
-  // 32 bits halve the traffic of 64-bit flat indices, and let the 2×2 case vectorise.
-  std::vector<std::uint32_t> argmax_;
+ protected:
+  // Keeps in saved().index, for every output cell, the index of its maximum within its
+  // input plane (h·W + w): 32 bits halve the traffic of 64-bit flat indices, and let the
+  // 2×2 case vectorise.
+  Tensor forward_impl(const Tensor& x) override;
+  // y[o] = x[argmax(o)]  ⇒  dx[argmax(o)] += dy[o], zero elsewhere
+  void backward_impl(const Tensor& dy, Tensor* dx) override;
 };
 
 class AvgPool2D : public Pool2D {
  public:
   explicit AvgPool2D(std::size_t kernel, const PoolOptions& opt = {});
-  Tensor forward(const Tensor& x) override;
+
+ protected:
+  Tensor forward_impl(const Tensor& x) override;
   // y[o] = Σ_window x / kernel²  ⇒  dx[i] = Σ over windows o holding i of dy[o] / kernel²
-  Tensor backward(const Tensor& dy) override;
+  void backward_impl(const Tensor& dy, Tensor* dx) override;
 };
 
 class GlobalAvgPool2D : public Layer {
  public:
-  Tensor forward(const Tensor& x) override;
-  // y[n,c] = Σ_hw x[n,c,h,w] / (H·W)  ⇒  dx[n,c,h,w] = dy[n,c] / (H·W)
-  Tensor backward(const Tensor& dy) override;
   // (N, C, H, W) -> (N, C, 1, 1); throws Error on another rank or an empty plane.
   Shape output_shape(const Shape& x) const override;
   std::string name() const override { return "GlobalAvgPool2D"; }
   double flops(const Shape& x) const override;
 
- private:
-  Shape x_shape_;  // of the latest forward in training mode; empty when there is none
+ protected:
+  Tensor forward_impl(const Tensor& x) override;
+  // y[n,c] = Σ_hw x[n,c,h,w] / (H·W)  ⇒  dx[n,c,h,w] = dy[n,c] / (H·W)
+  void backward_impl(const Tensor& dy, Tensor* dx) override;
 };
 
 }  // namespace minicnn

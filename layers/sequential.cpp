@@ -69,7 +69,7 @@ Shape Sequential::output_shape(const Shape& x) const {
   return s;
 }
 
-Tensor Sequential::forward(const Tensor& x) {
+Tensor Sequential::forward_impl(const Tensor& x) {
   const Shape xs = shape_of(x);
   if (!checked_ || xs != checked_input_) {
     output_shape(xs);
@@ -88,15 +88,24 @@ Tensor Sequential::forward(const Tensor& x) {
   }
 }
 
-// y = f_{L−1}(… f_1(f_0(x)))  ⇒  dx = J_0ᵀ · J_1ᵀ · … · J_{L−1}ᵀ · dy, applied last to first
-Tensor Sequential::backward(const Tensor& dy) {
-  if (layers_.empty()) return needs_input_grad_ ? dy : empty_tensor();
+void Sequential::backward_impl(const Tensor& dy, Tensor* dx) {
+  if (layers_.empty()) {
+    if (dx) *dx = dy;
+    return;
+  }
   std::size_t i = layers_.size() - 1;
   try {
-    Tensor g = layers_[i]->backward(dy);
-    while (i-- > 0) g = layers_[i]->backward(g);
-    if (!needs_input_grad_) return empty_tensor();
-    return g;
+    std::optional<Tensor> g = layers_[i]->backward(dy);
+    while (i > 0) {
+      // add() tells every layer but the first to compute its input gradient.
+      if (!g) throw Error("its input gradient is off (set_needs_input_grad(false))");
+      --i;
+      g = layers_[i]->backward(*g);
+    }
+    if (dx) {
+      if (!g) throw Error("its input gradient is off (set_needs_input_grad(false))");
+      *dx = std::move(*g);
+    }
   } catch (const Error& e) {
     throw Error("Sequential: backward of layer " + std::to_string(i) + " " + layers_[i]->name() +
                 ": " + e.what());
@@ -136,12 +145,12 @@ double Sequential::flops(const Shape& x) const {
 }
 
 void Sequential::set_training(bool on) {
-  training_ = on;
+  Layer::set_training(on);
   for (auto& layer : layers_) layer->set_training(on);
 }
 
 void Sequential::set_needs_input_grad(bool on) {
-  needs_input_grad_ = on;
+  Layer::set_needs_input_grad(on);
   if (!layers_.empty()) layers_.front()->set_needs_input_grad(on);
 }
 
@@ -154,7 +163,7 @@ void Sequential::collect_rows(const std::string& prefix, Shape& x, std::vector<R
     }
     Row row;
     row.index = index;
-    row.name = layers_[i]->name();
+    row.name = layers_[i]->name_for(x);
     row.params = count_values(layers_[i]->parameters());
     row.flops = layers_[i]->flops(x);
     x = layers_[i]->output_shape(x);

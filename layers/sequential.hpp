@@ -13,7 +13,7 @@
 // Input gradient: a Sequential is usually a whole model whose input is data, so unlike
 // other layers it starts with needs_input_grad() == false: its first layer is told it
 // need not compute dL/dx (saving the first convolution's backward-data pass) and
-// backward returns empty_tensor(). set_needs_input_grad(true) passes the flag on to the
+// backward returns std::nullopt. set_needs_input_grad(true) passes the flag on to the
 // first layer and makes backward return dL/dx. Layers after the first always compute
 // their input gradient, as the layer before them needs it; a nested Sequential added
 // after the first position is switched on accordingly. add() also puts the new layer
@@ -27,6 +27,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -58,10 +59,6 @@ class Sequential : public Layer {
   Layer& operator[](std::size_t i);
   const Layer& operator[](std::size_t i) const;
 
-  Tensor forward(const Tensor& x) override;
-  // Runs every layer's backward, last to first; empty_tensor() unless needs_input_grad().
-  Tensor backward(const Tensor& dy) override;
-
   std::vector<Parameter> parameters() override;
   std::vector<Parameter> buffers() override;
 
@@ -73,9 +70,15 @@ class Sequential : public Layer {
   void set_needs_input_grad(bool on) override;
 
   // A table for an input of shape input_shape: one row per layer (the layers of a
-  // nested Sequential get indices "2.0", "2.1", ...) with its name, output shape,
-  // parameter count and forward FLOPs, then the totals. Throws as output_shape does.
+  // nested Sequential get indices "2.0", "2.1", ...) with its name_for that input (a
+  // convolution's algorithms), output shape, parameter count and forward FLOPs, then
+  // the totals. Runs nothing; throws as output_shape does.
   std::string summary(const Shape& input_shape);
+
+ protected:
+  Tensor forward_impl(const Tensor& x) override;
+  // y = f_{L−1}(… f_1(f_0(x)))  ⇒  dx = J_0ᵀ · J_1ᵀ · … · J_{L−1}ᵀ · dy, applied last to first
+  void backward_impl(const Tensor& dy, Tensor* dx) override;
 
  private:
   struct Row {

@@ -4,9 +4,9 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
-#include <minicnn/core/io/safetensors.hpp>
+#include <minicnn/io/safetensors.hpp>
 #include <minicnn/core/tensor.hpp>
-#include <minicnn/layers/checkpoint.hpp>
+#include <minicnn/train/checkpoint.hpp>
 #include <minicnn/layers/dense.hpp>
 #include <minicnn/layers/sequential.hpp>
 #include <string>
@@ -31,8 +31,10 @@ class Affine : public Layer {
       stat_(f) = seed * seed + float(f);
     }
   }
-  Tensor forward(const Tensor& x) override { return x * weight_ + bias_; }
-  Tensor backward(const Tensor& dy) override { return dy * weight_; }
+  Tensor forward_impl(const Tensor& x) override { return x * weight_ + bias_; }
+  void backward_impl(const Tensor& dy, Tensor* dx) override {
+    if (dx) *dx = dy * weight_;
+  }
   std::vector<Parameter> parameters() override {
     return {{"weight", &weight_, &dweight_}, {"bias", &bias_, &dbias_}};
   }

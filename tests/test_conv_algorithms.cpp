@@ -177,16 +177,27 @@ TEST_P(ConvThreads, FftBackwardReusesTheSpectraOfForward) {
   const ConvGeom g = ConvGeom::make(3, 4, 10, 9, 5, 3, 4, 1, 1);
   const Data d = make_data(g, rng);
   FftWorkspace ws;
+  std::vector<float> x = d.x, w = d.w, dy = d.dy;
   std::vector<float> y(d.y.size()), dx(d.dx.size()), dw(d.dw.size(), 0.0f), db(g.K, 0.0f);
-  conv2d_fft_forward(g, d.x.data(), d.w.data(), d.b.data(), y.data(), ws);
-  EXPECT_TRUE(ws.x_valid && ws.w_valid && !ws.dy_valid);
-  // With reuse, x and w are never read again: pass null to prove it.
-  conv2d_fft_backward_weights(g, nullptr, d.dy.data(), dw.data(), db.data(), ws, true);
-  EXPECT_TRUE(ws.dy_valid);
-  conv2d_fft_backward_data(g, nullptr, nullptr, dx.data(), ws, true);
+  conv2d_fft_forward(g, x.data(), w.data(), d.b.data(), y.data(), ws);
+  // Reuse goes by address: overwrite x and w where they were, and the backward passes
+  // still see the values forward transformed.
+  std::fill(x.begin(), x.end(), std::nanf(""));
+  std::fill(w.begin(), w.end(), std::nanf(""));
+  conv2d_fft_backward_weights(g, x.data(), dy.data(), dw.data(), db.data(), ws);
+  // The dy spectrum serves the next backward pass too, and only that one.
+  std::fill(dy.begin(), dy.end(), std::nanf(""));
+  conv2d_fft_backward_data(g, dy.data(), w.data(), dx.data(), ws);
   EXPECT_LT(rel_error(dx, d.dx), 1e-4);
   EXPECT_LT(rel_error(dw, d.dw), 1e-4);
   EXPECT_LT(rel_error(db, d.db), 1e-4);
+  conv2d_fft_backward_data(g, dy.data(), w.data(), dx.data(), ws);
+  EXPECT_TRUE(std::isnan(dx[0]));  // dy transformed anew, NaN and all
+  // forget() drops every spectrum: x and w are read again.
+  ws.forget();
+  std::fill(dw.begin(), dw.end(), 0.0f);
+  conv2d_fft_backward_weights(g, x.data(), d.dy.data(), dw.data(), nullptr, ws);
+  EXPECT_TRUE(std::isnan(dw[0]));
 }
 
 INSTANTIATE_TEST_SUITE_P(Threads, ConvThreads, ::testing::Values(1, 2));

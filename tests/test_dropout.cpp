@@ -21,11 +21,13 @@ namespace {
 class FixedMaskDropout : public Layer {
  public:
   explicit FixedMaskDropout(float p) : dropout_(p, rng_) {}
-  Tensor forward(const Tensor& x) override {
+  Tensor forward_impl(const Tensor& x) override {
     rng_.seed(7);
     return dropout_.forward(x);
   }
-  Tensor backward(const Tensor& dy) override { return dropout_.backward(dy); }
+  void backward_impl(const Tensor& dy, Tensor* dx) override {
+    if (dx) *dx = dropout_.backward(dy).value();
+  }
   Shape output_shape(const Shape& x) const override { return x; }
   std::string name() const override { return dropout_.name(); }
 
@@ -43,7 +45,7 @@ TEST(Dropout, HandComputedMaskAndScale) {
   const Tensor x = {{1, 2, 3, 4, 5, 6, 7, 8}};
   const Tensor y = drop.forward(x);
   const Tensor dy = {{1, 1, 1, 1, 1, 1, 1, 1}};
-  const Tensor dx = drop.backward(dy);
+  const Tensor dx = drop.backward(dy).value();
   int kept = 0;
   for (std::size_t i = 0; i < x.size(); ++i) {
     const float v = y.data()[i];
@@ -75,7 +77,7 @@ TEST(Dropout, ZeroPIsTheIdentity) {
   Dropout drop(0.0f);
   const Tensor x = {1.5f, -2.0f, 0.25f};
   EXPECT_EQ(drop.forward(x), x);
-  EXPECT_EQ(drop.backward(x), x);
+  EXPECT_EQ(drop.backward(x).value(), x);
 }
 
 TEST(Dropout, SameSeedSameMaskAndTheGivenRngOnly) {

@@ -2,7 +2,7 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <minicnn/core/io/file.hpp>
+#include <minicnn/io/file.hpp>
 #include <minicnn/core/tensor.hpp>
 #include <string>
 #include <vector>

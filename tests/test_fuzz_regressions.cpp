@@ -7,9 +7,9 @@
 #include <algorithm>
 #include <filesystem>
 #include <functional>
-#include <minicnn/core/data/idx.hpp>
-#include <minicnn/core/io/image.hpp>
-#include <minicnn/core/io/safetensors.hpp>
+#include <minicnn/data/idx.hpp>
+#include <minicnn/io/image.hpp>
+#include <minicnn/io/safetensors.hpp>
 #include <string>
 #include <vector>
 

@@ -21,11 +21,13 @@ namespace {
 class Square : public Layer {
  public:
   explicit Square(float factor = 1.0f) : factor_(factor) {}
-  Tensor forward(const Tensor& x) override {
+  Tensor forward_impl(const Tensor& x) override {
     x_ = x;
     return x * x;
   }
-  Tensor backward(const Tensor& dy) override { return factor_ * 2.0f * x_ * dy; }
+  void backward_impl(const Tensor& dy, Tensor* dx) override {
+    if (dx) *dx = factor_ * 2.0f * x_ * dy;
+  }
   Shape output_shape(const Shape& x) const override { return x; }
   std::string name() const override { return "Square"; }
 
@@ -44,16 +46,16 @@ class Scale : public Layer {
     for (std::size_t i = 0; i < F; ++i) s_(i) = 0.5f + 0.1f * float(i);
     ds_ = zeros({F});
   }
-  Tensor forward(const Tensor& x) override {
+  Tensor forward_impl(const Tensor& x) override {
     x_ = x;
     return x * s_;  // broadcast over the batch
   }
-  Tensor backward(const Tensor& dy) override {
+  void backward_impl(const Tensor& dy, Tensor* dx) override {
     Tensor g = xt::sum(dy * x_, {0});
     if (bug_ == Bug::WrongSign) ds_ -= g;
     if (bug_ == Bug::Overwrite) ds_ = g;
     if (bug_ == Bug::None) ds_ += g;
-    return dy * s_;
+    if (dx) *dx = dy * s_;
   }
   std::vector<Parameter> parameters() override { return {{"scale", &s_, &ds_}}; }
   Shape output_shape(const Shape& x) const override { return x; }
@@ -67,8 +69,10 @@ class Scale : public Layer {
 // Ignores its input: y = 0, so every gradient is zero and a check proves nothing.
 class Constant : public Layer {
  public:
-  Tensor forward(const Tensor& x) override { return zeros(shape_of(x)); }
-  Tensor backward(const Tensor& dy) override { return zeros(shape_of(dy)); }
+  Tensor forward_impl(const Tensor& x) override { return zeros(shape_of(x)); }
+  void backward_impl(const Tensor&, Tensor* dx) override {
+    if (dx) dx->fill(0.0f);
+  }
   Shape output_shape(const Shape& x) const override { return x; }
   std::string name() const override { return "Constant"; }
 };
@@ -76,11 +80,11 @@ class Constant : public Layer {
 // Accumulates dx into a member and returns it: not a fresh gradient.
 class StaleDx : public Layer {
  public:
-  Tensor forward(const Tensor& x) override { return x; }
-  Tensor backward(const Tensor& dy) override {
+  Tensor forward_impl(const Tensor& x) override { return x; }
+  void backward_impl(const Tensor& dy, Tensor* dx) override {
     if (dx_.size() != dy.size()) dx_ = zeros(shape_of(dy));
     dx_ += dy;
-    return dx_;
+    if (dx) *dx = dx_;
   }
   Shape output_shape(const Shape& x) const override { return x; }
   std::string name() const override { return "StaleDx"; }

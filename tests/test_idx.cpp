@@ -6,8 +6,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
-#include <minicnn/core/data/idx.hpp>
-#include <minicnn/core/data/mnist.hpp>
+#include <minicnn/data/idx.hpp>
+#include <minicnn/data/mnist.hpp>
 #include <optional>
 #include <string>
 #include <vector>

@@ -1,4 +1,4 @@
-#include <minicnn/core/im2col.hpp>
+#include <minicnn/layers/conv/im2col.hpp>
 #include <minicnn/core/random.hpp>
 #include <minicnn/core/tensor.hpp>
 

@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
-#include <minicnn/core/io/image.hpp>
+#include <minicnn/io/image.hpp>
 #include <string>
 #include <vector>
 

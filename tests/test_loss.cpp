@@ -3,7 +3,7 @@
 #include <cmath>
 #include <minicnn/core/random.hpp>
 #include <minicnn/core/tensor.hpp>
-#include <minicnn/core/train/loss.hpp>
+#include <minicnn/train/loss.hpp>
 #include <string>
 
 using namespace minicnn;

@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include <minicnn/core/train/metrics.hpp>
+#include <minicnn/train/metrics.hpp>
 #include <string>
 #include <vector>
 

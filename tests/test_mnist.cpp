@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <minicnn/core/data/mnist.hpp>
+#include <minicnn/data/mnist.hpp>
 #include <numeric>
 #include <set>
 #include <vector>

@@ -3,7 +3,7 @@
 #include <cmath>
 #include <limits>
 #include <minicnn/core/tensor.hpp>
-#include <minicnn/core/train/optimizer.hpp>
+#include <minicnn/train/optimizer.hpp>
 #include <string>
 
 using namespace minicnn;

@@ -7,7 +7,7 @@
 #include <fstream>
 #include <iterator>
 #include <limits>
-#include <minicnn/core/train/progress.hpp>
+#include <minicnn/train/progress.hpp>
 #include <sstream>
 #include <string>
 

@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
-#include <minicnn/core/io/safetensors.hpp>
+#include <minicnn/io/safetensors.hpp>
 #include <minicnn/core/tensor.hpp>
 #include <nlohmann/json.hpp>
 #include <string>

@@ -3,8 +3,8 @@
 #include <cmath>
 #include <limits>
 #include <minicnn/core/tensor.hpp>
-#include <minicnn/core/train/optimizer.hpp>
-#include <minicnn/core/train/schedule.hpp>
+#include <minicnn/train/optimizer.hpp>
+#include <minicnn/train/schedule.hpp>
 #include <string>
 
 using namespace minicnn;

@@ -176,7 +176,7 @@ TEST(WalkthroughDocs, QuotesSomething) {
 
 TEST(WalkthroughDocs, NamedFilesAndImagesExist) {
   const std::string doc = read_text(kDoc);
-  // `core/im2col.cpp`, `layers/conv/fft.hpp`, ... in backquotes, and ![..](image.png).
+  // `layers/conv/im2col.cpp`, `layers/conv/fft.hpp`, ... in backquotes, and ![..](image.png).
   const std::regex file(
       R"(`((?:core|layers|examples|tests|bench|docs|scripts)/[A-Za-z0-9_./-]+\.(?:hpp|cpp|md|png|txt|sh))`)");
   const std::regex image(R"(!\[[^\]]*\]\(([^)]+)\))");

@@ -11,7 +11,7 @@
 // db (db may be null), so gradients accumulate as the Layer contract says.
 #pragma once
 
-#include "../../core/im2col.hpp"
+#include "geometry.hpp"
 
 namespace minicnn {
 

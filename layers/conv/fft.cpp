@@ -7,6 +7,7 @@
 #include <string>
 
 #include "../../core/blas.hpp"
+#include "../../core/ops.hpp"
 #include "../../core/tensor.hpp"
 
 namespace minicnn {
@@ -36,18 +37,12 @@ Dims dims_of(const ConvGeom& g) {
   return d;
 }
 
-bool same_geom(const ConvGeom& a, const ConvGeom& b) {
-  return a.N == b.N && a.C == b.C && a.H == b.H && a.W == b.W && a.K == b.K && a.KH == b.KH &&
-         a.KW == b.KW && a.padding == b.padding && a.stride == b.stride &&
-         a.dilation == b.dilation;
-}
-
 // Gets the workspace ready for g: resets what it holds if the geometry changed and
 // sizes the per-thread scratch.
 Dims prepare(const ConvGeom& g, FftWorkspace& ws, int T) {
   const Dims d = dims_of(g);
-  if (!same_geom(ws.geom, g) || ws.Lh != d.Lh || ws.Lw != d.Lw) {
-    ws.x_valid = ws.w_valid = ws.dy_valid = false;
+  if (ws.geom != g || ws.Lh != d.Lh || ws.Lw != d.Lw) {
+    ws.forget();
     ws.geom = g;
     ws.Lh = d.Lh;
     ws.Lw = d.Lw;
@@ -203,7 +198,7 @@ void transform_x(const ConvGeom& g, const Dims& d, const FftPlan2D& plan, const 
                  [&](std::size_t i, float* buf) {
                    pad_plane(d, x + i * g.H * g.W, g.H, g.W, g.padding, g.padding, buf);
                  });
-  ws.x_valid = true;
+  ws.x_src = x;
 }
 
 void transform_w(const ConvGeom& g, const Dims& d, const FftPlan2D& plan, const float* w,
@@ -213,7 +208,7 @@ void transform_w(const ConvGeom& g, const Dims& d, const FftPlan2D& plan, const 
                  [&](std::size_t i, float* buf) {
                    pad_plane(d, w + i * g.KH * g.KW, g.KH, g.KW, 0, 0, buf);
                  });
-  ws.w_valid = true;
+  ws.w_src = w;
 }
 
 void transform_dy(const ConvGeom& g, const Dims& d, const FftPlan2D& plan, const float* dy,
@@ -223,7 +218,7 @@ void transform_dy(const ConvGeom& g, const Dims& d, const FftPlan2D& plan, const
                  [&](std::size_t i, float* buf) {
                    pad_plane(d, dy + i * g.OH * g.OW, g.OH, g.OW, 0, 0, buf);
                  });
-  ws.dy_valid = true;
+  ws.dy_src = dy;
 }
 
 }  // namespace
@@ -257,7 +252,7 @@ void conv2d_fft_forward(const ConvGeom& g, const float* x, const float* w, const
   const Dims& d = pass.d;
   const FftPlan2D& plan = *pass.plan;
   const float scale = pass.scale;
-  ws.dy_valid = false;
+  ws.dy_src = nullptr;
   transform_x(g, d, plan, x, ws, T);
   transform_w(g, d, plan, w, ws, T);
   cfloat* ys = ws.out_spec.ensure(d.F * g.N * g.K);
@@ -275,14 +270,15 @@ void conv2d_fft_forward(const ConvGeom& g, const float* x, const float* w, const
 }
 
 void conv2d_fft_backward_data(const ConvGeom& g, const float* dy, const float* w, float* dx,
-                              FftWorkspace& ws, bool reuse_spectra) {
+                              FftWorkspace& ws) {
   const Pass pass = begin_pass(g, ws);
   const int T = pass.T;
   const Dims& d = pass.d;
   const FftPlan2D& plan = *pass.plan;
   const float scale = pass.scale;
-  if (!(reuse_spectra && ws.w_valid)) transform_w(g, d, plan, w, ws, T);
-  if (!(reuse_spectra && ws.dy_valid)) transform_dy(g, d, plan, dy, ws, T);
+  if (ws.w_src != w) transform_w(g, d, plan, w, ws, T);
+  if (ws.dy_src != dy) transform_dy(g, d, plan, dy, ws, T);
+  else ws.dy_src = nullptr;  // reused: a dy spectrum serves one pass after the one that made it
   cfloat* dxs = ws.out_spec.ensure(d.F * g.N * g.C);
   // dX_f (N × C) = dY_f (N × K) · W_f (K × C)
   gemm_per_frequency(d, T, Op::N, Op::N, g.N, g.C, g.K, ws.dy_spec.data(), g.N * g.K, g.K,
@@ -297,14 +293,15 @@ void conv2d_fft_backward_data(const ConvGeom& g, const float* dy, const float* w
 }
 
 void conv2d_fft_backward_weights(const ConvGeom& g, const float* x, const float* dy, float* dw,
-                                 float* db, FftWorkspace& ws, bool reuse_spectra) {
+                                 float* db, FftWorkspace& ws) {
   const Pass pass = begin_pass(g, ws);
   const int T = pass.T;
   const Dims& d = pass.d;
   const FftPlan2D& plan = *pass.plan;
   const float scale = pass.scale;
-  if (!(reuse_spectra && ws.x_valid)) transform_x(g, d, plan, x, ws, T);
-  if (!(reuse_spectra && ws.dy_valid)) transform_dy(g, d, plan, dy, ws, T);
+  if (ws.x_src != x) transform_x(g, d, plan, x, ws, T);
+  if (ws.dy_src != dy) transform_dy(g, d, plan, dy, ws, T);
+  else ws.dy_src = nullptr;  // reused: a dy spectrum serves one pass after the one that made it
   cfloat* dws = ws.out_spec.ensure(d.F * g.K * g.C);
   // dW_f (K × C) = dY_f (N × K)ᴴ · X_f (N × C)
   gemm_per_frequency(d, T, Op::C, Op::N, g.K, g.C, g.N, ws.dy_spec.data(), g.N * g.K, g.K,
@@ -316,16 +313,7 @@ void conv2d_fft_backward_weights(const ConvGeom& g, const float* x, const float*
                      for (std::size_t kw = 0; kw < g.KW; ++kw)
                        out[kh * g.KW + kw] += buf[kh * d.Lw + kw];
                  });
-  if (db) {
-    const std::size_t P = g.OH * g.OW;
-    for (std::size_t n = 0; n < g.N; ++n)
-      for (std::size_t k = 0; k < g.K; ++k) {
-        const float* src = dy + (n * g.K + k) * P;
-        float s = 0.0f;
-        for (std::size_t i = 0; i < P; ++i) s += src[i];
-        db[k] += s;
-      }
-  }
+  if (db) add_bias_grad(dy, db, g.N, g.K, g.OH * g.OW);
 }
 
 }  // namespace minicnn

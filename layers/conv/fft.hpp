@@ -11,11 +11,14 @@
 // so the sum over channels is one small complex GEMM per frequency (cgemm), the
 // transforms run in parallel over planes and the GEMMs in parallel over frequencies.
 //
-// FftWorkspace keeps the spectra: forward leaves those of x and w in it, a backward
-// pass leaves that of dy. A backward call with reuse_spectra = true takes them from
-// there instead of transforming again, so a training step transforms x, w and dy once
-// each. Pass reuse_spectra = true only when x, w and dy are the very tensors of the
-// last calls on this workspace (the Conv2D layer does).
+// FftWorkspace keeps the spectra and knows what each was made from: the address of
+// the tensor and the geometry. Forward always transforms x and w and remembers them; a
+// backward pass reuses the spectrum of an x or w made on this workspace from the same
+// address, and the dy spectrum the other backward pass made from the same address
+// (that spectrum then serves no further pass). So a training step transforms x, w and
+// dy once each, as long as x and w stay unchanged at their addresses between forward
+// and backward (the Conv2D layer keeps its own copy of x). forget() drops every
+// spectrum, for a caller that changes a tensor in place between passes.
 #pragma once
 
 #include <cstddef>
@@ -23,17 +26,23 @@
 
 #include "../../core/buffer.hpp"
 #include "../../core/fft.hpp"
-#include "../../core/im2col.hpp"
+#include "geometry.hpp"
 
 namespace minicnn {
 
+// Callers create one, pass it to the passes, and may call forget() and bytes(); the
+// members are the conv2d_fft_* functions' to manage.
 struct FftWorkspace {
-  ConvGeom geom;              // of the spectra below
+  ConvGeom geom;               // of the spectra below
   std::size_t Lh = 0, Lw = 0;  // transform size
   AlignedBuffer<cfloat> x_spec, w_spec, dy_spec, out_spec;  // frequency-major
   AlignedBuffer<float> scratch;                              // per-thread planes
-  bool x_valid = false, w_valid = false, dy_valid = false;
-  void invalidate() { x_valid = w_valid = dy_valid = false; }
+  // The address each spectrum was made from; null when there is none.
+  const float* x_src = nullptr;
+  const float* w_src = nullptr;
+  const float* dy_src = nullptr;
+
+  void forget() { x_src = w_src = dy_src = nullptr; }
   std::size_t bytes() const;
 };
 
@@ -47,8 +56,8 @@ std::size_t conv2d_fft_workspace_bytes(const ConvGeom& g, int threads);
 void conv2d_fft_forward(const ConvGeom& g, const float* x, const float* w, const float* b,
                         float* y, FftWorkspace& ws);
 void conv2d_fft_backward_data(const ConvGeom& g, const float* dy, const float* w, float* dx,
-                              FftWorkspace& ws, bool reuse_spectra = false);
+                              FftWorkspace& ws);
 void conv2d_fft_backward_weights(const ConvGeom& g, const float* x, const float* dy, float* dw,
-                                 float* db, FftWorkspace& ws, bool reuse_spectra = false);
+                                 float* db, FftWorkspace& ws);
 
 }  // namespace minicnn

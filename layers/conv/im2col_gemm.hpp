@@ -18,8 +18,8 @@
 #include <cstddef>
 
 #include "../../core/buffer.hpp"
-#include "../../core/im2col.hpp"
-#include "conv_types.hpp"
+#include "im2col.hpp"
+#include "geometry.hpp"
 
 namespace minicnn {
 

@@ -11,9 +11,6 @@
 
 #include "../../core/blas.hpp"
 #include "../../core/random.hpp"
-#include "direct.hpp"
-#include "fft.hpp"
-#include "im2col_gemm.hpp"
 
 namespace minicnn {
 namespace {
@@ -65,18 +62,9 @@ double fft_seconds(const ConvGeom& g, ConvPass, int threads) {
   return (transforms + products) / threads;
 }
 
-struct TuneKey {
-  std::size_t N, C, H, W, K, KH, KW, stride, padding, dilation;
-  int pass, threads;
-  auto tie() const {
-    return std::tie(N, C, H, W, K, KH, KW, stride, padding, dilation, pass, threads);
-  }
-  bool operator<(const TuneKey& o) const { return tie() < o.tie(); }
-};
-
 struct TuneCache {
   std::mutex mutex;
-  std::map<TuneKey, ConvChoice> choices;
+  std::map<std::tuple<ConvGeom, ConvPass, int>, ConvChoice> choices;  // by threads too
 };
 
 TuneCache& tune_cache() {
@@ -84,41 +72,7 @@ TuneCache& tune_cache() {
   return c;
 }
 
-// Runs one pass of algorithm a on the given buffers.
-void run_pass(ConvAlgo a, const ConvGeom& g, ConvPass pass, const float* x, const float* w,
-              float* y, float* dx, float* dw, float* db, Im2colWorkspace& iws,
-              FftWorkspace& fws) {
-  switch (a) {
-    case ConvAlgo::Direct:
-      if (pass == ConvPass::Forward) conv2d_direct_forward(g, x, w, db, y);
-      else if (pass == ConvPass::BackwardData) conv2d_direct_backward_data(g, y, w, dx);
-      else conv2d_direct_backward_weights(g, x, y, dw, db);
-      break;
-    case ConvAlgo::Im2colGemm:
-      if (pass == ConvPass::Forward) conv2d_im2col_forward(g, x, w, db, y, iws);
-      else if (pass == ConvPass::BackwardData) conv2d_im2col_backward_data(g, y, w, dx, iws);
-      else conv2d_im2col_backward_weights(g, x, y, dw, db, iws);
-      break;
-    case ConvAlgo::FFT:
-      if (pass == ConvPass::Forward) conv2d_fft_forward(g, x, w, db, y, fws);
-      else if (pass == ConvPass::BackwardData) conv2d_fft_backward_data(g, y, w, dx, fws);
-      else conv2d_fft_backward_weights(g, x, y, dw, db, fws);
-      break;
-    case ConvAlgo::Auto: break;
-  }
-}
-
 }  // namespace
-
-bool conv_algo_eligible(ConvAlgo a, const ConvGeom& g) {
-  switch (a) {
-    case ConvAlgo::Direct:
-    case ConvAlgo::Im2colGemm: return true;
-    case ConvAlgo::FFT: return g.stride == 1 && g.dilation == 1;
-    case ConvAlgo::Auto: return false;
-  }
-  return false;
-}
 
 double conv_estimate_seconds(ConvAlgo a, const ConvGeom& g, ConvPass pass, int threads) {
   threads = std::max(1, threads);
@@ -129,15 +83,6 @@ double conv_estimate_seconds(ConvAlgo a, const ConvGeom& g, ConvPass pass, int t
     case ConvAlgo::Auto: break;
   }
   return 0.0;
-}
-
-std::size_t conv_workspace_bytes(ConvAlgo a, const ConvGeom& g, ConvPass pass, int threads,
-                                 std::size_t im2col_limit) {
-  switch (a) {
-    case ConvAlgo::Im2colGemm: return conv2d_im2col_workspace_bytes(g, pass, threads, im2col_limit);
-    case ConvAlgo::FFT: return conv2d_fft_workspace_bytes(g, threads);
-    default: return 0;
-  }
 }
 
 ConvChoice conv_select(const ConvGeom& g, ConvPass pass, int threads, std::size_t im2col_limit) {
@@ -156,8 +101,7 @@ ConvChoice conv_select(const ConvGeom& g, ConvPass pass, int threads, std::size_
 }
 
 ConvChoice conv_autotune(const ConvGeom& g, ConvPass pass, int threads, std::size_t im2col_limit) {
-  const TuneKey key{g.N, g.C,       g.H,       g.W, g.K, g.KH, g.KW, g.stride, g.padding,
-                    g.dilation, int(pass), threads};
+  const auto key = std::tuple{g, pass, threads};
   TuneCache& cache = tune_cache();
   {
     std::lock_guard<std::mutex> lock(cache.mutex);
@@ -168,13 +112,14 @@ ConvChoice conv_autotune(const ConvGeom& g, ConvPass pass, int threads, std::siz
   Rng rng(1);
   const std::size_t xs = g.N * g.C * g.H * g.W, ws = g.K * g.C * g.KH * g.KW,
                     ys = g.N * g.K * g.OH * g.OW;
-  std::vector<float> x(xs), w(ws), y(ys), dx(xs), dw(ws), db(g.K);
+  std::vector<float> x(xs), w(ws), y(ys), dy(ys), dx(xs), dw(ws), db(g.K);
   for (auto& v : x) v = rng.uniform(-1, 1);
   for (auto& v : w) v = rng.uniform(-1, 1);
-  for (auto& v : y) v = rng.uniform(-1, 1);
-  Im2colWorkspace iws;
-  iws.limit_bytes = im2col_limit;
-  FftWorkspace fws;
+  for (auto& v : dy) v = rng.uniform(-1, 1);
+  const ConvTensors t{.x = x.data(), .w = w.data(), .b = db.data(), .dy = dy.data(),
+                      .y = y.data(), .dx = dx.data(), .dw = dw.data(), .db = db.data()};
+  ConvWorkspace work;
+  work.im2col.limit_bytes = im2col_limit;
 
   double best_estimate = -1;
   for (ConvAlgo a : {ConvAlgo::Im2colGemm, ConvAlgo::FFT})
@@ -192,8 +137,9 @@ ConvChoice conv_autotune(const ConvGeom& g, ConvPass pass, int threads, std::siz
       continue;
     double fastest = -1;
     for (int rep = 0; rep < 3; ++rep) {  // the first run also plans FFTs and sizes workspaces
+      work.fft.forget();  // each pass timed on its own, transforming all its inputs
       const auto t0 = std::chrono::steady_clock::now();
-      run_pass(a, g, pass, x.data(), w.data(), y.data(), dx.data(), dw.data(), db.data(), iws, fws);
+      conv2d_run(a, pass, g, t, work, "conv_autotune");
       const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       if (rep > 0 && (fastest < 0 || t < fastest)) fastest = t;
     }

@@ -13,8 +13,8 @@
 #include <array>
 #include <cstddef>
 
-#include "../../core/im2col.hpp"
-#include "conv_types.hpp"
+#include "dispatch.hpp"
+#include "dispatch.hpp"
 
 namespace minicnn {
 
@@ -25,12 +25,8 @@ struct ConvChoice {
   std::size_t workspace_bytes = 0;
 };
 
-// Direct and im2col run every geometry; FFT needs stride 1 and dilation 1.
-bool conv_algo_eligible(ConvAlgo a, const ConvGeom& g);
 // The cost model's estimate, in seconds, of one pass with `threads` threads.
 double conv_estimate_seconds(ConvAlgo a, const ConvGeom& g, ConvPass pass, int threads);
-std::size_t conv_workspace_bytes(ConvAlgo a, const ConvGeom& g, ConvPass pass, int threads,
-                                 std::size_t im2col_limit);
 // The cheapest eligible algorithm by the cost model.
 ConvChoice conv_select(const ConvGeom& g, ConvPass pass, int threads, std::size_t im2col_limit);
 // The fastest eligible algorithm by timing (cached per geometry, pass and threads).

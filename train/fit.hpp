@@ -45,12 +45,12 @@
 #include <string>
 #include <vector>
 
-#include "../core/data/mnist.hpp"
-#include "../core/train/metrics.hpp"
-#include "../core/train/optimizer.hpp"
-#include "../core/train/progress.hpp"
-#include "../core/train/schedule.hpp"
-#include "layer.hpp"
+#include "../data/mnist.hpp"
+#include "metrics.hpp"
+#include "optimizer.hpp"
+#include "progress.hpp"
+#include "schedule.hpp"
+#include "../layers/layer.hpp"
 
 namespace minicnn {
 

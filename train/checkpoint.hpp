@@ -18,7 +18,7 @@
 
 #include <string>
 
-#include "layer.hpp"
+#include "../layers/layer.hpp"
 
 namespace minicnn {
 

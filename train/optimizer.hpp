@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "../tensor.hpp"
+#include "../core/tensor.hpp"
 
 namespace minicnn {
 

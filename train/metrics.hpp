@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "../tensor.hpp"
+#include "../core/tensor.hpp"
 #include "loss.hpp"
 
 namespace minicnn {

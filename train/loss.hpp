@@ -4,7 +4,7 @@
 #include <cstddef>
 #include <vector>
 
-#include "../tensor.hpp"
+#include "../core/tensor.hpp"
 
 namespace minicnn {
 

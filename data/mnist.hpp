@@ -16,8 +16,8 @@
 #include <string>
 #include <vector>
 
-#include "../random.hpp"
-#include "../tensor.hpp"
+#include "../core/random.hpp"
+#include "../core/tensor.hpp"
 #include "../train/loss.hpp"
 
 namespace minicnn {

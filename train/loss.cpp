@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <vector>
+
+#include "../core/ops.hpp"
 
 namespace minicnn {
 
@@ -30,23 +33,16 @@ LossResult softmax_cross_entropy(const Tensor& logits, const Labels& labels) {
 
   LossResult out;
   out.grad = Tensor::from_shape({N, K});
+  std::vector<double> lse(N);
+  softmax_rows(logits.data(), out.grad.data(), N, K, lse.data());
   const float* z = logits.data();
   float* g = out.grad.data();
   const float inv_n = 1.0f / static_cast<float>(N);
   double total = 0.0;
   for (std::size_t n = 0; n < N; ++n) {
-    const float* zr = z + n * K;
+    total += lse[n] - static_cast<double>(z[n * K + labels[n]]);
     float* gr = g + n * K;
-    const float m = *std::max_element(zr, zr + K);
-    double sum = 0.0;
-    for (std::size_t k = 0; k < K; ++k) {
-      gr[k] = std::exp(zr[k] - m);
-      sum += gr[k];
-    }
-    const double lse = static_cast<double>(m) + std::log(sum);
-    total += lse - static_cast<double>(zr[labels[n]]);
-    const float scale = static_cast<float>(1.0 / sum) * inv_n;
-    for (std::size_t k = 0; k < K; ++k) gr[k] *= scale;
+    for (std::size_t k = 0; k < K; ++k) gr[k] *= inv_n;
     gr[labels[n]] -= inv_n;
   }
   out.loss = static_cast<float>(total / static_cast<double>(N));

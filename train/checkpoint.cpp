@@ -5,7 +5,7 @@
 #include <set>
 #include <vector>
 
-#include "../core/io/safetensors.hpp"
+#include "../io/safetensors.hpp"
 
 namespace minicnn {
 namespace {

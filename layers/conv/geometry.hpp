@@ -1,16 +1,9 @@
-// im2col / col2im: unfold the receptive fields of one image into a matrix and fold
-// them back, with stride, padding and dilation.
-//
-// x is one image (C, H, W). cols is the (C·KH·KW) × (OH·OW) matrix whose row
-// r = (c·KH + kh)·KW + kw holds, for every output position o = oh·OW + ow, the input
-// value that kernel tap (c, kh, kw) meets there (zero where the tap lands in padding).
-// The functions work on a range [o0, o1) of output positions and write them into
-// columns 0 .. o1-o0 of a matrix with row stride ld, so several images (or a part of
-// a large one) can share one wide matrix.
-//
-// col2im is the adjoint of im2col: <im2col(x), y> = <x, col2im(y)>. It adds into x.
+// What every convolution algorithm, the Conv2D layer and Auto selection share: the
+// geometry of a convolution, the output size along one axis, and the names of the
+// algorithms and passes.
 #pragma once
 
+#include <compare>
 #include <cstddef>
 #include <string>
 
@@ -39,11 +32,18 @@ struct ConvGeom {
   std::size_t in_plane() const { return H * W; }
   // Multiply-adds ×2 of one pass: 2·N·K·C·KH·KW·OH·OW.
   double flops() const;
+
+  // Plans are cached by the whole geometry.
+  auto operator<=>(const ConvGeom&) const = default;
 };
 
-void im2col(const float* x, const ConvGeom& g, std::size_t o0, std::size_t o1, float* cols,
-            std::size_t ld);
-void col2im(const float* cols, const ConvGeom& g, std::size_t o0, std::size_t o1,
-            std::size_t ld, float* x);
+enum class ConvAlgo { Auto, Direct, Im2colGemm, FFT };
+// The three passes of a convolution: y from x, dL/dx from dL/dy, dL/dW (and dL/db).
+enum class ConvPass { Forward, BackwardData, BackwardWeights };
+
+std::string to_string(ConvAlgo a);  // "auto", "direct", "im2col", "fft"
+std::string to_string(ConvPass p);  // "forward", "backward-data", "backward-weights"
+// Parses the names to_string gives; throws Error on anything else.
+ConvAlgo parse_conv_algo(const std::string& s);
 
 }  // namespace minicnn

@@ -7,7 +7,7 @@
 #include <optional>
 
 #include "../core/blas.hpp"
-#include "../core/train/loss.hpp"
+#include "loss.hpp"
 #include "checkpoint.hpp"
 
 namespace minicnn {

@@ -1,5 +1,5 @@
 // The safetensors file format on named float32 tensors, independent of layers (see
-// layers/checkpoint.hpp for saving and loading a model).
+// train/checkpoint.hpp for saving and loading a model).
 //
 // A file is
 //   8 bytes   N, the header length, unsigned little-endian
@@ -23,7 +23,7 @@
 #include <utility>
 #include <vector>
 
-#include "../tensor.hpp"
+#include "../core/tensor.hpp"
 
 namespace minicnn {
 

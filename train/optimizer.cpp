@@ -5,7 +5,7 @@
 #include <sstream>
 #include <utility>
 
-#include "../blas.hpp"
+#include "../core/blas.hpp"
 
 namespace minicnn {
 namespace {

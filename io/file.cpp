@@ -12,7 +12,7 @@
 #include <string>
 #include <utility>
 
-#include "../tensor.hpp"
+#include "../core/tensor.hpp"
 
 namespace minicnn {
 

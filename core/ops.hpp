@@ -1,0 +1,25 @@
+// Small loops that several layers, algorithms and losses share, over raw pointers.
+//
+// Planes: a tensor (N, K, P) holds N·K planes of P values (P = OH·OW for images, 1 for
+// features (N, K)); a bias b (K) belongs to channel k.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+namespace minicnn {
+
+// y[n,k,:] += b[k]
+void add_bias(float* y, const float* b, std::size_t N, std::size_t K, std::size_t P);
+// y = x·Wᵀ + b  ⇒  db[k] += Σ_n Σ_p dy[n,k,p], summed in double per channel.
+void add_bias_grad(const float* dy, float* db, std::size_t N, std::size_t K, std::size_t P);
+
+// Each of the N rows of K values: y = exp(x − m) / Σ exp(x − m), m the row's maximum
+// (y may be x). When lse is given, lse[n] = m + log Σ exp(x − m), in double.
+void softmax_rows(const float* x, float* y, std::size_t N, std::size_t K,
+                  double* lse = nullptr);
+
+// A float as the shortest text that reads back as it: 0.1 -> "0.1", 1e-05 -> "1e-05".
+std::string format_float(double v);
+
+}  // namespace minicnn

@@ -1,0 +1,29 @@
+// How many threads a loop gets: the one place that decides it.
+//
+// Starting an OpenMP team costs a few microseconds; below kParallelMin elements touched,
+// a loop runs on the calling thread. Above it, a loop takes num_threads() (blas.hpp:
+// the one setting for OpenBLAS and our loops). Every loop that goes through here splits
+// independent iterations, so its result does not depend on the thread count.
+#pragma once
+
+#include <cstddef>
+
+#include "blas.hpp"
+
+namespace minicnn {
+
+inline constexpr std::size_t kParallelMin = std::size_t{1} << 15;
+
+// Threads for a loop that touches `work` elements in all.
+inline int threads_for(std::size_t work) { return work >= kParallelMin ? num_threads() : 1; }
+
+// f(i) for i in [0, n), split across threads when `work` (default: n) elements are
+// touched in all.
+template <class F>
+void parallel_for(std::size_t n, F&& f, std::size_t work = 0) {
+  const int threads = threads_for(work ? work : n);
+#pragma omp parallel for schedule(static) num_threads(threads)
+  for (std::size_t i = 0; i < n; ++i) f(i);
+}
+
+}  // namespace minicnn

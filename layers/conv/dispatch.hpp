@@ -1,0 +1,48 @@
+// The one way to run a convolution pass by a named algorithm: the Conv2D layer, Auto's
+// autotuning and bench/bench_conv all call conv2d_run.
+//
+// The tensors of a pass, by role (shapes as in geometry.hpp; g gives them):
+//   Forward          reads x, w, b (b may be null)      overwrites y
+//   BackwardData     reads dy, w                        overwrites dx
+//   BackwardWeights  reads x, dy                        adds into dw, db (db may be null)
+// Each algorithm keeps its scratch in its part of ConvWorkspace; reuse one workspace
+// for the passes of one layer, so that FFT's backward passes find the spectra its
+// forward made (fft.hpp says when).
+#pragma once
+
+#include <cstddef>
+
+#include "fft.hpp"
+#include "geometry.hpp"
+#include "im2col_gemm.hpp"
+
+namespace minicnn {
+
+struct ConvTensors {
+  const float* x = nullptr;
+  const float* w = nullptr;
+  const float* b = nullptr;
+  const float* dy = nullptr;
+  float* y = nullptr;
+  float* dx = nullptr;
+  float* dw = nullptr;
+  float* db = nullptr;
+};
+
+struct ConvWorkspace {
+  Im2colWorkspace im2col;
+  FftWorkspace fft;
+};
+
+// Direct and im2col run every geometry; FFT needs stride 1 and dilation 1; Auto is not
+// an algorithm.
+bool conv_algo_eligible(ConvAlgo a, const ConvGeom& g);
+// Bytes of workspace one pass of algorithm a takes with `threads` threads.
+std::size_t conv_workspace_bytes(ConvAlgo a, const ConvGeom& g, ConvPass pass, int threads,
+                                 std::size_t im2col_limit = Im2colWorkspace::kDefaultLimit);
+// Runs one pass; throws Error (naming `who`) when algo is Auto or not eligible for g,
+// or a pointer the pass needs is null.
+void conv2d_run(ConvAlgo algo, ConvPass pass, const ConvGeom& g, const ConvTensors& t,
+                ConvWorkspace& ws, const std::string& who = "conv2d_run");
+
+}  // namespace minicnn
