@@ -4,8 +4,8 @@
 //   using namespace minicnn;
 //
 // Tensors are xt::xarray<float> (Tensor), row-major; images are NCHW. Build a model as a
-// Sequential of layers, run forward on a batch, turn the loss gradient back through
-// backward, and let an optimiser step the parameters:
+// tree of layers (Sequential, Residual, Concat), run forward on a batch, turn the loss
+// gradient back through backward, and let an optimiser step the parameters:
 //
 //   Sequential net;
 //   net.add<Conv2D>(1, 20, 5);  net.add<MaxPool2D>(2);  net.add<ReLU>();
@@ -19,30 +19,27 @@
 // minicnn::Error naming the layer and the shapes or values involved.
 #pragma once
 
-#include "core/blas.hpp"
-#include "core/buffer.hpp"
-#include "core/fft.hpp"
-#include "layers/conv/im2col.hpp"
-#include "core/random.hpp"
+// core: numeric primitives
 #include "core/tensor.hpp"
-#include "train/loss.hpp"
-#include "train/optimizer.hpp"
-#include "train/metrics.hpp"
-#include "train/progress.hpp"
-#include "data/idx.hpp"
-#include "data/mnist.hpp"
-#include "io/file.hpp"
-#include "io/image.hpp"
-#include "train/schedule.hpp"
-#include "io/safetensors.hpp"
+#include "core/blas.hpp"
+#include "core/fft.hpp"
+#include "core/ops.hpp"
+#include "core/random.hpp"
+#include "core/buffer.hpp"
 
+// layers: the Layer contract, the containers, the layers, the conv algorithms
 #include "layers/layer.hpp"
+#include "layers/container.hpp"
 #include "layers/sequential.hpp"
-#include "train/checkpoint.hpp"
+#include "layers/residual.hpp"
+#include "layers/concat.hpp"
 #include "layers/conv2d.hpp"
+#include "layers/conv/geometry.hpp"
+#include "layers/conv/dispatch.hpp"
 #include "layers/conv/direct.hpp"
-#include "layers/conv/fft.hpp"
+#include "layers/conv/im2col.hpp"
 #include "layers/conv/im2col_gemm.hpp"
+#include "layers/conv/fft.hpp"
 #include "layers/conv/select.hpp"
 #include "layers/activation.hpp"
 #include "layers/pooling.hpp"
@@ -51,4 +48,21 @@
 #include "layers/dropout.hpp"
 #include "layers/batchnorm.hpp"
 #include "layers/gradcheck.hpp"
+
+// data: datasets and batches
+#include "data/idx.hpp"
+#include "data/mnist.hpp"
+
+// io: files and formats
+#include "io/file.hpp"
+#include "io/safetensors.hpp"
+#include "io/image.hpp"
+
+// train: losses, optimisers, schedules, metrics, checkpoints, the training loop
+#include "train/loss.hpp"
+#include "train/optimizer.hpp"
+#include "train/schedule.hpp"
+#include "train/metrics.hpp"
+#include "train/progress.hpp"
+#include "train/checkpoint.hpp"
 #include "train/fit.hpp"

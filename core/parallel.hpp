@@ -1,4 +1,5 @@
-// How many threads a loop gets: the one place that decides it.
+// How many threads a loop gets: the one place that decides it. For the library's own
+// .cpp files, which are compiled with OpenMP; not part of the umbrella header.
 //
 // Starting an OpenMP team costs a few microseconds; below kParallelMin elements touched,
 // a loop runs on the calling thread. Above it, a loop takes num_threads() (blas.hpp:

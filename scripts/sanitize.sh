@@ -6,7 +6,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$root/build-asan
-"$root/scripts/install-deps.sh"
+"$root/scripts/install-deps.sh" test
 "$root/scripts/fetch-data.sh"
 cmake -S "$root" -B "$build" -DMINICNN_SANITIZE=ON -DMINICNN_BUILD_BENCH=OFF \
   -DMINICNN_BUILD_EXAMPLES=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo \
