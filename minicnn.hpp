@@ -34,6 +34,7 @@
 #include "layers/residual.hpp"
 #include "layers/concat.hpp"
 #include "layers/conv2d.hpp"
+#include "layers/conv_transpose2d.hpp"
 #include "layers/conv/geometry.hpp"
 #include "layers/conv/dispatch.hpp"
 #include "layers/conv/direct.hpp"

@@ -6,18 +6,6 @@
 #include "../core/random.hpp"
 
 namespace minicnn {
-namespace {
-
-ConvChoice fixed_choice(ConvAlgo a, const ConvGeom& g, ConvPass pass, int threads,
-                        std::size_t limit) {
-  ConvChoice c;
-  c.algo = a;
-  c.seconds = conv_estimate_seconds(a, g, pass, threads);
-  c.workspace_bytes = conv_workspace_bytes(a, g, pass, threads, limit);
-  return c;
-}
-
-}  // namespace
 
 Conv2D::Conv2D(std::size_t in_channels, std::size_t out_channels, Kernel2D kernel,
                Conv2DOptions opt)
@@ -78,16 +66,8 @@ ConvPlan Conv2D::plan(const Shape& x) const {
   ConvPlan p;
   const ConvPass passes[3] = {ConvPass::Forward, ConvPass::BackwardData,
                               ConvPass::BackwardWeights};
-  const bool tune = opt_.autotune || conv_autotune_from_env();
-  for (int i = 0; i < 3; ++i) {
-    if (opt_.algo != ConvAlgo::Auto) {
-      p[i] = fixed_choice(opt_.algo, g, passes[i], T, opt_.workspace_limit);
-    } else if (tune) {
-      p[i] = conv_autotune(g, passes[i], T, opt_.workspace_limit);
-    } else {
-      p[i] = conv_select(g, passes[i], T, opt_.workspace_limit);
-    }
-  }
+  for (int i = 0; i < 3; ++i)
+    p[i] = conv_choose(opt_.algo, g, passes[i], T, opt_.workspace_limit, opt_.autotune);
   plans_.emplace(std::pair{g, T}, p);
   return p;
 }
@@ -140,6 +120,7 @@ void Conv2D::backward_impl(const Tensor& dy, Tensor* dx) {
   const Tensor& x = saved().x;
   const ConvGeom g = geometry(shape_of(x));
   const ConvPlan p = plan(shape_of(x));
+  ws_.fft.forget(dy.data());  // a new dy, maybe where an earlier one was
   ConvTensors t;
   t.x = x.data();
   t.w = weight_.data();

@@ -22,11 +22,10 @@
 #include <cstddef>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
-#include "conv/geometry.hpp"
-#include "conv/fft.hpp"
-#include "conv/im2col_gemm.hpp"
+#include "conv/dispatch.hpp"
 #include "conv/select.hpp"
 #include "layer.hpp"
 

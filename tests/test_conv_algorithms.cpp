@@ -198,6 +198,15 @@ TEST_P(ConvThreads, FftBackwardReusesTheSpectraOfForward) {
   std::fill(dw.begin(), dw.end(), 0.0f);
   conv2d_fft_backward_weights(g, x.data(), d.dy.data(), dw.data(), nullptr, ws);
   EXPECT_TRUE(std::isnan(dw[0]));
+  // A second call of the same pass transforms dy anew, even at the same address.
+  std::vector<float> dy2 = d.dy;
+  std::fill(dw.begin(), dw.end(), 0.0f);
+  conv2d_fft_backward_weights(g, d.x.data(), dy2.data(), dw.data(), nullptr, ws);
+  for (float& v : dy2) v *= 2.0f;
+  std::vector<float> dw2(dw.size(), 0.0f), twice(d.dw);
+  for (float& v : twice) v *= 2.0f;
+  conv2d_fft_backward_weights(g, d.x.data(), dy2.data(), dw2.data(), nullptr, ws);
+  EXPECT_LT(rel_error(dw2, twice), 1e-4);
 }
 
 INSTANTIATE_TEST_SUITE_P(Threads, ConvThreads, ::testing::Values(1, 2));

@@ -35,6 +35,15 @@ std::vector<Made> every_layer() {
       {"Conv2D im2col", [] { return std::make_unique<Conv2D>(2, 3, 3, Conv2DOptions{.padding = 1, .algo = ConvAlgo::Im2colGemm}); }, {2, 2, 5, 4}},
       {"Conv2D fft", [] { return std::make_unique<Conv2D>(2, 3, 3, Conv2DOptions{.algo = ConvAlgo::FFT}); }, {2, 2, 5, 4}},
       {"Conv2D auto", [] { return std::make_unique<Conv2D>(2, 3, 3); }, {2, 2, 5, 4}},
+      {"ConvTranspose2D fft", [] { return std::make_unique<ConvTranspose2D>(2, 3, 3, ConvTranspose2DOptions{.padding = 1, .algo = ConvAlgo::FFT}); }, {2, 2, 4, 5}},
+      {"ConvTranspose2D auto", [] { return std::make_unique<ConvTranspose2D>(2, 3, 2, ConvTranspose2DOptions{.stride = 2}); }, {1, 2, 3, 3}},
+      {"Residual", [] { return std::make_unique<Residual>(Dense(4, 4), Dense(4, 4), ReLU()); }, {2, 4}},
+      {"Concat", [] {
+         auto c = std::make_unique<Concat>();
+         c->add(Dense(4, 2));
+         c->add(Dense(4, 3));
+         return c;
+       }, {2, 4}},
       {"Dense", [] { return std::make_unique<Dense>(4, 3); }, {2, 4}},
       {"ReLU", [] { return std::make_unique<ReLU>(); }, {2, 3}},
       {"LeakyReLU", [] { return std::make_unique<LeakyReLU>(); }, {2, 3}},

@@ -211,14 +211,21 @@ void transform_w(const ConvGeom& g, const Dims& d, const FftPlan2D& plan, const 
   ws.w_src = w;
 }
 
-void transform_dy(const ConvGeom& g, const Dims& d, const FftPlan2D& plan, const float* dy,
-                  FftWorkspace& ws, int T) {
+// The dy spectrum for `pass`: the other backward pass's, if it made one from the same
+// address (then used up), else transformed here and left for the other pass.
+void use_dy(const ConvGeom& g, const Dims& d, const FftPlan2D& plan, const float* dy,
+            ConvPass pass, FftWorkspace& ws, int T) {
+  if (ws.dy_src == dy && ws.dy_pass != pass) {
+    ws.dy_src = nullptr;
+    return;
+  }
   const std::size_t NK = g.N * g.K;
   forward_planes(plan, d, NK, ws.dy_spec.ensure(d.F * NK), ws.scratch.data(), T,
                  [&](std::size_t i, float* buf) {
                    pad_plane(d, dy + i * g.OH * g.OW, g.OH, g.OW, 0, 0, buf);
                  });
   ws.dy_src = dy;
+  ws.dy_pass = pass;
 }
 
 }  // namespace
@@ -277,8 +284,7 @@ void conv2d_fft_backward_data(const ConvGeom& g, const float* dy, const float* w
   const FftPlan2D& plan = *pass.plan;
   const float scale = pass.scale;
   if (ws.w_src != w) transform_w(g, d, plan, w, ws, T);
-  if (ws.dy_src != dy) transform_dy(g, d, plan, dy, ws, T);
-  else ws.dy_src = nullptr;  // reused: a dy spectrum serves one pass after the one that made it
+  use_dy(g, d, plan, dy, ConvPass::BackwardData, ws, T);
   cfloat* dxs = ws.out_spec.ensure(d.F * g.N * g.C);
   // dX_f (N × C) = dY_f (N × K) · W_f (K × C)
   gemm_per_frequency(d, T, Op::N, Op::N, g.N, g.C, g.K, ws.dy_spec.data(), g.N * g.K, g.K,
@@ -300,8 +306,7 @@ void conv2d_fft_backward_weights(const ConvGeom& g, const float* x, const float*
   const FftPlan2D& plan = *pass.plan;
   const float scale = pass.scale;
   if (ws.x_src != x) transform_x(g, d, plan, x, ws, T);
-  if (ws.dy_src != dy) transform_dy(g, d, plan, dy, ws, T);
-  else ws.dy_src = nullptr;  // reused: a dy spectrum serves one pass after the one that made it
+  use_dy(g, d, plan, dy, ConvPass::BackwardWeights, ws, T);
   cfloat* dws = ws.out_spec.ensure(d.F * g.K * g.C);
   // dW_f (K × C) = dY_f (N × K)ᴴ · X_f (N × C)
   gemm_per_frequency(d, T, Op::C, Op::N, g.K, g.C, g.N, ws.dy_spec.data(), g.N * g.K, g.K,

@@ -14,11 +14,12 @@
 // FftWorkspace keeps the spectra and knows what each was made from: the address of
 // the tensor and the geometry. Forward always transforms x and w and remembers them; a
 // backward pass reuses the spectrum of an x or w made on this workspace from the same
-// address, and the dy spectrum the other backward pass made from the same address
-// (that spectrum then serves no further pass). So a training step transforms x, w and
-// dy once each, as long as x and w stay unchanged at their addresses between forward
-// and backward (the Conv2D layer keeps its own copy of x). forget() drops every
-// spectrum, for a caller that changes a tensor in place between passes.
+// address. The dy spectrum one backward pass makes serves the other backward pass, once,
+// when it gets the same address (a second call of the same pass transforms dy anew). So
+// a training step transforms x, w and dy once each, as long as x, w and dy stay
+// unchanged at their addresses between the passes (the Conv2D layer keeps its own copy
+// of x). forget() drops every spectrum, forget(p) those made from the tensor at p: for
+// a caller that changes a tensor in place, or starts a new step.
 #pragma once
 
 #include <cstddef>
@@ -41,8 +42,15 @@ struct FftWorkspace {
   const float* x_src = nullptr;
   const float* w_src = nullptr;
   const float* dy_src = nullptr;
+  ConvPass dy_pass = ConvPass::Forward;  // the backward pass that made the dy spectrum
 
+  // Drops every spectrum; or those made from the tensor at p, whose values changed.
   void forget() { x_src = w_src = dy_src = nullptr; }
+  void forget(const float* p) {
+    if (x_src == p) x_src = nullptr;
+    if (w_src == p) w_src = nullptr;
+    if (dy_src == p) dy_src = nullptr;
+  }
   std::size_t bytes() const;
 };
 

@@ -160,4 +160,17 @@ bool conv_autotune_from_env() {
   return v != nullptr && std::string(v) == "1";
 }
 
+ConvChoice conv_choose(ConvAlgo requested, const ConvGeom& g, ConvPass pass, int threads,
+                       std::size_t im2col_limit, bool autotune) {
+  if (requested == ConvAlgo::Auto) {
+    if (autotune || conv_autotune_from_env()) return conv_autotune(g, pass, threads, im2col_limit);
+    return conv_select(g, pass, threads, im2col_limit);
+  }
+  ConvChoice c;
+  c.algo = requested;
+  c.seconds = conv_estimate_seconds(requested, g, pass, threads);
+  c.workspace_bytes = conv_workspace_bytes(requested, g, pass, threads, im2col_limit);
+  return c;
+}
+
 }  // namespace minicnn

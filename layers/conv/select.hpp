@@ -33,5 +33,9 @@ ConvChoice conv_select(const ConvGeom& g, ConvPass pass, int threads, std::size_
 ConvChoice conv_autotune(const ConvGeom& g, ConvPass pass, int threads, std::size_t im2col_limit);
 // True when the environment asks for autotuning (MINICNN_CONV_AUTOTUNE=1).
 bool conv_autotune_from_env();
+// The choice a layer makes for one pass: `requested` itself (with its estimate) unless
+// it is Auto; then timed when `autotune` or the environment asks, else by the model.
+ConvChoice conv_choose(ConvAlgo requested, const ConvGeom& g, ConvPass pass, int threads,
+                       std::size_t im2col_limit, bool autotune);
 
 }  // namespace minicnn
