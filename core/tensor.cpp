@@ -1,5 +1,6 @@
 #include "tensor.hpp"
 
+#include <new>
 #include <sstream>
 
 namespace minicnn {
@@ -21,7 +22,34 @@ std::size_t numel(const Shape& s) {
   return n;
 }
 
-Tensor zeros(const Shape& s) { return Tensor(s, 0.0f); }
+std::size_t checked_mul(std::size_t a, std::size_t b, std::string_view who, std::string_view what) {
+  std::size_t r = 0;
+  if (__builtin_mul_overflow(a, b, &r) || r > kMaxElements) {
+    std::ostringstream msg;
+    msg << who << ": " << what << " is too large (" << a << " x " << b << " elements; at most "
+        << kMaxElements << ")";
+    throw Error(msg.str());
+  }
+  return r;
+}
+
+std::size_t checked_numel(const Shape& s, std::string_view who) {
+  std::size_t n = 1;
+  for (std::size_t d : s) n = checked_mul(n, d, who, "a tensor of shape " + to_string(s));
+  return n;
+}
+
+Tensor zeros(const Shape& s, std::string_view who) {
+  const std::size_t n = checked_numel(s, who);
+  try {
+    return Tensor(s, 0.0f);
+  } catch (const std::bad_alloc&) {
+    std::ostringstream msg;
+    msg << who << ": cannot allocate a tensor of shape " << to_string(s) << " ("
+        << n * sizeof(float) << " bytes)";
+    throw Error(msg.str());
+  }
+}
 
 void check_rank(const Tensor& t, std::size_t rank, std::string_view who, std::string_view what) {
   if (t.dimension() == rank) return;

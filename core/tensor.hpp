@@ -37,8 +37,16 @@ std::string to_string(const Shape& s);
 Shape shape_of(const Tensor& t);
 std::size_t numel(const Shape& s);
 
-// A zero-filled tensor of the given shape.
-Tensor zeros(const Shape& s);
+// The element count of shape s; throws Error naming `who` when it overflows, or
+// exceeds kMaxElements (2^40: 4 TiB of floats, more than any machine can allocate).
+inline constexpr std::size_t kMaxElements = std::size_t{1} << 40;
+std::size_t checked_numel(const Shape& s, std::string_view who);
+// a·b, or Error naming `who` and `what` when it overflows or exceeds kMaxElements.
+std::size_t checked_mul(std::size_t a, std::size_t b, std::string_view who, std::string_view what);
+
+// A zero-filled tensor of the given shape. Throws Error naming `who`, the shape and the
+// bytes when the size overflows or the memory cannot be had (never std::bad_alloc).
+Tensor zeros(const Shape& s, std::string_view who = "zeros");
 
 // Throw Error("<who>: expected <what> of rank R, got (..)") when t has another rank.
 void check_rank(const Tensor& t, std::size_t rank, std::string_view who,

@@ -1,5 +1,6 @@
 #include "conv2d.hpp"
 
+#include <algorithm>
 #include <sstream>
 
 #include "../core/blas.hpp"
@@ -20,9 +21,9 @@ Conv2D::Conv2D(std::size_t in_channels, std::size_t out_channels, Kernel2D kerne
   check_arg(opt_.workspace_limit > 0, who, "workspace_limit", "> 0", "0");
   set_algo(opt_.algo);
   ws_.im2col.limit_bytes = opt_.workspace_limit;
-  weight_ = zeros({out_, in_, kernel_.h, kernel_.w});
+  weight_ = zeros({out_, in_, kernel_.h, kernel_.w}, who);
   he_normal(weight_, in_ * kernel_.h * kernel_.w);
-  dweight_ = zeros(shape_of(weight_));
+  dweight_ = zeros(shape_of(weight_), who);
   if (opt_.bias) {
     bias_ = zeros({out_});
     dbias_ = zeros({out_});
@@ -92,6 +93,16 @@ std::string Conv2D::name_for(const Shape& x) const {
          to_string(p[2].algo) + ")";
 }
 
+void Conv2D::check_parameters() const {
+  const Shape w = {out_, in_, kernel_.h, kernel_.w};
+  check_shape(shape_of(weight_), w, name(), "weight");
+  check_shape(shape_of(dweight_), w, name(), "weight gradient");
+  if (opt_.bias) {
+    check_shape(shape_of(bias_), {out_}, name(), "bias");
+    check_shape(shape_of(dbias_), {out_}, name(), "bias gradient");
+  }
+}
+
 std::vector<Parameter> Conv2D::parameters() {
   std::vector<Parameter> p{{"weight", &weight_, &dweight_}};
   if (opt_.bias) p.push_back({"bias", &bias_, &dbias_});
@@ -100,11 +111,13 @@ std::vector<Parameter> Conv2D::parameters() {
 
 Tensor Conv2D::forward_impl(const Tensor& x) {
   const ConvGeom g = geometry(shape_of(x));
+  check_parameters();
   const ConvPlan p = plan(shape_of(x));
   Tensor y = Tensor::from_shape({g.N, g.K, g.OH, g.OW});
   ConvTensors t;
   if (training_) {
     keep(saved().x, x);
+    keep(saved().aux, weight_);  // to tell whether the weights change before backward
     t.x = saved().x.data();
   } else {
     t.x = x.data();
@@ -119,8 +132,13 @@ Tensor Conv2D::forward_impl(const Tensor& x) {
 void Conv2D::backward_impl(const Tensor& dy, Tensor* dx) {
   const Tensor& x = saved().x;
   const ConvGeom g = geometry(shape_of(x));
+  check_parameters();
   const ConvPlan p = plan(shape_of(x));
   ws_.fft.forget(dy.data());  // a new dy, maybe where an earlier one was
+  // Weights changed since forward (an optimiser stepped, a user wrote them): backward
+  // uses them as they are now, whatever the algorithm.
+  const Tensor& w0 = saved().aux;
+  if (!std::equal(w0.data(), w0.data() + w0.size(), weight_.data())) ws_.fft.forget(weight_.data());
   ConvTensors t;
   t.x = x.data();
   t.w = weight_.data();

@@ -77,13 +77,17 @@ class Conv2D : public Layer {
   ConvGeom geometry(const Shape& x) const;
 
  protected:
-  // Keeps x in saved().x; forward runs on that copy, so that FFT's backward-weights
-  // finds the spectrum forward made of it.
+  // Keeps x in saved().x (forward runs on that copy, so that FFT's backward-weights
+  // finds the spectrum forward made of it) and the weights in saved().aux.
   Tensor forward_impl(const Tensor& x) override;
   // y = W ⋆ x + b  ⇒  dW += dy ⋆ x,  db += Σ dy,  dx = the adjoint of ⋆ applied to dy
   void backward_impl(const Tensor& dy, Tensor* dx) override;
 
  private:
+  // Throws Error naming the layer and both shapes when a parameter or gradient tensor
+  // was replaced by one of another shape (weight() and the others are references).
+  void check_parameters() const;
+
   std::size_t in_, out_;
   Kernel2D kernel_;
   Conv2DOptions opt_;

@@ -32,11 +32,11 @@ ConvTranspose2D::ConvTranspose2D(std::size_t in_channels, std::size_t out_channe
   check_arg(opt_.workspace_limit > 0, who, "workspace_limit", "> 0", "0");
   set_algo(opt_.algo);
   ws_.im2col.limit_bytes = opt_.workspace_limit;
-  weight_ = zeros({in_, out_, kernel_.h, kernel_.w});
+  weight_ = zeros({in_, out_, kernel_.h, kernel_.w}, who);
   // Each output sums about in·KH·KW / stride² products: He-normal for that fan-in.
   const std::size_t taps = in_ * kernel_.h * kernel_.w / (opt_.stride * opt_.stride);
   he_normal(weight_, std::max<std::size_t>(taps, 1));
-  dweight_ = zeros(shape_of(weight_));
+  dweight_ = zeros(shape_of(weight_), who);
   if (opt_.bias) {
     bias_ = zeros({out_});
     dbias_ = zeros({out_});
@@ -122,6 +122,16 @@ std::string ConvTranspose2D::name_for(const Shape& x) const {
          to_string(p[2].algo) + ")";
 }
 
+void ConvTranspose2D::check_parameters() const {
+  const Shape w = {in_, out_, kernel_.h, kernel_.w};
+  check_shape(shape_of(weight_), w, name(), "weight");
+  check_shape(shape_of(dweight_), w, name(), "weight gradient");
+  if (opt_.bias) {
+    check_shape(shape_of(bias_), {out_}, name(), "bias");
+    check_shape(shape_of(dbias_), {out_}, name(), "bias gradient");
+  }
+}
+
 std::vector<Parameter> ConvTranspose2D::parameters() {
   std::vector<Parameter> p{{"weight", &weight_, &dweight_}};
   if (opt_.bias) p.push_back({"bias", &bias_, &dbias_});
@@ -130,6 +140,7 @@ std::vector<Parameter> ConvTranspose2D::parameters() {
 
 Tensor ConvTranspose2D::forward_impl(const Tensor& x) {
   const ConvGeom g = geometry(shape_of(x));
+  check_parameters();
   const ConvPlan p = plan(shape_of(x));
   Tensor y = Tensor::from_shape({g.N, g.C, g.H, g.W});
   // A new step: the weights may have changed in place since the last one. (Conv2D's FFT
@@ -153,6 +164,7 @@ Tensor ConvTranspose2D::forward_impl(const Tensor& x) {
 void ConvTranspose2D::backward_impl(const Tensor& dy, Tensor* dx) {
   const Tensor& x = saved().x;
   const ConvGeom g = geometry(shape_of(x));
+  check_parameters();
   const ConvPlan p = plan(shape_of(x));
   ws_.fft.forget(dy.data());  // a new dy, maybe where an earlier one was
   ConvTensors t;

@@ -71,6 +71,10 @@ class ConvTranspose2D : public Layer {
   void backward_impl(const Tensor& dy, Tensor* dx) override;
 
  private:
+  // Throws Error naming the layer and both shapes when a parameter or gradient tensor
+  // was replaced by one of another shape (weight() and the others are references).
+  void check_parameters() const;
+
   std::size_t in_, out_;
   Kernel2D kernel_;
   ConvTranspose2DOptions opt_;

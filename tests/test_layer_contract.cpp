@@ -207,3 +207,66 @@ TEST(SequentialContract, AMiddleLayerWithoutInputGradientIsAnError) {
 }
 
 }  // namespace
+
+namespace {
+
+// A layer's own tensors replaced through its references: checked before use.
+TEST(Conv2DContract, ReplacedTensorsOfAnotherShapeThrowNamingThem) {
+  const Tensor x = random_like({2, 3, 6, 6}, 9);
+  for (ConvAlgo a : {ConvAlgo::Direct, ConvAlgo::Im2colGemm, ConvAlgo::FFT}) {
+    Conv2D conv(3, 4, 3, {.algo = a});
+    conv.weight() = xt::zeros<float>({1});
+    std::string msg = error_message([&] { conv.forward(x); });
+    EXPECT_TRUE(contains(msg, "weight") && contains(msg, "(4, 3, 3, 3)")) << msg;
+    conv.weight() = xt::zeros<float>({4, 27});  // the right count, the wrong shape
+    EXPECT_THROW(conv.forward(x), Error);
+    conv.weight() = xt::zeros<float>({4, 3, 3, 3});
+    conv.bias() = Tensor();
+    EXPECT_TRUE(contains(error_message([&] { conv.forward(x); }), "bias"));
+    conv.bias() = xt::zeros<float>({4});
+    const Tensor y = conv.forward(x);
+    conv.weight_grad() = Tensor::from_shape({0});
+    msg = error_message([&] { conv.backward(y); });
+    EXPECT_TRUE(contains(msg, "weight gradient")) << msg;
+  }
+  ConvTranspose2D t(3, 4, 3);
+  t.weight() = xt::zeros<float>({4, 3, 3, 3});  // Conv2D's layout, not the transpose's
+  EXPECT_TRUE(contains(error_message([&] { t.forward(x); }), "(3, 4, 3, 3)"));
+}
+
+// Sizes that overflow or could never be allocated: Error, before any allocation or plan.
+TEST(Conv2DContract, HugeSizesThrowInsteadOfOverflowing) {
+  const std::size_t huge_paddings[] = {(std::size_t{1} << 31) - 1, std::size_t{1} << 36,
+                                       std::size_t{1} << 62, std::size_t{1} << 63};
+  for (std::size_t p : huge_paddings) {
+    Conv2D conv(1, 1, 3, {.padding = p});
+    EXPECT_THROW(conv.output_shape({1, 1, 4, 4}), Error) << p;
+    EXPECT_THROW(conv.plan({1, 1, 4, 4}), Error) << p;
+    EXPECT_THROW(conv.forward(random_like({1, 1, 4, 4}, 10)), Error) << p;
+  }
+  const std::string msg =
+      error_message([] { Conv2D(std::size_t{1} << 32, std::size_t{1} << 32, 1); });
+  EXPECT_TRUE(contains(msg, "Conv2D") && contains(msg, "too large")) << msg;
+  EXPECT_THROW(Conv2D(1, 1, 3, {.dilation = std::size_t{1} << 62}).output_shape({1, 1, 8, 8}),
+               Error);
+  EXPECT_THROW(ConvTranspose2D(1, 1, 3, {.padding = std::size_t{1} << 62}).output_shape({1, 1, 4, 4}),
+               Error);
+}
+
+// Weights stepped in place between forward and backward: every algorithm's backward
+// uses them as they are then (FFT does not keep the old spectrum).
+TEST(Conv2DContract, WeightsChangedBeforeBackwardAreHonouredByEveryAlgorithm) {
+  const Tensor x = random_like({2, 2, 7, 6}, 11), dy = random_like({2, 3, 7, 6}, 12);
+  std::vector<Tensor> dxs;
+  for (ConvAlgo a : {ConvAlgo::Direct, ConvAlgo::Im2colGemm, ConvAlgo::FFT}) {
+    Conv2D conv(2, 3, 3, {.padding = 1, .algo = a});
+    conv.weight() = random_like({3, 2, 3, 3}, 13);
+    conv.set_needs_input_grad(true);
+    conv.forward(x);
+    conv.weight() *= -3.0f;  // in place
+    dxs.push_back(conv.backward(dy).value());
+  }
+  for (const Tensor& dx : dxs) EXPECT_LT(xt::amax(xt::abs(dx - dxs[0]))(), 1e-4f);
+}
+
+}  // namespace

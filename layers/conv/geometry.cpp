@@ -1,5 +1,7 @@
 #include "geometry.hpp"
 
+#include <limits>
+
 #include "../../core/tensor.hpp"
 
 namespace minicnn {
@@ -10,6 +12,12 @@ std::size_t conv_out_size(std::size_t in, std::size_t kernel, std::size_t stride
   check_arg(kernel > 0, who, "kernel size", "> 0", std::to_string(kernel));
   check_arg(stride > 0, who, "stride", "> 0", std::to_string(stride));
   check_arg(dilation > 0, who, "dilation", "> 0", std::to_string(dilation));
+  // Overflow-safe: sizes come from users and files.
+  constexpr std::size_t kMax = std::numeric_limits<std::size_t>::max() / 4;
+  check_arg(in <= kMax && padding <= (kMax - in) / 2, who, "padding", "small enough to add to the input",
+            std::to_string(padding));
+  check_arg(kernel - 1 <= (kMax - 1) / dilation, who, "dilation·(kernel − 1)",
+            "small enough to compute", std::to_string(dilation) + "·" + std::to_string(kernel - 1));
   const std::size_t span = dilation * (kernel - 1) + 1;
   const std::size_t padded = in + 2 * padding;
   if (span > padded) {
@@ -32,6 +40,12 @@ ConvGeom ConvGeom::make(std::size_t N, std::size_t C, std::size_t H, std::size_t
   g.stride = stride; g.padding = padding; g.dilation = dilation;
   g.OH = conv_out_size(H, KH, stride, padding, dilation, who);
   g.OW = conv_out_size(W, KW, stride, padding, dilation, who);
+  // Every tensor of the pass, and a padded plane (FFT's), within kMaxElements: checked
+  // before anything plans or allocates for them.
+  checked_numel({N, C, H, W}, who);
+  checked_numel({N, K, g.OH, g.OW}, who);
+  checked_numel({K, C, KH, KW}, who);
+  checked_numel({H + 2 * padding, W + 2 * padding}, who);
   return g;
 }
 
