@@ -58,16 +58,23 @@ void ensure_threads() {
   if (g_threads.load() == 0) apply_threads(default_threads());
 }
 
+// What sgemm and cgemm check and set up before BLAS runs; false when C is empty.
+bool gemm_ready(const char* who, Op op_a, Op op_b, std::size_t M, std::size_t N, std::size_t K,
+                std::size_t lda, std::size_t ldb, std::size_t ldc) {
+  if (M == 0 || N == 0) return false;
+  check_ld(who, "A", op_a, M, K, lda);
+  check_ld(who, "B", op_b, K, N, ldb);
+  check_ld(who, "C", Op::N, M, N, ldc);
+  ensure_threads();
+  return true;
+}
+
 }  // namespace
 
 void sgemm(Op op_a, Op op_b, std::size_t M, std::size_t N, std::size_t K, float alpha,
            const float* A, std::size_t lda, const float* B, std::size_t ldb, float beta,
            float* C, std::size_t ldc) {
-  if (M == 0 || N == 0) return;
-  check_ld("sgemm", "A", op_a, M, K, lda);
-  check_ld("sgemm", "B", op_b, K, N, ldb);
-  check_ld("sgemm", "C", Op::N, M, N, ldc);
-  ensure_threads();
+  if (!gemm_ready("sgemm", op_a, op_b, M, N, K, lda, ldb, ldc)) return;
   cblas_sgemm(CblasRowMajor, to_cblas(op_a), to_cblas(op_b), static_cast<blasint>(M),
               static_cast<blasint>(N), static_cast<blasint>(K), alpha, A,
               static_cast<blasint>(lda), B, static_cast<blasint>(ldb), beta, C,
@@ -78,11 +85,7 @@ void cgemm(Op op_a, Op op_b, std::size_t M, std::size_t N, std::size_t K,
            std::complex<float> alpha, const std::complex<float>* A, std::size_t lda,
            const std::complex<float>* B, std::size_t ldb, std::complex<float> beta,
            std::complex<float>* C, std::size_t ldc) {
-  if (M == 0 || N == 0) return;
-  check_ld("cgemm", "A", op_a, M, K, lda);
-  check_ld("cgemm", "B", op_b, K, N, ldb);
-  check_ld("cgemm", "C", Op::N, M, N, ldc);
-  ensure_threads();
+  if (!gemm_ready("cgemm", op_a, op_b, M, N, K, lda, ldb, ldc)) return;
   cblas_cgemm(CblasRowMajor, to_cblas(op_a), to_cblas(op_b), static_cast<blasint>(M),
               static_cast<blasint>(N), static_cast<blasint>(K), &alpha, A,
               static_cast<blasint>(lda), B, static_cast<blasint>(ldb), &beta, C,

@@ -45,11 +45,6 @@ class AlignedBuffer {
     }
     return data_;
   }
-  void release() {
-    std::free(data_);
-    data_ = nullptr;
-    capacity_ = 0;
-  }
 
   T* data() { return data_; }
   const T* data() const { return data_; }

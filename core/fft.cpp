@@ -5,13 +5,10 @@
 #include <climits>
 #include <cstdint>
 #include <map>
-#include <tuple>
-#include <memory>
 #include <mutex>
 #include <string>
-#include <utility>
+#include <tuple>
 
-#include "blas.hpp"
 #include "buffer.hpp"
 #include "tensor.hpp"
 
@@ -39,27 +36,6 @@ PlanCache& cache() {
 void check_aligned(const void* p, const char* who) {
   if (reinterpret_cast<std::uintptr_t>(p) % AlignedBuffer<float>::kAlign != 0) {
     throw Error(std::string(who) + ": buffer is not 64-byte aligned (use AlignedBuffer)");
-  }
-}
-
-void exec_forward(const FftPlan2D& plan, const float* in, cfloat* out) {
-  // FFTW's r2c never writes its input; the signature is not const only for history.
-  fftwf_execute_dft_r2c(static_cast<fftwf_plan>(plan.forward), const_cast<float*>(in),
-                        reinterpret_cast<fftwf_complex*>(out));
-}
-
-void exec_inverse(const FftPlan2D& plan, cfloat* in, float* out) {
-  fftwf_execute_dft_c2r(static_cast<fftwf_plan>(plan.inverse),
-                        reinterpret_cast<fftwf_complex*>(in), out);
-}
-
-// The checks run before a parallel loop: an exception must never leave one.
-void check_many(const char* who, const void* in, std::size_t in_stride_bytes, const void* out,
-                std::size_t out_stride_bytes) {
-  check_aligned(in, who);
-  check_aligned(out, who);
-  if (in_stride_bytes % AlignedBuffer<float>::kAlign || out_stride_bytes % AlignedBuffer<float>::kAlign) {
-    throw Error(std::string(who) + ": plane strides must keep planes 64-byte aligned (use aligned_count)");
   }
 }
 
@@ -101,35 +77,16 @@ const FftPlan2D& fft_plan(std::size_t h, std::size_t w, int threads) {
 void rfft2(const FftPlan2D& plan, const float* in, cfloat* out) {
   check_aligned(in, "rfft2");
   check_aligned(out, "rfft2");
-  exec_forward(plan, in, out);
+  // FFTW's r2c never writes its input; the signature is not const only for history.
+  fftwf_execute_dft_r2c(static_cast<fftwf_plan>(plan.forward), const_cast<float*>(in),
+                        reinterpret_cast<fftwf_complex*>(out));
 }
 
 void irfft2(const FftPlan2D& plan, cfloat* in, float* out) {
   check_aligned(in, "irfft2");
   check_aligned(out, "irfft2");
-  exec_inverse(plan, in, out);
-}
-
-void rfft2_many(const FftPlan2D& plan, std::size_t count, const float* in,
-                std::size_t in_stride, cfloat* out, std::size_t out_stride) {
-  check_many("rfft2_many", in, in_stride * sizeof(float), out, out_stride * sizeof(cfloat));
-  const auto n = static_cast<std::ptrdiff_t>(count);
-#pragma omp parallel for schedule(static) num_threads(num_threads())
-  for (std::ptrdiff_t i = 0; i < n; ++i) {
-    exec_forward(plan, in + static_cast<std::size_t>(i) * in_stride,
-                 out + static_cast<std::size_t>(i) * out_stride);
-  }
-}
-
-void irfft2_many(const FftPlan2D& plan, std::size_t count, cfloat* in, std::size_t in_stride,
-                 float* out, std::size_t out_stride) {
-  check_many("irfft2_many", in, in_stride * sizeof(cfloat), out, out_stride * sizeof(float));
-  const auto n = static_cast<std::ptrdiff_t>(count);
-#pragma omp parallel for schedule(static) num_threads(num_threads())
-  for (std::ptrdiff_t i = 0; i < n; ++i) {
-    exec_inverse(plan, in + static_cast<std::size_t>(i) * in_stride,
-                 out + static_cast<std::size_t>(i) * out_stride);
-  }
+  fftwf_execute_dft_c2r(static_cast<fftwf_plan>(plan.inverse),
+                        reinterpret_cast<fftwf_complex*>(in), out);
 }
 
 std::size_t fft_fast_size(std::size_t n) {

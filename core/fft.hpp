@@ -34,13 +34,6 @@ void rfft2(const FftPlan2D& plan, const float* in, cfloat* out);
 // Destroys `in` (FFTW's complex-to-real transforms overwrite their input).
 void irfft2(const FftPlan2D& plan, cfloat* in, float* out);
 
-// Transforms `count` planes in parallel; plane i starts at in + i·in_stride and
-// out + i·out_stride (strides from aligned_count keep every plane aligned).
-void rfft2_many(const FftPlan2D& plan, std::size_t count, const float* in,
-                std::size_t in_stride, cfloat* out, std::size_t out_stride);
-void irfft2_many(const FftPlan2D& plan, std::size_t count, cfloat* in, std::size_t in_stride,
-                 float* out, std::size_t out_stride);
-
 // Smallest m >= n of the form 2^a·3^b·5^c·7^d, the lengths FFTW is fastest at.
 std::size_t fft_fast_size(std::size_t n);
 

@@ -1,7 +1,10 @@
 #include "tensor.hpp"
 
+#include <cmath>
 #include <new>
 #include <sstream>
+
+#include "ops.hpp"
 
 namespace minicnn {
 
@@ -74,6 +77,10 @@ void check_arg(bool ok, std::string_view who, std::string_view what, std::string
   std::ostringstream msg;
   msg << who << ": " << what << " must be " << cond << ", got " << value;
   throw Error(msg.str());
+}
+
+void check_non_negative(double v, std::string_view who, std::string_view what) {
+  check_arg(std::isfinite(v) && v >= 0.0, who, what, "finite and >= 0", format_float(v));
 }
 
 }  // namespace minicnn

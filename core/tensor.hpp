@@ -17,6 +17,8 @@ namespace minicnn {
 
 using Tensor = xt::xarray<float>;
 using Shape = std::vector<std::size_t>;
+// Class labels, one per image of a batch or dataset, each in [0, num_classes).
+using Labels = std::vector<std::size_t>;
 
 class Error : public std::runtime_error {
  public:
@@ -57,5 +59,7 @@ void check_shape(const Shape& actual, const Shape& expected, std::string_view wh
 // Throw Error("<who>: <what> must be <cond>, got <value>") unless ok.
 void check_arg(bool ok, std::string_view who, std::string_view what, std::string_view cond,
                const std::string& value);
+// Throw Error("<who>: <what> must be finite and >= 0, got <v>") unless it is.
+void check_non_negative(double v, std::string_view who, std::string_view what);
 
 }  // namespace minicnn

@@ -1,8 +1,15 @@
 #include "mnist.hpp"
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <filesystem>
+#include <numeric>
 #include <utility>
+
+#include <xtensor/xadapt.hpp>
+#include <xtensor/xbuilder.hpp>
+#include <xtensor/xmath.hpp>
 
 #include "idx.hpp"
 
@@ -23,6 +30,19 @@ std::size_t draw_below(Rng& rng, std::size_t n) {
 
 void fill_lut(Normalization norm, float* lut) {
   for (int b = 0; b < 256; ++b) lut[b] = norm(std::uint8_t(b));
+}
+
+// out[i] = lut[bytes[i]]: bytes to floats through the table of all 256 values.
+void lookup(const float* lut, const std::uint8_t* bytes, std::size_t n, float* out) {
+  for (std::size_t i = 0; i < n; ++i) out[i] = lut[bytes[i]];
+}
+
+// "label L at index I is out of range [0, K)" for the first label >= K; "" if none is.
+std::string bad_label(const std::vector<std::uint8_t>& labels, std::size_t k) {
+  const auto bad = std::ranges::find_if(labels, [&](std::uint8_t l) { return l >= k; });
+  if (bad == labels.end()) return "";
+  return "label " + std::to_string(*bad) + " at index " + std::to_string(bad - labels.begin()) +
+         " is out of range [0, " + std::to_string(k) + ")";
 }
 
 // dir/name if it exists, else dir/name.gz if that exists; else Error naming both.
@@ -68,10 +88,8 @@ Dataset::Dataset(std::vector<std::uint8_t> images, std::vector<std::uint8_t> lab
             std::to_string(labels_.size()) + " labels x " + std::to_string(height_) + "x" +
                 std::to_string(width_) + " = " + std::to_string(labels_.size() * pixels()),
             std::to_string(images_.size()));
-  for (std::size_t i = 0; i < labels_.size(); ++i)
-    if (labels_[i] >= num_classes_)
-      throw Error(who + ": label " + std::to_string(labels_[i]) + " at index " + std::to_string(i) +
-                  " is out of range [0, " + std::to_string(num_classes_) + ")");
+  if (const std::string bad = bad_label(labels_, num_classes_); !bad.empty())
+    throw Error(who + ": " + bad);
 }
 
 void Dataset::check_range(std::size_t begin, std::size_t count, const char* who) const {
@@ -116,17 +134,13 @@ Labels Dataset::labels_of(std::size_t begin, std::size_t count) const {
 Normalization Dataset::fit_normalization() const {
   if (images_.empty()) throw Error("Dataset(" + name_ + ")::fit_normalization: no images");
   // A histogram makes the sums exact whatever the dataset's size.
-  std::uint64_t hist[256] = {};
+  std::array<std::uint64_t, 256> hist{};
   for (std::uint8_t b : images_) ++hist[b];
-  double sum = 0, sum_sq = 0;
-  for (int b = 0; b < 256; ++b) {
-    const double v = b / 255.0;
-    sum += double(hist[b]) * v;
-    sum_sq += double(hist[b]) * v * v;
-  }
+  const auto count = xt::cast<double>(xt::adapt(hist));
+  const auto v = xt::arange(256.0) / 255.0;  // the value of each byte
   const double n = double(images_.size());
-  const double mean = sum / n;
-  const double var = std::max(0.0, sum_sq / n - mean * mean);
+  const double mean = xt::sum(count * v)() / n;
+  const double var = std::max(0.0, xt::sum(count * v * v)() / n - mean * mean);
   return {float(mean), float(var > 0 ? std::sqrt(var) : 1.0)};
 }
 
@@ -143,11 +157,8 @@ Dataset load_idx_dataset(const std::string& images_path, const std::string& labe
   if (images.dims[1] == 0 || images.dims[2] == 0)
     throw Error("load_idx_dataset: " + images_path + ": images of size " +
                 std::to_string(images.dims[1]) + "x" + std::to_string(images.dims[2]));
-  for (std::size_t i = 0; i < labels.data.size(); ++i)
-    if (labels.data[i] >= num_classes)
-      throw Error("load_idx_dataset: " + labels_path + ": label " + std::to_string(labels.data[i]) +
-                  " at index " + std::to_string(i) + " is out of range [0, " +
-                  std::to_string(num_classes) + ")");
+  if (const std::string bad = bad_label(labels.data, num_classes); !bad.empty())
+    throw Error("load_idx_dataset: " + labels_path + ": " + bad);
   if (name.empty()) name = images_path;
   return Dataset(std::move(images.data), std::move(labels.data), images.dims[1], images.dims[2],
                  num_classes, std::move(name));
@@ -169,7 +180,7 @@ const std::vector<std::string>& fashion_mnist_classes() {
 void bytes_to_floats(const std::uint8_t* bytes, std::size_t n, Normalization norm, float* out) {
   float lut[256];
   fill_lut(norm, lut);
-  for (std::size_t i = 0; i < n; ++i) out[i] = lut[bytes[i]];
+  lookup(lut, bytes, n, out);
 }
 
 // ---- BatchIterator ---------------------------------------------------------------
@@ -197,7 +208,7 @@ BatchIterator::BatchIterator(const Dataset& data, std::size_t batch_size, bool s
       "the normalisation", "finite with stddev > 0",
       "mean " + std::to_string(opt.norm.mean) + ", stddev " + std::to_string(opt.norm.stddev));
   order_.resize(data.size());
-  for (std::size_t i = 0; i < order_.size(); ++i) order_[i] = i;
+  std::iota(order_.begin(), order_.end(), std::size_t{0});
   fill_lut(opt.norm, lut_);
   y_.reserve(batch_size);
   batch_indices_.reserve(batch_size);
@@ -245,9 +256,7 @@ bool BatchIterator::next() {
     const std::size_t k = order_[pos_ + i];
     batch_indices_[i] = k;
     y_[i] = data_.labels()[k];
-    const std::uint8_t* px = images + k * P;
-    float* row = out + i * P;
-    for (std::size_t p = 0; p < P; ++p) row[p] = lut_[px[p]];
+    lookup(lut_, images + k * P, P, out + i * P);
   }
   return true;
 }

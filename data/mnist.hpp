@@ -18,17 +18,15 @@
 
 #include "../core/random.hpp"
 #include "../core/tensor.hpp"
-#include "../train/loss.hpp"
 
 namespace minicnn {
 
-// How bytes become floats: x = (byte / 255 − mean) / stddev.
+// How bytes become floats: x = (byte / 255 − mean) / stddev. The default, {0, 1}, is
+// byte / 255, in [0, 1].
 struct Normalization {
   float mean = 0.0f;
   float stddev = 1.0f;
 
-  // byte / 255, in [0, 1].
-  static Normalization unit() { return {}; }
   // The mean and standard deviation of MNIST's training pixels on the [0, 1] scale,
   // the values every MNIST example uses: inputs then have mean ≈ 0 and std ≈ 1.
   static Normalization mnist() { return {0.1307f, 0.3081f}; }
@@ -138,7 +136,6 @@ class BatchIterator {
   std::size_t num_batches() const;                          // per epoch
   std::size_t batch_index() const { return batch_index_; }  // 0-based, of the current batch
   std::size_t epoch() const { return epoch_; }              // epochs started so far
-  const Dataset& dataset() const { return data_; }
 
  private:
   static constexpr std::size_t kNotStarted = static_cast<std::size_t>(-1);

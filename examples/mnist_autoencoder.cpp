@@ -63,7 +63,7 @@ Sequential make_autoencoder() {
 // Mean squared error over a dataset, in eval mode, batch by batch.
 double test_loss(Sequential& net, const Dataset& test) {
   net.set_training(false);
-  BatchIterator batches(test, kBatch, /*shuffle=*/false, /*seed=*/0, {.norm = Normalization::unit()});
+  BatchIterator batches(test, kBatch, /*shuffle=*/false, /*seed=*/0, {.norm = Normalization{}});
   double sum = 0;
   std::size_t seen = 0;
   while (batches.next()) {
@@ -78,7 +78,7 @@ double test_loss(Sequential& net, const Dataset& test) {
 // Two rows of kShown digits: the inputs above, their reconstructions below.
 void write_reconstructions(Sequential& net, const Dataset& test, const std::string& path) {
   net.set_training(false);
-  const Tensor x = test.to_tensor(0, kShown, Normalization::unit());
+  const Tensor x = test.to_tensor(0, kShown, Normalization{});
   const Tensor y = net.forward(x);
   net.set_training(true);
   const std::size_t S = 28, pad = 2, W = kShown * (S + pad) + pad, H = 2 * (S + pad) + pad;
@@ -122,7 +122,7 @@ int main(int argc, char** argv) try {
   std::cout << "test loss before training " << loss0 << '\n';
 
   double loss = loss0;
-  BatchIterator batches(train, kBatch, /*shuffle=*/true, /*seed=*/2, {.norm = Normalization::unit()});
+  BatchIterator batches(train, kBatch, /*shuffle=*/true, /*seed=*/2, {.norm = Normalization{}});
   std::size_t steps = 0;
   for (std::size_t epoch = 1; epoch <= epochs && !(quick && steps >= kQuickSteps); ++epoch) {
     const auto t0 = std::chrono::steady_clock::now();

@@ -1,7 +1,6 @@
 #include <gtest/gtest.h>
-#include <unistd.h>
 
-#include <cstring>
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <minicnn/io/safetensors.hpp>
@@ -11,7 +10,10 @@
 #include <minicnn/layers/sequential.hpp>
 #include <string>
 
+#include "test_util.hpp"
+
 using namespace minicnn;
+using namespace minicnn::testing;
 namespace fs = std::filesystem;
 
 namespace {
@@ -64,45 +66,23 @@ std::map<std::string, Tensor> snapshot(Layer& model) {
   return out;
 }
 
-bool same_bits(const std::map<std::string, Tensor>& a, const std::map<std::string, Tensor>& b) {
-  if (a.size() != b.size()) return false;
-  for (const auto& [name, t] : a) {
-    const auto it = b.find(name);
-    if (it == b.end() || shape_of(it->second) != shape_of(t) ||
-        std::memcmp(t.data(), it->second.data(), t.size() * sizeof(float)) != 0)
-      return false;
-  }
-  return true;
+// The same names with the same bits.
+bool same_state(const std::map<std::string, Tensor>& a, const std::map<std::string, Tensor>& b) {
+  return std::ranges::equal(a, b, [](const auto& x, const auto& y) {
+    return x.first == y.first && same_bits(x.second, y.second);
+  });
 }
 
-class CheckpointTest : public ::testing::Test {
+class CheckpointTest : public TempDirTest {
  protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() /
-           ("minicnn_ckpt_" + std::to_string(::getpid()) + "_" + info->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    path_ = (dir_ / "net.safetensors").string();
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
   // Loading path_ into model throws an Error naming the file and fault, and changes nothing.
   void expect_load_error(Layer& model, const std::string& fault) {
     const auto before = snapshot(model);
-    try {
-      load_safetensors(model, path_);
-      ADD_FAILURE() << "no throw";
-    } catch (const Error& e) {
-      const std::string m = e.what();
-      EXPECT_NE(m.find(path_), std::string::npos) << m;
-      EXPECT_NE(m.find(fault), std::string::npos) << "'" << fault << "' not in: " << m;
-    }
-    EXPECT_TRUE(same_bits(snapshot(model), before)) << "the model changed";
+    expect_error_naming([&] { load_safetensors(model, path_); }, {path_, fault});
+    EXPECT_TRUE(same_state(snapshot(model), before)) << "the model changed";
   }
 
-  fs::path dir_;
-  std::string path_;
+  std::string path_ = file("net.safetensors");
 };
 
 }  // namespace
@@ -111,11 +91,11 @@ TEST_F(CheckpointTest, RoundTripIsBitExact) {
   Sequential a = make_net(0.3f);
   save_safetensors(a, path_);
   Sequential b = make_net(-5.0f);
-  ASSERT_FALSE(same_bits(snapshot(a), snapshot(b)));
+  ASSERT_FALSE(same_state(snapshot(a), snapshot(b)));
   const Tensor* storage = b.parameters()[0].value;
   const float* data = storage->data();
   load_safetensors(b, path_);
-  EXPECT_TRUE(same_bits(snapshot(a), snapshot(b)));
+  EXPECT_TRUE(same_state(snapshot(a), snapshot(b)));
   EXPECT_EQ(b.parameters()[0].value->data(), data) << "values copied into existing storage";
 
   // The file holds PyTorch's state_dict names and the "pt" format tag.
@@ -135,7 +115,7 @@ TEST_F(CheckpointTest, AStandaloneLayerSavesUnderItsOwnNames) {
   const auto file = read_safetensors(path_);
   EXPECT_EQ(file.count("weight") + file.count("bias") + file.count("stat"), 3u);
   load_safetensors(b, path_);
-  EXPECT_TRUE(same_bits(snapshot(a), snapshot(b)));
+  EXPECT_TRUE(same_state(snapshot(a), snapshot(b)));
 }
 
 TEST_F(CheckpointTest, MissingTensorLeavesTheModelUnchanged) {
@@ -179,7 +159,7 @@ TEST_F(CheckpointTest, DenseModelRoundTrip) {
   b.add<Dense>(4, 2, false, rb);
   save_safetensors(a, path_);
   load_safetensors(b, path_);
-  EXPECT_TRUE(same_bits(snapshot(a), snapshot(b)));
+  EXPECT_TRUE(same_state(snapshot(a), snapshot(b)));
   const auto file = read_safetensors(path_);
   EXPECT_EQ(shape_of(file.at("0.weight")), (Shape{4, 6}));
   EXPECT_EQ(file.count("1.bias"), 0u);

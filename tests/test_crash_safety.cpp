@@ -9,7 +9,6 @@
 #include <csignal>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <minicnn/io/file.hpp>
 #include <minicnn/io/image.hpp>
@@ -24,37 +23,17 @@
 #include <string>
 #include <vector>
 
+#include "test_util.hpp"
+
 using namespace minicnn;
+using namespace minicnn::testing;
 namespace fs = std::filesystem;
 
 namespace {
 
-class CrashSafety : public ::testing::Test {
+class CrashSafety : public TempDirTest {
  protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() /
-           ("minicnn_crash_" + std::to_string(::getpid()) + "_" + info->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    set_atomic_write_hook_for_testing(nullptr);
-    fs::remove_all(dir_);
-  }
-
-  std::string file(const std::string& name) const { return (dir_ / name).string(); }
-  static std::string bytes_of(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  }
-  std::vector<std::string> temp_files() const {
-    std::vector<std::string> found;
-    for (const auto& e : fs::directory_iterator(dir_))
-      if (e.path().filename().string().find(".tmp-") != std::string::npos)
-        found.push_back(e.path().string());
-    return found;
-  }
+  void TearDown() override { set_atomic_write_hook_for_testing(nullptr); }
 
   // Runs save, which must fail with the injected crash, and checks that path still
   // holds exactly `old` and that no temporary is left.
@@ -70,8 +49,8 @@ class CrashSafety : public ::testing::Test {
     }
     set_atomic_write_hook_for_testing(nullptr);
     EXPECT_EQ(hook_calls_, 1) << path;
-    EXPECT_EQ(bytes_of(path), old) << path;
-    EXPECT_TRUE(temp_files().empty()) << path;
+    EXPECT_EQ(read_bytes(path), old) << path;
+    EXPECT_TRUE(dir_.temp_files().empty()) << path;
   }
 
   // The hook: the temporary must be complete and beside the target when it runs.
@@ -83,7 +62,6 @@ class CrashSafety : public ::testing::Test {
   }
 
   static inline int hook_calls_ = 0;
-  fs::path dir_;
 };
 
 // Two Dense layers with weights from a seeded generator of their own, so that any
@@ -109,26 +87,38 @@ std::vector<std::uint32_t> bits_of(Sequential& net) {
   return out;
 }
 
+// Two models, the first saved at path: the file a crash while saving the second must keep.
+struct OldAndNew {
+  explicit OldAndNew(std::string at) : path(std::move(at)) {
+    make_net(old_net, 1);
+    make_net(new_net, 2);
+    save_safetensors(old_net, path);
+    old_bytes = read_bytes(path);
+  }
+
+  // path still loads as old_net, and a save that runs to the end replaces it with new_net.
+  void expect_old_then_new() {
+    Sequential back;
+    make_net(back, 3);
+    load_safetensors(back, path);
+    EXPECT_EQ(bits_of(back), bits_of(old_net));
+    save_safetensors(new_net, path);
+    load_safetensors(back, path);
+    EXPECT_EQ(bits_of(back), bits_of(new_net));
+  }
+
+  std::string path;
+  Sequential old_net, new_net;
+  std::string old_bytes;
+};
+
 }  // namespace
 
 TEST_F(CrashSafety, FailureBeforeRenameKeepsTheOldCheckpoint) {
-  const std::string path = file("model.safetensors");
-  Sequential old_net, new_net;
-  make_net(old_net, 1);
-  make_net(new_net, 2);
-  save_safetensors(old_net, path);
-  const std::string old = bytes_of(path);
-
-  expect_crash_keeps([&] { save_safetensors(new_net, path); }, path, old);
-
-  Sequential back;
-  make_net(back, 3);
-  load_safetensors(back, path);
-  EXPECT_EQ(bits_of(back), bits_of(old_net));
+  OldAndNew m(file("model.safetensors"));
+  expect_crash_keeps([&] { save_safetensors(m.new_net, m.path); }, m.path, m.old_bytes);
   // Without the hook the same save goes through.
-  save_safetensors(new_net, path);
-  load_safetensors(back, path);
-  EXPECT_EQ(bits_of(back), bits_of(new_net));
+  m.expect_old_then_new();
 }
 
 TEST_F(CrashSafety, EveryWriterKeepsTheOldFile) {
@@ -139,19 +129,19 @@ TEST_F(CrashSafety, EveryWriterKeepsTheOldFile) {
   const Tensor a = zeros({2, 3}), b = Tensor({1.0f, 2.0f});
   const std::string st = file("tensors.safetensors");
   save_safetensors({{"a", &a}}, st);
-  expect_crash_keeps([&] { save_safetensors({{"b", &b}}, st); }, st, bytes_of(st));
+  expect_crash_keeps([&] { save_safetensors({{"b", &b}}, st); }, st, read_bytes(st));
 
   const Image grey(3, 2, 1, 7), other(4, 4, 1, 200);
   const std::string png = file("image.png"), pgm = file("image.pgm");
   write_png(png, grey);
   write_pgm(pgm, grey);
-  expect_crash_keeps([&] { write_png(png, other); }, png, bytes_of(png));
-  expect_crash_keeps([&] { write_pgm(pgm, other); }, pgm, bytes_of(pgm));
+  expect_crash_keeps([&] { write_png(png, other); }, png, read_bytes(png));
+  expect_crash_keeps([&] { write_pgm(pgm, other); }, pgm, read_bytes(pgm));
 
   const std::string csv = file("metrics.csv");
   MetricsCsv metrics(csv);
   metrics.add({.epoch = 1, .train_loss = 0.5});
-  const std::string one_row = bytes_of(csv);
+  const std::string one_row = read_bytes(csv);
   expect_crash_keeps([&] { metrics.add({.epoch = 2, .train_loss = 0.25}); }, csv, one_row);
   EXPECT_EQ(metrics.rows().size(), 1u);  // rows() stays in step with the file
 }
@@ -168,34 +158,28 @@ TEST_F(CrashSafety, AThrowingWriterKeepsTheOldFile) {
   } catch (const Error& e) {
     EXPECT_STREQ(e.what(), "the writer gave up");
   }
-  EXPECT_EQ(bytes_of(path), "old");
-  EXPECT_TRUE(temp_files().empty());
+  EXPECT_EQ(read_bytes(path), "old");
+  EXPECT_TRUE(dir_.temp_files().empty());
 
   write_file_atomic(path, [](FileSink& out) {
     out.write("new ");
     out.write("content", 7);
     EXPECT_EQ(out.written(), 11u);
   });
-  EXPECT_EQ(bytes_of(path), "new content");
+  EXPECT_EQ(read_bytes(path), "new content");
 }
 
 // A process killed between the temporary and the rename: the old checkpoint still loads
 // bit for bit, the stale temporary is ignored by readers, and the next save works.
 TEST_F(CrashSafety, KilledProcessLeavesTheOldCheckpoint) {
-  const std::string path = file("model.safetensors");
-  Sequential old_net, new_net;
-  make_net(old_net, 1);
-  make_net(new_net, 2);
-  save_safetensors(old_net, path);
-  const std::string old = bytes_of(path);
-
+  OldAndNew m(file("model.safetensors"));
   const pid_t child = ::fork();
   ASSERT_GE(child, 0) << std::strerror(errno);
   if (child == 0) {
     set_atomic_write_hook_for_testing(
         [](const std::string&, const std::string&) { ::raise(SIGKILL); });
     try {
-      save_safetensors(new_net, path);
+      save_safetensors(m.new_net, m.path);
     } catch (...) {
     }
     ::_exit(3);  // not reached unless the hook did not run
@@ -204,16 +188,9 @@ TEST_F(CrashSafety, KilledProcessLeavesTheOldCheckpoint) {
   ASSERT_EQ(::waitpid(child, &status, 0), child);
   ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "status " << status;
 
-  EXPECT_EQ(bytes_of(path), old);
-  const std::vector<std::string> stale = temp_files();
+  EXPECT_EQ(read_bytes(m.path), m.old_bytes);
+  const std::vector<std::string> stale = dir_.temp_files();
   ASSERT_EQ(stale.size(), 1u);  // the dead process's complete temporary
-  Sequential back;
-  make_net(back, 3);
-  load_safetensors(back, path);
-  EXPECT_EQ(bits_of(back), bits_of(old_net));
-
-  save_safetensors(new_net, path);
-  load_safetensors(back, path);
-  EXPECT_EQ(bits_of(back), bits_of(new_net));
-  EXPECT_EQ(temp_files(), stale);  // the stale one is left alone, and no other is added
+  m.expect_old_then_new();
+  EXPECT_EQ(dir_.temp_files(), stale);  // the stale one is left alone, and no other is added
 }

@@ -4,14 +4,16 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <minicnn/minicnn.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "test_util.hpp"
+
 using namespace minicnn;
+using namespace minicnn::testing;
 namespace fs = std::filesystem;
 
 namespace {
@@ -43,14 +45,16 @@ Sequential small_dense() {
 }
 
 // Convolution (Auto: its algorithms differ per pass), pooling, dense: every kind of
-// kernel a LeNet step runs.
-Sequential small_cnn() {
+// kernel a LeNet step runs. K filters of kernel×kernel on side×side images.
+Sequential small_cnn(std::size_t K = 4, std::size_t kernel = 3, std::size_t side = 8,
+                     std::size_t classes = 4) {
+  const std::size_t pooled = (side - kernel + 1) / 2;
   Sequential net;
-  net.add<Conv2D>(1, 4, 3);
+  net.add<Conv2D>(1, K, kernel);
   net.add<MaxPool2D>(2);
   net.add<ReLU>();
   net.add<Flatten>();
-  net.add<Dense>(4 * 3 * 3, 4);
+  net.add<Dense>(K * pooled * pooled, classes);
   return net;
 }
 
@@ -86,24 +90,6 @@ std::vector<Tensor> values_of(Layer& model) {
   return v;
 }
 
-bool bitwise_equal(const Tensor& a, const Tensor& b) {
-  return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
-
-std::string temp_dir(const std::string& name) {
-  const fs::path d = fs::path(MINICNN_BINARY_DIR) / "test-fit" / name;
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d.string();
-}
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 // Restores the thread count a test changed.
 struct ThreadsGuard {
   int before = num_threads();
@@ -122,14 +108,10 @@ TEST(Fit, LearnsMnistFromAFewThousandImages) {
   test = test.subset(0, 2000);
 
   manual_seed(1);
-  Sequential net;
-  net.add<Conv2D>(1, 8, 5);
-  net.add<MaxPool2D>(2);
-  net.add<ReLU>();
-  net.add<Flatten>();
-  net.add<Dense>(8 * 12 * 12, 10);
+  Sequential net = small_cnn(/*K=*/8, /*kernel=*/5, /*side=*/28, /*classes=*/10);
   SGD opt(net.parameters(), {.lr = 0.02f, .momentum = 0.9f});
-  const std::string out = temp_dir("mnist");
+  const TempDir tmp;
+  const std::string out = tmp.string();
   std::ostringstream log;
   const std::vector<EpochRecord> h = fit(net, opt, train, test,
                                          {.epochs = 2,
@@ -148,14 +130,9 @@ TEST(Fit, LearnsMnistFromAFewThousandImages) {
   EXPECT_NE(log.str().find("test acc"), std::string::npos) << log.str();
   // The CSV holds both epochs; the checkpoint loads into a fresh model that then scores
   // what the last epoch measured.
-  const std::string csv = read_text(out + "/metrics.csv");
+  const std::string csv = read_bytes(out + "/metrics.csv");
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 3) << csv;
-  Sequential again;
-  again.add<Conv2D>(1, 8, 5);
-  again.add<MaxPool2D>(2);
-  again.add<ReLU>();
-  again.add<Flatten>();
-  again.add<Dense>(8 * 12 * 12, 10);
+  Sequential again = small_cnn(8, 5, 28, 10);
   load_safetensors(again, out + "/net.safetensors");
   const Evaluation e = evaluate(again, test);
   EXPECT_DOUBLE_EQ(e.accuracy, h[1].test_acc);
@@ -187,7 +164,7 @@ TEST(Fit, SameSeedOneThreadGivesTheSameRunBitForBit) {
   }
   ASSERT_EQ(w1.size(), w2.size());
   for (std::size_t i = 0; i < w1.size(); ++i)
-    EXPECT_TRUE(bitwise_equal(w1[i], w2[i])) << "parameter " << i;
+    EXPECT_TRUE(same_bits(w1[i], w2[i])) << "parameter " << i;
   EXPECT_GT(h1.back().test_acc, 0.95);  // and it did learn
 
   // Another shuffle seed gives another run.
@@ -201,29 +178,25 @@ TEST(Fit, SameSeedOneThreadGivesTheSameRunBitForBit) {
 
 TEST(Fit, StopsAtANonFiniteLossNamingEpochAndBatchAndKeepsTheCheckpoint) {
   const Dataset train = quadrants(64), test = quadrants(32, 4);  // 4 batches of 16
-  const std::string out = temp_dir("nan-loss");
+  const TempDir tmp;
+  const std::string out = tmp.string();
   const std::string ckpt = out + "/net.safetensors", csv = out + "/metrics.csv";
   manual_seed(5);
   Sequential net = small_dense();
   net.add<Poison>(/*after=*/4 + 3, /*in_backward=*/false);  // epoch 2, batch 3
   SGD opt(net.parameters(), {.lr = 0.05f, .momentum = 0.9f});
   std::vector<Tensor> after_epoch1;
-  try {
-    fit(net, opt, train, test,
-        {.epochs = 3,
-         .batch_size = 16,
-         .checkpoint_path = ckpt,
-         .metrics_path = csv,
-         .progress = false,
-         .on_epoch = [&](const EpochRecord&) { after_epoch1 = values_of(net); }});
-    FAIL() << "no throw";
-  } catch (const Error& e) {
-    const std::string m = e.what();
-    EXPECT_NE(m.find("non-finite loss (nan)"), std::string::npos) << m;
-    EXPECT_NE(m.find("epoch 2, batch 3 of 4"), std::string::npos) << m;
-    EXPECT_NE(m.find("keeps epoch 1"), std::string::npos) << m;
-    EXPECT_NE(m.find(ckpt), std::string::npos) << m;
-  }
+  expect_error_naming(
+      [&] {
+        fit(net, opt, train, test,
+            {.epochs = 3,
+             .batch_size = 16,
+             .checkpoint_path = ckpt,
+             .metrics_path = csv,
+             .progress = false,
+             .on_epoch = [&](const EpochRecord&) { after_epoch1 = values_of(net); }});
+      },
+      {"non-finite loss (nan)", "epoch 2, batch 3 of 4", "keeps epoch 1", ckpt});
   EXPECT_TRUE(net.training());  // the mode the model had before fit
   // The checkpoint is the model after epoch 1 and loads; the CSV holds epoch 1 only.
   Sequential reloaded = small_dense();
@@ -232,8 +205,8 @@ TEST(Fit, StopsAtANonFiniteLossNamingEpochAndBatchAndKeepsTheCheckpoint) {
   const std::vector<Tensor> loaded = values_of(reloaded);
   ASSERT_EQ(loaded.size(), after_epoch1.size());
   for (std::size_t i = 0; i < loaded.size(); ++i)
-    EXPECT_TRUE(bitwise_equal(loaded[i], after_epoch1[i]));
-  const std::string rows = read_text(csv);
+    EXPECT_TRUE(same_bits(loaded[i], after_epoch1[i]));
+  const std::string rows = read_bytes(csv);
   EXPECT_EQ(std::count(rows.begin(), rows.end(), '\n'), 2) << rows;
   for (const fs::directory_entry& f : fs::directory_iterator(out))  // no temporary left behind
     EXPECT_TRUE(f.path() == ckpt || f.path() == csv) << f.path();
@@ -249,15 +222,9 @@ TEST(Fit, StopsAtANonFiniteGradientBeforeTheStep) {
   model.add<Dense>(64, 4);
   model.add<Poison>(/*after=*/2, /*in_backward=*/true);
   SGD opt(model.parameters(), {.lr = 0.05f});
-  try {
-    fit(model, opt, train, test, {.epochs = 1, .batch_size = 16, .progress = false});
-    FAIL() << "no throw";
-  } catch (const Error& e) {
-    const std::string m = e.what();
-    EXPECT_NE(m.find("non-finite gradient of '1.weight'"), std::string::npos) << m;
-    EXPECT_NE(m.find("epoch 1, batch 2 of 4"), std::string::npos) << m;
-    EXPECT_NE(m.find("no checkpoint was written"), std::string::npos) << m;
-  }
+  expect_error_naming(
+      [&] { fit(model, opt, train, test, {.epochs = 1, .batch_size = 16, .progress = false}); },
+      {"non-finite gradient of '1.weight'", "epoch 1, batch 2 of 4", "no checkpoint was written"});
   // The poisoned step was not taken: every value is finite.
   for (const Parameter& p : model.parameters())
     for (float v : *p.value) ASSERT_TRUE(std::isfinite(v)) << p.name;
@@ -268,25 +235,16 @@ TEST(Fit, StopsWhenAHugeLearningRateDiverges) {
   manual_seed(5);
   Sequential net = small_dense();
   SGD opt(net.parameters(), {.lr = 1e30f});
-  try {
-    fit(net, opt, train, test, {.epochs = 5, .batch_size = 16, .progress = false});
-    FAIL() << "no throw";
-  } catch (const Error& e) {
-    const std::string m = e.what();
-    EXPECT_NE(m.find("fit: non-finite"), std::string::npos) << m;
-    EXPECT_NE(m.find("at epoch 1, batch "), std::string::npos) << m;
-  }
+  expect_error_naming(
+      [&] { fit(net, opt, train, test, {.epochs = 5, .batch_size = 16, .progress = false}); },
+      {"fit: non-finite", "at epoch 1, batch "});
 }
 
 TEST(Fit, RejectsAnEmptyTrainingSetAndMismatchedClasses) {
   Sequential net = small_dense();
   SGD opt(net.parameters());
-  try {
-    fit(net, opt, Dataset(), Dataset(), {.progress = false});
-    FAIL() << "no throw";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("training set"), std::string::npos) << e.what();
-  }
+  expect_error_naming([&] { fit(net, opt, Dataset(), Dataset(), {.progress = false}); },
+                      {"training set"});
   EXPECT_THROW(fit(net, opt, quadrants(8), quadrants(8), {.batch_size = 0, .progress = false}),
                Error);
   const Dataset ten(std::vector<std::uint8_t>(64), {9}, 8, 8, 10, "ten");

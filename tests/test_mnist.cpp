@@ -8,7 +8,10 @@
 #include <set>
 #include <vector>
 
+#include "test_util.hpp"
+
 using namespace minicnn;
+using namespace minicnn::testing;
 
 namespace {
 
@@ -42,13 +45,9 @@ TEST(Dataset, HoldsBytesAndChecksThem) {
   EXPECT_THROW(d.image(5), Error);
   EXPECT_THROW(d.label(5), Error);
   // Byte count and label range are checked, naming the dataset.
-  try {
-    Dataset(std::vector<std::uint8_t>(11), std::vector<std::uint8_t>(2), 3, 2, 10, "odd");
-    FAIL() << "no throw";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("Dataset(odd)"), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find("11"), std::string::npos) << e.what();
-  }
+  expect_error_naming(
+      [&] { Dataset(std::vector<std::uint8_t>(11), std::vector<std::uint8_t>(2), 3, 2, 10, "odd"); },
+      {"Dataset(odd)", "11"});
   EXPECT_THROW(Dataset(std::vector<std::uint8_t>(6), {10}, 3, 2, 10), Error);
   EXPECT_THROW(Dataset({}, {}, 0, 2), Error);
 }

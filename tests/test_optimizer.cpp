@@ -5,8 +5,12 @@
 #include <minicnn/core/tensor.hpp>
 #include <minicnn/train/optimizer.hpp>
 #include <string>
+#include <vector>
+
+#include "test_util.hpp"
 
 using namespace minicnn;
+using namespace minicnn::testing;
 
 namespace {
 
@@ -23,17 +27,28 @@ void expect_values(const Tensor& t, std::initializer_list<double> want, double t
   for (double w : want) EXPECT_NEAR(t.data()[i++], w, tol) << "element " << i - 1;
 }
 
-template <class F>
-void expect_error_naming(F&& f, std::initializer_list<const char*> parts) {
-  try {
-    f();
-    ADD_FAILURE() << "no throw";
-  } catch (const Error& e) {
-    const std::string m = e.what();
-    for (const char* p : parts)
-      EXPECT_NE(m.find(p), std::string::npos) << "'" << p << "' not in: " << m;
+// θ after each step of an optimiser made with options o on θ = (1, −2), the gradient of
+// step i being grads[i].
+template <class Opt, class Options>
+std::vector<Tensor> steps_of(const Options& o, const std::vector<Tensor>& grads) {
+  OneParam p;
+  Opt opt(p.params(), o);
+  std::vector<Tensor> theta;
+  for (const Tensor& g : grads) {
+    p.grad = g;
+    opt.step();
+    theta.push_back(p.value);
   }
+  return theta;
 }
+std::vector<Tensor> steps(const SGDOptions& o, const std::vector<Tensor>& grads) {
+  return steps_of<SGD>(o, grads);
+}
+std::vector<Tensor> steps(const AdamOptions& o, const std::vector<Tensor>& grads) {
+  return steps_of<Adam>(o, grads);
+}
+
+const Tensor kG1 = {0.5f, 1.0f}, kG2 = {-0.25f, 2.0f};
 
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 constexpr float kInf = std::numeric_limits<float>::infinity();
@@ -41,51 +56,34 @@ constexpr float kInf = std::numeric_limits<float>::infinity();
 }  // namespace
 
 TEST(SGD, PlainStepIsLrTimesGradient) {
-  OneParam p;
-  SGD opt(p.params(), {.lr = 0.1f});
-  p.grad = {0.5f, 1.0f};
-  opt.step();
-  expect_values(p.value, {0.95, -2.1});
+  expect_values(steps(SGDOptions{.lr = 0.1f}, {kG1})[0], {0.95, -2.1});
 }
 
 TEST(SGD, MomentumTwoSteps) {
   // g = (0.5, 1) twice, lr 0.1, momentum 0.9:
   //   step 1: v = g = (0.5, 1),               θ = (1, −2) − 0.1·v     = (0.95, −2.1)
   //   step 2: v = 0.9·v + g = (0.95, 1.9),    θ = (0.95, −2.1) − 0.1·v = (0.855, −2.29)
-  OneParam p;
-  SGD opt(p.params(), {.lr = 0.1f, .momentum = 0.9f});
-  p.grad = {0.5f, 1.0f};
-  opt.step();
-  expect_values(p.value, {0.95, -2.1});
-  opt.step();
-  expect_values(p.value, {0.855, -2.29});
+  const auto theta = steps(SGDOptions{.lr = 0.1f, .momentum = 0.9f}, {kG1, kG1});
+  expect_values(theta[0], {0.95, -2.1});
+  expect_values(theta[1], {0.855, -2.29});
 }
 
 TEST(SGD, Nesterov) {
   // step 1: v = g,                 θ −= 0.1·(g + 0.9·v) = 0.1·1.9·g  ->  (0.905, −2.19)
   // step 2: v = (0.95, 1.9),       θ −= 0.1·(g + 0.9·v) = (0.1355, 0.271)  ->  (0.7695, −2.461)
-  OneParam p;
-  SGD opt(p.params(), {.lr = 0.1f, .momentum = 0.9f, .nesterov = true});
-  p.grad = {0.5f, 1.0f};
-  opt.step();
-  expect_values(p.value, {0.905, -2.19});
-  opt.step();
-  expect_values(p.value, {0.7695, -2.461});
+  const auto theta =
+      steps(SGDOptions{.lr = 0.1f, .momentum = 0.9f, .nesterov = true}, {kG1, kG1});
+  expect_values(theta[0], {0.905, -2.19});
+  expect_values(theta[1], {0.7695, -2.461});
 }
 
 TEST(SGD, WeightDecayIsAddedToTheGradient) {
   // g' = g + 0.01·θ = (0.51, 0.98); θ −= 0.1·g' -> (0.949, −2.098)
-  OneParam p;
-  SGD opt(p.params(), {.lr = 0.1f, .weight_decay = 0.01f});
-  p.grad = {0.5f, 1.0f};
-  opt.step();
-  expect_values(p.value, {0.949, -2.098});
+  expect_values(steps(SGDOptions{.lr = 0.1f, .weight_decay = 0.01f}, {kG1})[0], {0.949, -2.098});
   // With momentum the decayed gradient is what enters v: v = g' on the first step.
-  OneParam q;
-  SGD opt2(q.params(), {.lr = 0.1f, .momentum = 0.9f, .weight_decay = 0.01f});
-  q.grad = {0.5f, 1.0f};
-  opt2.step();
-  expect_values(q.value, {0.949, -2.098});
+  expect_values(
+      steps(SGDOptions{.lr = 0.1f, .momentum = 0.9f, .weight_decay = 0.01f}, {kG1})[0],
+      {0.949, -2.098});
 }
 
 TEST(Adam, TwoStepsHandComputed) {
@@ -94,40 +92,26 @@ TEST(Adam, TwoStepsHandComputed) {
   //   step 2: m = 0.9·0.1·g1 + 0.1·g2 = (0.02, 0.29),  m̂ = m / 0.19
   //           v = 0.999·0.001·g1² + 0.001·g2² = (0.00031225, 0.004999),  v̂ = v / 0.001999
   //           θ −= 0.1·m̂ / (sqrt(v̂) + eps) = (0.0266337, 0.0965182)  -> (0.8733663, −2.1965182)
-  OneParam p;
-  Adam opt(p.params(), {.lr = 0.1f});
-  p.grad = {0.5f, 1.0f};
-  opt.step();
-  expect_values(p.value, {0.9, -2.1});
-  p.grad = {-0.25f, 2.0f};
-  opt.step();
-  expect_values(p.value, {0.8733663, -2.1965182}, 2e-6);
+  const auto theta = steps(AdamOptions{.lr = 0.1f}, {kG1, kG2});
+  expect_values(theta[0], {0.9, -2.1});
+  expect_values(theta[1], {0.8733663, -2.1965182}, 2e-6);
 }
 
 TEST(Adam, WeightDecayCoupledAndDecoupled) {
   // Coupled (Adam, L2): g' = g + 0.5·θ enters the moments.
-  OneParam p;
-  Adam adam(p.params(), {.lr = 0.1f, .weight_decay = 0.5f});
-  p.grad = {0.5f, 1.0f};
-  adam.step();
+  const auto adam = steps(AdamOptions{.lr = 0.1f, .weight_decay = 0.5f}, {kG1, kG2});
   // g' = (1, 0): the second coordinate's step is 0 / (0 + eps) = 0.
-  expect_values(p.value, {0.9, -2.0});
-  p.grad = {-0.25f, 2.0f};
-  adam.step();
-  expect_values(p.value, {0.8196959, -2.0744137}, 2e-6);
+  expect_values(adam[0], {0.9, -2.0});
+  expect_values(adam[1], {0.8196959, -2.0744137}, 2e-6);
 
   // Decoupled (AdamW): θ ·= 1 − lr·wd = 0.95 before each step; the moments see g alone,
   // so the steps are those of plain Adam: (0.1, 0.1) then (0.0266337, 0.0965182).
   //   step 1: (0.95, −1.9) − (0.1, −0.1) = (0.85, −2.0)
   //   step 2: (0.8075, −1.9) − (0.0266337, −0.0965182) = (0.7808663, −1.9965182)
-  OneParam q;
-  Adam adamw(q.params(), {.lr = 0.1f, .weight_decay = 0.5f, .decoupled = true});
-  q.grad = {0.5f, 1.0f};
-  adamw.step();
-  expect_values(q.value, {0.85, -2.0});
-  q.grad = {-0.25f, 2.0f};
-  adamw.step();
-  expect_values(q.value, {0.7808663, -1.9965182}, 2e-6);
+  const auto adamw =
+      steps(AdamOptions{.lr = 0.1f, .weight_decay = 0.5f, .decoupled = true}, {kG1, kG2});
+  expect_values(adamw[0], {0.85, -2.0});
+  expect_values(adamw[1], {0.7808663, -1.9965182}, 2e-6);
 }
 
 TEST(Optimizer, ZeroGradAndSetLr) {

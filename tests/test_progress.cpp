@@ -1,27 +1,18 @@
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <limits>
 #include <minicnn/train/progress.hpp>
 #include <sstream>
 #include <string>
 
+#include "test_util.hpp"
+
 using namespace minicnn;
+using namespace minicnn::testing;
 namespace fs = std::filesystem;
-
-namespace {
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-}  // namespace
 
 TEST(ProgressBar, NotATerminalPrintsOneLineAtTheEnd) {
   std::ostringstream out;
@@ -82,32 +73,24 @@ TEST(ProgressBar, FormatDuration) {
 }
 
 TEST(MetricsCsv, WritesEveryRowThroughARename) {
-  const fs::path dir =
-      fs::temp_directory_path() / ("minicnn_test_csv_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  const fs::path file = dir / "metrics.csv";
-  MetricsCsv csv(file.string());
-  EXPECT_EQ(slurp(file), "epoch,train_loss,train_acc,test_acc,seconds\n");
+  const TempDir dir;
+  const std::string file = dir.file("metrics.csv");
+  MetricsCsv csv(file);
+  EXPECT_EQ(read_bytes(file), "epoch,train_loss,train_acc,test_acc,seconds\n");
   csv.add({.epoch = 1, .train_loss = 0.25, .train_acc = 0.9, .test_acc = 0.95, .seconds = 12.5});
   csv.add({.epoch = 2,
            .train_loss = 0.125,
            .train_acc = 0.96,
            .test_acc = std::numeric_limits<double>::quiet_NaN(),
            .seconds = 11.0});
-  EXPECT_EQ(slurp(file),
+  EXPECT_EQ(read_bytes(file),
             "epoch,train_loss,train_acc,test_acc,seconds\n"
             "1,0.250000,0.900000,0.950000,12.500\n"
             "2,0.125000,0.960000,,11.000\n");
   EXPECT_EQ(csv.rows().size(), 2u);
   // Only the file itself is left: the temporaries were renamed away.
-  EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 1);
-  fs::remove_all(dir);
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator()), 1);
 
-  try {
-    MetricsCsv bad((dir / "missing-folder" / "m.csv").string());
-    FAIL() << "no throw";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("missing-folder/m.csv"), std::string::npos) << e.what();
-  }
+  expect_error_naming([&] { MetricsCsv bad(dir.file("missing-folder/m.csv")); },
+                      {"missing-folder/m.csv"});
 }

@@ -6,40 +6,22 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <minicnn/io/safetensors.hpp>
 #include <minicnn/core/tensor.hpp>
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "test_util.hpp"
+
 using namespace minicnn;
+using namespace minicnn::testing;
 namespace fs = std::filesystem;
 
 namespace {
 
-// A fresh folder per test, removed afterwards.
-class SafetensorsTest : public ::testing::Test {
+class SafetensorsTest : public TempDirTest {
  protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() /
-           ("minicnn_st_" + std::to_string(::getpid()) + "_" + info->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  std::string file(const std::string& name) const { return (dir_ / name).string(); }
-
-  std::string bytes_of(const std::string& path) const {
-    std::ifstream in(path, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  }
-  void write_bytes(const std::string& path, const std::string& bytes) const {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  }
   // A file from a header text (its length written as given, or the true one) and data.
   std::string write_file(
       const std::string& name, const std::string& header, const std::string& data,
@@ -51,37 +33,18 @@ class SafetensorsTest : public ::testing::Test {
     write_bytes(path, bytes + header + data);
     return path;
   }
-  bool has_temp_files() const {
-    for (const auto& e : fs::directory_iterator(dir_))
-      if (e.path().filename().string().find(".tmp-") != std::string::npos) return true;
-    return false;
-  }
 
   // read_safetensors(path) must throw an Error naming the file and every part.
-  void expect_read_error(const std::string& path, std::initializer_list<const char*> parts) const {
-    try {
-      read_safetensors(path);
-      ADD_FAILURE() << "no throw for " << path;
-    } catch (const Error& e) {
-      const std::string m = e.what();
-      EXPECT_NE(m.find(path), std::string::npos) << "file not named: " << m;
-      for (const char* p : parts)
-        EXPECT_NE(m.find(p), std::string::npos) << "'" << p << "' not in: " << m;
-    }
+  void expect_read_error(const std::string& path, std::vector<std::string> parts) const {
+    parts.push_back(path);
+    expect_error_naming([&] { read_safetensors(path); }, parts);
   }
-
-  fs::path dir_;
 };
 
 Tensor ramp(const Shape& s, float start = 0.5f) {
   Tensor t = zeros(s);
   for (std::size_t i = 0; i < t.size(); ++i) t.data()[i] = start + 0.25f * float(i);
   return t;
-}
-
-bool same_bits(const Tensor& a, const Tensor& b) {
-  return shape_of(a) == shape_of(b) &&
-         std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
 // Eight bytes of data: two floats.
@@ -112,7 +75,7 @@ TEST_F(SafetensorsTest, RoundTripIsBitExact) {
   EXPECT_EQ(shape_of(back.at("s")), Shape{});
   EXPECT_EQ(shape_of(back.at("e")), (Shape{0, 3}));
   EXPECT_EQ(meta, (SafetensorsMetadata{{"format", "pt"}, {"note", "ünïcode"}}));
-  EXPECT_FALSE(has_temp_files());
+  EXPECT_TRUE(dir_.temp_files().empty());
 
   // Saving again replaces the file.
   save_safetensors({{"only", &b}}, path);
@@ -127,7 +90,7 @@ TEST_F(SafetensorsTest, FileLayoutParsedIndependently) {
   const std::string path = file("layout.safetensors");
   save_safetensors({{"layer.a", &a}, {"layer.b", &b}}, path, {{"format", "pt"}});
 
-  const std::string bytes = bytes_of(path);
+  const std::string bytes = read_bytes(path);
   ASSERT_GE(bytes.size(), 8u);
   std::uint64_t n = 0;
   for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(bytes[i]);
@@ -247,21 +210,14 @@ TEST_F(SafetensorsTest, BadTensorListThrowsAndWritesNothing) {
   const Tensor t = ramp({2});
   const std::string path = file("bad.safetensors");
   const auto expect_save_error = [&](const TensorRefs& refs, const char* part) {
-    try {
-      save_safetensors(refs, path);
-      ADD_FAILURE() << "no throw";
-    } catch (const Error& e) {
-      const std::string m = e.what();
-      EXPECT_NE(m.find(path), std::string::npos) << m;
-      EXPECT_NE(m.find(part), std::string::npos) << m;
-    }
+    expect_error_naming([&] { save_safetensors(refs, path); }, {path, part});
   };
   expect_save_error({{"a", &t}, {"a", &t}}, "two tensors are named 'a'");
   expect_save_error({{"a", nullptr}}, "'a' is a null pointer");
   expect_save_error({{"", &t}}, "empty name");
   expect_save_error({{"__metadata__", &t}}, "__metadata__");
   EXPECT_FALSE(fs::exists(path));
-  EXPECT_FALSE(has_temp_files());
+  EXPECT_TRUE(dir_.temp_files().empty());
 }
 
 TEST_F(SafetensorsTest, FailedSaveLeavesThePreviousFile) {
@@ -271,12 +227,7 @@ TEST_F(SafetensorsTest, FailedSaveLeavesThePreviousFile) {
 
   // Into a folder that does not exist: nothing is created.
   const std::string nowhere = file("no/such/folder/x.safetensors");
-  try {
-    save_safetensors({{"w", &old}}, nowhere);
-    ADD_FAILURE() << "no throw";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(nowhere), std::string::npos) << e.what();
-  }
+  expect_error_naming([&] { save_safetensors({{"w", &old}}, nowhere); }, {nowhere});
   EXPECT_FALSE(fs::exists(nowhere));
 
   // A write that fails half way (the file size limit stops it even for root): the
@@ -299,7 +250,7 @@ TEST_F(SafetensorsTest, FailedSaveLeavesThePreviousFile) {
   ::setrlimit(RLIMIT_FSIZE, &saved);
   std::signal(SIGXFSZ, old_handler);
   EXPECT_TRUE(threw);
-  EXPECT_FALSE(has_temp_files());
+  EXPECT_TRUE(dir_.temp_files().empty());
   auto back = read_safetensors(path);
   ASSERT_EQ(back.size(), 1u);
   EXPECT_TRUE(same_bits(back.at("w"), old));
@@ -309,5 +260,5 @@ TEST_F(SafetensorsTest, FailedSaveLeavesThePreviousFile) {
   fs::create_directories(fs::path(folder) / "inside");
   EXPECT_THROW(save_safetensors({{"w", &old}}, folder), Error);
   EXPECT_TRUE(fs::is_directory(fs::path(folder) / "inside"));
-  EXPECT_FALSE(has_temp_files());
+  EXPECT_TRUE(dir_.temp_files().empty());
 }

@@ -7,7 +7,10 @@
 #include <minicnn/train/schedule.hpp>
 #include <string>
 
+#include "test_util.hpp"
+
 using namespace minicnn;
+using namespace minicnn::testing;
 
 namespace {
 
@@ -59,18 +62,9 @@ TEST(CosineLR, ReachesZeroWithoutGoingNegative) {
 
 TEST(LRScheduler, BadArgumentsThrowNamingThem) {
   Fixture f;
-  const auto expect_error = [](auto&& make, std::initializer_list<const char*> parts) {
-    try {
-      make();
-      ADD_FAILURE() << "no throw";
-    } catch (const Error& e) {
-      const std::string m = e.what();
-      for (const char* p : parts) EXPECT_NE(m.find(p), std::string::npos) << m;
-    }
-  };
-  expect_error([&] { StepLR(f.opt, 0); }, {"StepLR", "step_size", "0"});
-  expect_error([&] { StepLR(f.opt, 2, std::numeric_limits<float>::quiet_NaN()); },
-               {"StepLR", "gamma", "nan"});
-  expect_error([&] { CosineLR(f.opt, 0); }, {"CosineLR", "t_max", "0"});
-  expect_error([&] { CosineLR(f.opt, 5, -1.0f); }, {"CosineLR", "eta_min", "-1"});
+  expect_error_naming([&] { StepLR(f.opt, 0); }, {"StepLR", "step_size", "0"});
+  expect_error_naming([&] { StepLR(f.opt, 2, std::numeric_limits<float>::quiet_NaN()); },
+                      {"StepLR", "gamma", "nan"});
+  expect_error_naming([&] { CosineLR(f.opt, 0); }, {"CosineLR", "t_max", "0"});
+  expect_error_naming([&] { CosineLR(f.opt, 5, -1.0f); }, {"CosineLR", "eta_min", "-1"});
 }

@@ -2,7 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
+#include "test_util.hpp"
+
 using namespace minicnn;
+using namespace minicnn::testing;
 
 TEST(Tensor, ToStringFormatsShapes) {
   EXPECT_EQ(to_string({64, 1, 28, 28}), "(64, 1, 28, 28)");
@@ -20,36 +25,24 @@ TEST(Tensor, ShapeOfAndNumel) {
 TEST(Tensor, CheckRankNamesWhoAndShape) {
   Tensor t = zeros({2, 3});
   EXPECT_NO_THROW(check_rank(t, 2, "Dense"));
-  try {
-    check_rank(t, 4, "Conv2D");
-    FAIL() << "no throw";
-  } catch (const Error& e) {
-    const std::string m = e.what();
-    EXPECT_NE(m.find("Conv2D"), std::string::npos) << m;
-    EXPECT_NE(m.find("rank 4"), std::string::npos) << m;
-    EXPECT_NE(m.find("(2, 3)"), std::string::npos) << m;
-  }
+  expect_error_naming([&] { check_rank(t, 4, "Conv2D"); }, {"Conv2D", "rank 4", "(2, 3)"});
 }
 
 TEST(Tensor, CheckShapeNamesBothShapes) {
-  try {
-    check_shape({1, 2}, {1, 3}, "Dense", "weight");
-    FAIL() << "no throw";
-  } catch (const Error& e) {
-    const std::string m = e.what();
-    EXPECT_NE(m.find("Dense"), std::string::npos) << m;
-    EXPECT_NE(m.find("weight"), std::string::npos) << m;
-    EXPECT_NE(m.find("(1, 3)"), std::string::npos) << m;
-    EXPECT_NE(m.find("(1, 2)"), std::string::npos) << m;
-  }
+  expect_error_naming([&] { check_shape({1, 2}, {1, 3}, "Dense", "weight"); },
+                      {"Dense", "weight", "(1, 3)", "(1, 2)"});
   EXPECT_NO_THROW(check_shape({4}, {4}, "x"));
 }
 
 TEST(Tensor, CheckArgNamesArgumentAndValue) {
-  try {
-    check_arg(false, "Dropout", "p", "in [0, 1)", "1.5");
-    FAIL() << "no throw";
-  } catch (const Error& e) {
-    EXPECT_STREQ(e.what(), "Dropout: p must be in [0, 1), got 1.5");
-  }
+  EXPECT_EQ(error_message([] { check_arg(false, "Dropout", "p", "in [0, 1)", "1.5"); }),
+            "Dropout: p must be in [0, 1), got 1.5");
+}
+
+TEST(Tensor, CheckNonNegativeNamesArgumentAndValue) {
+  EXPECT_NO_THROW(check_non_negative(0.0, "SGD", "lr"));
+  EXPECT_EQ(error_message([] { check_non_negative(-0.5, "SGD", "lr"); }),
+            "SGD: lr must be finite and >= 0, got -0.5");
+  expect_error_naming([] { check_non_negative(std::nan(""), "StepLR", "gamma"); },
+                      {"StepLR: gamma", "nan"});
 }

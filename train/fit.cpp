@@ -6,15 +6,11 @@
 #include <cstdio>
 #include <optional>
 
-#include "../core/blas.hpp"
-#include "loss.hpp"
 #include "checkpoint.hpp"
+#include "loss.hpp"
 
 namespace minicnn {
 namespace {
-
-// Below this many elements a loop runs on the calling thread.
-constexpr std::size_t kParallelMin = std::size_t{1} << 15;
 
 // Puts a model in a mode and back into the one it had, also when an exception leaves.
 class ModeGuard {
@@ -57,17 +53,6 @@ std::string percent(double fraction) {
   char s[32];
   std::snprintf(s, sizeof s, "%.2f%%", 100.0 * fraction);
   return s;
-}
-
-// Sets every gradient to zero, a large one split across threads.
-void zero_grads(const std::vector<Parameter>& params) {
-  for (const Parameter& p : params) {
-    float* g = p.grad->data();
-    const std::size_t n = p.grad->size();
-    const int threads = n >= kParallelMin ? num_threads() : 1;
-#pragma omp parallel for schedule(static) num_threads(threads)
-    for (std::size_t i = 0; i < n; ++i) g[i] = 0.0f;
-  }
 }
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
@@ -151,7 +136,7 @@ std::vector<EpochRecord> fit(Layer& model, Optimizer& opt, const Dataset& train,
         fail(std::string("non-finite loss (") + v + ")", epoch, at_batch());
       }
       correct += count_correct(logits, y);
-      zero_grads(params);
+      opt.zero_grad();
       model.backward(l.grad);
       if (const Parameter* p = first_non_finite(params, /*grads=*/true))
         fail("non-finite gradient of '" + p->name + "'", epoch, at_batch());

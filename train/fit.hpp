@@ -9,9 +9,9 @@
 //
 // Each epoch of fit shuffles the training set (seeded: the same seed, the same order),
 // and for every batch of floats (made from the dataset's bytes in one reused buffer)
-// runs forward, softmax_cross_entropy on the logits, zeroes the gradients, runs backward
-// and steps the optimiser. Meanwhile a ProgressBar on stderr shows the epoch's running
-// loss and images/s. At the end of an epoch it evaluates the test set, prints the line
+// runs forward, softmax_cross_entropy on the logits, opt.zero_grad(), backward and
+// opt.step(). Meanwhile a ProgressBar on stderr shows the epoch's running loss and
+// images/s. At the end of an epoch it evaluates the test set, prints the line
 //   epoch 3/12 938/938  9699 img/s  loss 0.0259  6.2 s  train acc 99.17%  test acc 99.11%
 // (its time and images/s include the test pass), and then, in this order: appends the
 // epoch to the metrics CSV (MetricsCsv), saves the checkpoint (save_safetensors,

@@ -1,9 +1,10 @@
 #include "loss.hpp"
 
 #include <algorithm>
-#include <cmath>
 #include <string>
 #include <vector>
+
+#include <xtensor/xmath.hpp>
 
 #include "../core/ops.hpp"
 
@@ -23,12 +24,11 @@ LossResult softmax_cross_entropy(const Tensor& logits, const Labels& labels) {
   }
   check_arg(N > 0, kWho, "the batch size N", "> 0", to_string(shape_of(logits)));
   check_arg(K > 0, kWho, "the class count K", "> 0", to_string(shape_of(logits)));
-  for (std::size_t n = 0; n < N; ++n) {
-    if (labels[n] >= K) {
-      throw Error(std::string(kWho) + ": label " + std::to_string(labels[n]) + " at index " +
-                  std::to_string(n) + " is outside [0, " + std::to_string(K) +
-                  ") for logits of shape " + to_string(shape_of(logits)));
-    }
+  if (const auto bad = std::ranges::find_if(labels, [&](std::size_t y) { return y >= K; });
+      bad != labels.end()) {
+    throw Error(std::string(kWho) + ": label " + std::to_string(*bad) + " at index " +
+                std::to_string(bad - labels.begin()) + " is outside [0, " + std::to_string(K) +
+                ") for logits of shape " + to_string(shape_of(logits)));
   }
 
   LossResult out;
@@ -59,19 +59,10 @@ LossResult mse(const Tensor& y, const Tensor& target) {
   const std::size_t M = y.size();
   check_arg(M > 0, "mse", "the input", "non-empty", to_string(ys));
 
+  const Tensor d = y - target;
   LossResult out;
-  out.grad = Tensor::from_shape(ys);
-  const float* a = y.data();
-  const float* t = target.data();
-  float* g = out.grad.data();
-  const float scale = 2.0f / static_cast<float>(M);
-  double total = 0.0;
-  for (std::size_t i = 0; i < M; ++i) {
-    const float d = a[i] - t[i];
-    total += static_cast<double>(d) * d;
-    g[i] = scale * d;
-  }
-  out.loss = static_cast<float>(total / static_cast<double>(M));
+  out.loss = static_cast<float>(xt::sum(xt::square(xt::cast<double>(d)))() / double(M));
+  out.grad = (2.0f / static_cast<float>(M)) * d;
   return out;
 }
 

@@ -1,14 +1,9 @@
 // Losses: each returns the mean loss over the batch and its gradient dL/d(input).
 #pragma once
 
-#include <cstddef>
-#include <vector>
-
 #include "../core/tensor.hpp"
 
 namespace minicnn {
-
-using Labels = std::vector<std::size_t>;
 
 struct LossResult {
   float loss = 0.0f;  // mean over the batch

@@ -4,6 +4,12 @@
 #include <cstdio>
 #include <sstream>
 
+#include <xtensor/xadapt.hpp>
+#include <xtensor/xbuilder.hpp>
+#include <xtensor/xmath.hpp>
+#include <xtensor/xsort.hpp>
+#include <xtensor/xview.hpp>
+
 namespace minicnn {
 
 namespace {
@@ -17,31 +23,32 @@ void check_scores(const Tensor& scores, const Labels* labels, const char* who) {
                 std::to_string(labels->size()));
 }
 
-std::size_t argmax_row(const float* row, std::size_t k) {
-  std::size_t best = 0;
-  for (std::size_t j = 1; j < k; ++j)
-    if (row[j] > row[best]) best = j;
-  return best;
+// How many positions hold the same label in both (of equal sizes).
+std::size_t count_equal(const Labels& a, const Labels& b) {
+  return xt::count_nonzero(xt::equal(xt::adapt(a), xt::adapt(b)))();
+}
+
+// Per class, the diagonal count over the counts summed along axis (1: the images of
+// each true label, 0: the predictions of each class); 0 where that sum is 0.
+std::vector<double> diagonal_share(const xt::xtensor<std::size_t, 2>& counts, std::size_t axis) {
+  const xt::xtensor<double, 1> diag = xt::cast<double>(xt::diagonal(counts));
+  const xt::xtensor<double, 1> totals = xt::cast<double>(xt::sum(counts, {axis}));
+  const xt::xtensor<double, 1> share = xt::where(totals > 0.0, diag / totals, 0.0);
+  return {share.begin(), share.end()};
 }
 
 }  // namespace
 
 Labels argmax_rows(const Tensor& scores) {
   check_scores(scores, nullptr, "argmax_rows");
-  const std::size_t n = scores.shape()[0], k = scores.shape()[1];
-  Labels out(n);
-  const float* p = scores.data();
-  for (std::size_t i = 0; i < n; ++i) out[i] = argmax_row(p + i * k, k);
-  return out;
+  Labels best(scores.shape()[0]);
+  for (std::size_t i = 0; i < best.size(); ++i) best[i] = xt::argmax(xt::row(scores, i))();
+  return best;
 }
 
 std::size_t count_correct(const Tensor& scores, const Labels& labels) {
   check_scores(scores, &labels, "count_correct");
-  const std::size_t n = scores.shape()[0], k = scores.shape()[1];
-  const float* p = scores.data();
-  std::size_t correct = 0;
-  for (std::size_t i = 0; i < n; ++i) correct += argmax_row(p + i * k, k) == labels[i];
-  return correct;
+  return count_equal(argmax_rows(scores), labels);
 }
 
 double accuracy(const Labels& predicted, const Labels& labels) {
@@ -49,9 +56,7 @@ double accuracy(const Labels& predicted, const Labels& labels) {
     throw Error("accuracy: " + std::to_string(predicted.size()) + " predictions but " +
                 std::to_string(labels.size()) + " labels");
   if (labels.empty()) return 0.0;
-  std::size_t correct = 0;
-  for (std::size_t i = 0; i < labels.size(); ++i) correct += predicted[i] == labels[i];
-  return double(correct) / double(labels.size());
+  return double(count_equal(predicted, labels)) / double(labels.size());
 }
 
 double accuracy(const Tensor& scores, const Labels& labels) {
@@ -63,7 +68,7 @@ double accuracy(const Tensor& scores, const Labels& labels) {
 
 ConfusionMatrix::ConfusionMatrix(std::size_t num_classes) : k_(num_classes) {
   check_arg(k_ > 0, "ConfusionMatrix", "num_classes", "> 0", std::to_string(k_));
-  counts_.assign(k_ * k_, 0);
+  counts_ = xt::zeros<std::size_t>({k_, k_});
 }
 
 void ConfusionMatrix::add(std::size_t predicted, std::size_t label) {
@@ -71,7 +76,7 @@ void ConfusionMatrix::add(std::size_t predicted, std::size_t label) {
     throw Error("ConfusionMatrix(" + std::to_string(k_) + "): predicted " +
                 std::to_string(predicted) + ", label " + std::to_string(label) +
                 ": both must be < " + std::to_string(k_));
-  ++counts_[label * k_ + predicted];
+  ++counts_(label, predicted);
   ++total_;
 }
 
@@ -91,7 +96,7 @@ void ConfusionMatrix::add(const Tensor& scores, const Labels& labels) {
 }
 
 void ConfusionMatrix::reset() {
-  std::fill(counts_.begin(), counts_.end(), 0);
+  counts_.fill(0);
   total_ = 0;
 }
 
@@ -100,38 +105,18 @@ std::size_t ConfusionMatrix::count(std::size_t label, std::size_t predicted) con
     throw Error("ConfusionMatrix(" + std::to_string(k_) + ")::count: label " +
                 std::to_string(label) + ", predicted " + std::to_string(predicted) +
                 ": both must be < " + std::to_string(k_));
-  return counts_[label * k_ + predicted];
+  return counts_(label, predicted);
 }
 
-std::size_t ConfusionMatrix::correct() const {
-  std::size_t c = 0;
-  for (std::size_t i = 0; i < k_; ++i) c += counts_[i * k_ + i];
-  return c;
-}
+std::size_t ConfusionMatrix::correct() const { return xt::sum(xt::diagonal(counts_))(); }
 
 double ConfusionMatrix::accuracy() const {
   return total_ ? double(correct()) / double(total_) : 0.0;
 }
 
-std::vector<double> ConfusionMatrix::recall() const {
-  std::vector<double> r(k_, 0.0);
-  for (std::size_t i = 0; i < k_; ++i) {
-    std::size_t row = 0;
-    for (std::size_t j = 0; j < k_; ++j) row += counts_[i * k_ + j];
-    if (row) r[i] = double(counts_[i * k_ + i]) / double(row);
-  }
-  return r;
-}
+std::vector<double> ConfusionMatrix::recall() const { return diagonal_share(counts_, 1); }
 
-std::vector<double> ConfusionMatrix::precision() const {
-  std::vector<double> p(k_, 0.0);
-  for (std::size_t j = 0; j < k_; ++j) {
-    std::size_t col = 0;
-    for (std::size_t i = 0; i < k_; ++i) col += counts_[i * k_ + j];
-    if (col) p[j] = double(counts_[j * k_ + j]) / double(col);
-  }
-  return p;
-}
+std::vector<double> ConfusionMatrix::precision() const { return diagonal_share(counts_, 0); }
 
 std::string ConfusionMatrix::table(const std::vector<std::string>& names) const {
   if (!names.empty() && names.size() != k_)
@@ -140,9 +125,9 @@ std::string ConfusionMatrix::table(const std::vector<std::string>& names) const 
   auto name = [&](std::size_t i) { return names.empty() ? std::to_string(i) : names[i]; };
   std::size_t name_w = 5;  // "label"
   for (std::size_t i = 0; i < k_; ++i) name_w = std::max(name_w, name(i).size());
-  std::size_t cell_w = 1;
-  for (std::size_t c : counts_) cell_w = std::max(cell_w, std::to_string(c).size());
-  cell_w = std::max(cell_w, std::to_string(k_ - 1).size()) + 1;
+  // The widest count or class index, and a space.
+  const std::size_t cell_w =
+      std::max(std::to_string(xt::amax(counts_)()).size(), std::to_string(k_ - 1).size()) + 1;
 
   std::ostringstream out;
   auto pad = [&](const std::string& s, std::size_t w, bool left) {
@@ -160,7 +145,7 @@ std::string ConfusionMatrix::table(const std::vector<std::string>& names) const 
   for (std::size_t i = 0; i < k_; ++i) {
     pad(name(i), name_w, true);
     out << " |";
-    for (std::size_t j = 0; j < k_; ++j) pad(std::to_string(counts_[i * k_ + j]), cell_w, false);
+    for (std::size_t j = 0; j < k_; ++j) pad(std::to_string(counts_(i, j)), cell_w, false);
     std::snprintf(pct, sizeof pct, "%6.2f%%", 100.0 * rec[i]);
     out << " | " << pct << "\n";
   }

@@ -9,8 +9,9 @@
 #include <string>
 #include <vector>
 
+#include <xtensor/xtensor.hpp>
+
 #include "../core/tensor.hpp"
-#include "loss.hpp"
 
 namespace minicnn {
 
@@ -52,7 +53,7 @@ class ConfusionMatrix {
 
  private:
   std::size_t k_;
-  std::vector<std::size_t> counts_;  // k_ × k_, row-major
+  xt::xtensor<std::size_t, 2> counts_;  // (k_, k_): [true label, predicted class]
   std::size_t total_ = 0;
 };
 

@@ -2,37 +2,21 @@
 
 #include <cmath>
 #include <set>
-#include <sstream>
 #include <utility>
 
-#include "../core/blas.hpp"
+#include <xtensor/xbuilder.hpp>
+
+#include "../core/ops.hpp"
+#include "../core/parallel.hpp"
 
 namespace minicnn {
 namespace {
 
-// Below this many elements an update runs on the calling thread: starting the team
-// costs more than the work.
-constexpr std::size_t kParallelMin = std::size_t{1} << 15;
-
-std::string fmt(float v) {
-  std::ostringstream out;
-  out << v;
-  return out.str();
-}
-
-void check_lr(float lr, const std::string& who) {
-  check_arg(std::isfinite(lr) && lr >= 0.0f, who, "lr", "finite and >= 0", fmt(lr));
-}
-
-void check_weight_decay(float wd, const std::string& who) {
-  check_arg(std::isfinite(wd) && wd >= 0.0f, who, "weight_decay", "finite and >= 0", fmt(wd));
-}
-
 // A state tensor of zeros for each parameter.
-std::vector<Tensor> zeros_like(const std::vector<Parameter>& params) {
+std::vector<Tensor> zero_state(const std::vector<Parameter>& params) {
   std::vector<Tensor> state;
   state.reserve(params.size());
-  for (const Parameter& p : params) state.push_back(zeros(shape_of(*p.value)));
+  for (const Parameter& p : params) state.emplace_back(xt::zeros_like(*p.value));
   return state;
 }
 
@@ -43,7 +27,7 @@ Optimizer::Optimizer(std::vector<Parameter> params, float lr)
 
 Optimizer::Optimizer(std::vector<Parameter> params, float lr, std::string who)
     : params_(std::move(params)), lr_(lr), who_(std::move(who)) {
-  check_lr(lr, who_);
+  check_non_negative(lr, who_, "lr");
   std::set<const Tensor*> seen;
   for (const Parameter& p : params_) {
     const std::string what = "parameter '" + p.name + "'";
@@ -60,16 +44,11 @@ Optimizer::Optimizer(std::vector<Parameter> params, float lr, std::string who)
 }
 
 void Optimizer::zero_grad() {
-  for (Parameter& p : params_) {
-    float* g = p.grad->data();
-    const std::size_t n = p.grad->size();
-#pragma omp parallel for schedule(static) num_threads(n >= kParallelMin ? num_threads() : 1)
-    for (std::size_t j = 0; j < n; ++j) g[j] = 0.0f;
-  }
+  for (Parameter& p : params_) p.grad->fill(0.0f);
 }
 
 void Optimizer::set_lr(float lr) {
-  check_lr(lr, who_);
+  check_non_negative(lr, who_, "lr");
   lr_ = lr;
 }
 
@@ -85,11 +64,11 @@ void Optimizer::check_size(std::size_t i, std::size_t size) const {
 SGD::SGD(std::vector<Parameter> params, SGDOptions opt)
     : Optimizer(std::move(params), opt.lr, "SGD"), opt_(opt) {
   check_arg(opt.momentum >= 0.0f && opt.momentum < 1.0f, who_, "momentum", "in [0, 1)",
-            fmt(opt.momentum));
-  check_weight_decay(opt.weight_decay, who_);
+            format_float(opt.momentum));
+  check_non_negative(opt.weight_decay, who_, "weight_decay");
   check_arg(!opt.nesterov || opt.momentum > 0.0f, who_, "momentum", "> 0 when nesterov is on",
-            fmt(opt.momentum));
-  if (opt.momentum > 0.0f) velocity_ = zeros_like(params_);
+            format_float(opt.momentum));
+  if (opt.momentum > 0.0f) velocity_ = zero_state(params_);
 }
 
 // g' = g + wd·θ;  v = μ·v + g';  θ −= lr·v   (nesterov: θ −= lr·(g' + μ·v))
@@ -100,40 +79,39 @@ void SGD::step() {
     const std::size_t n = params_[i].value->size();
     float* theta = params_[i].value->data();
     const float* g = params_[i].grad->data();
-    const int threads = n >= kParallelMin ? num_threads() : 1;
     if (mu == 0.0f) {
       check_size(i, n);
-#pragma omp parallel for schedule(static) num_threads(threads)
-      for (std::size_t j = 0; j < n; ++j) theta[j] -= lr * (g[j] + wd * theta[j]);
+      parallel_for(n, [&](std::size_t j) { theta[j] -= lr * (g[j] + wd * theta[j]); });
       continue;
     }
     check_size(i, velocity_[i].size());
     float* v = velocity_[i].data();
     if (opt_.nesterov) {
-#pragma omp parallel for schedule(static) num_threads(threads)
-      for (std::size_t j = 0; j < n; ++j) {
+      parallel_for(n, [&](std::size_t j) {
         const float gj = g[j] + wd * theta[j];
         v[j] = mu * v[j] + gj;
         theta[j] -= lr * (gj + mu * v[j]);
-      }
+      });
     } else {
-#pragma omp parallel for schedule(static) num_threads(threads)
-      for (std::size_t j = 0; j < n; ++j) {
+      parallel_for(n, [&](std::size_t j) {
         v[j] = mu * v[j] + (g[j] + wd * theta[j]);
         theta[j] -= lr * v[j];
-      }
+      });
     }
   }
 }
 
 Adam::Adam(std::vector<Parameter> params, AdamOptions opt)
     : Optimizer(std::move(params), opt.lr, opt.decoupled ? "AdamW" : "Adam"), opt_(opt) {
-  check_arg(opt.beta1 >= 0.0f && opt.beta1 < 1.0f, who_, "beta1", "in [0, 1)", fmt(opt.beta1));
-  check_arg(opt.beta2 >= 0.0f && opt.beta2 < 1.0f, who_, "beta2", "in [0, 1)", fmt(opt.beta2));
-  check_arg(std::isfinite(opt.eps) && opt.eps > 0.0f, who_, "eps", "finite and > 0", fmt(opt.eps));
-  check_weight_decay(opt.weight_decay, who_);
-  m_ = zeros_like(params_);
-  v_ = zeros_like(params_);
+  check_arg(opt.beta1 >= 0.0f && opt.beta1 < 1.0f, who_, "beta1", "in [0, 1)",
+            format_float(opt.beta1));
+  check_arg(opt.beta2 >= 0.0f && opt.beta2 < 1.0f, who_, "beta2", "in [0, 1)",
+            format_float(opt.beta2));
+  check_arg(std::isfinite(opt.eps) && opt.eps > 0.0f, who_, "eps", "finite and > 0",
+            format_float(opt.eps));
+  check_non_negative(opt.weight_decay, who_, "weight_decay");
+  m_ = zero_state(params_);
+  v_ = zero_state(params_);
 }
 
 // At step t:  g' = g + wd·θ  (decoupled: θ −= lr·wd·θ, g' = g)
@@ -156,13 +134,13 @@ void Adam::step() {
     const float* g = params_[i].grad->data();
     float* m = m_[i].data();
     float* v = v_[i].data();
-    for (std::size_t j = 0; j < n; ++j) {
+    parallel_for(n, [&](std::size_t j) {
       theta[j] *= decay;
       const float gj = g[j] + coupled_wd * theta[j];
       m[j] = b1 * m[j] + (1.0f - b1) * gj;
       v[j] = b2 * v[j] + (1.0f - b2) * gj * gj;
       theta[j] -= step_size * (m[j] / (std::sqrt(v[j]) / sqrt_bc2 + eps));
-    }
+    });
   }
 }
 

@@ -3,19 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <numbers>
-#include <sstream>
 #include <string>
 
 namespace minicnn {
-namespace {
-
-std::string fmt(float v) {
-  std::ostringstream out;
-  out << v;
-  return out.str();
-}
-
-}  // namespace
 
 LRScheduler::LRScheduler(Optimizer& opt) : opt_(opt), base_lr_(opt.lr()) {}
 
@@ -27,8 +17,7 @@ void LRScheduler::step() {
 StepLR::StepLR(Optimizer& opt, std::size_t step_size, float gamma)
     : LRScheduler(opt), step_size_(step_size), gamma_(gamma) {
   check_arg(step_size > 0, "StepLR", "step_size", "> 0", std::to_string(step_size));
-  check_arg(std::isfinite(gamma) && gamma >= 0.0f, "StepLR", "gamma", "finite and >= 0",
-            fmt(gamma));
+  check_non_negative(gamma, "StepLR", "gamma");
 }
 
 float StepLR::lr_at(std::size_t e) const {
@@ -39,8 +28,7 @@ float StepLR::lr_at(std::size_t e) const {
 CosineLR::CosineLR(Optimizer& opt, std::size_t t_max, float eta_min)
     : LRScheduler(opt), t_max_(t_max), eta_min_(eta_min) {
   check_arg(t_max > 0, "CosineLR", "t_max", "> 0", std::to_string(t_max));
-  check_arg(std::isfinite(eta_min) && eta_min >= 0.0f, "CosineLR", "eta_min", "finite and >= 0",
-            fmt(eta_min));
+  check_non_negative(eta_min, "CosineLR", "eta_min");
 }
 
 float CosineLR::lr_at(std::size_t e) const {
