@@ -13,6 +13,7 @@
 //   out/lenet/accuracy.png        train and test accuracy per epoch
 //   out/lenet/filters.png         the 20 learned 5×5 filters of the first convolution
 #include <minicnn/minicnn.hpp>
+#include <minicnn/viz/plot.hpp>
 
 #include <CLI/CLI.hpp>
 
@@ -109,12 +110,16 @@ int main(int argc, char** argv) try {
   const std::string loss_png = out_dir + "/loss.png", acc_png = out_dir + "/accuracy.png",
                     filters_png = out_dir + "/filters.png";
   write_png(loss_png, line_plot({{.name = "train loss", .values = loss}},
-                                {.title = "LeNet on MNIST: training loss"}));
-  write_png(acc_png, line_plot({{.name = "train accuracy %", .values = train_acc},
-                                {.name = "test accuracy %", .values = test_acc}},
-                               {.title = "LeNet on MNIST: accuracy"}));
+                                {.title = "LeNet on MNIST: training loss", .y_label = "loss"}));
+  write_png(acc_png, line_plot({{.name = "train accuracy", .values = train_acc},
+                                {.name = "test accuracy", .values = test_acc}},
+                               {.title = "LeNet on MNIST: accuracy", .y_label = "accuracy (%)"}));
   auto& conv1 = dynamic_cast<Conv2D&>(net[0]);
-  write_png(filters_png, filter_grid(conv1.weight(), {.scale = kFilterScale, .columns = 10}));
+  write_png(filters_png,
+            filter_grid(conv1.weight(),
+                        {.scale = kFilterScale,
+                         .columns = 10,
+                         .title = "LeNet on MNIST: the 20 learned 5×5 filters of conv 1"}));
 
   std::cout << "checkpoint  " << checkpoint << "\nmetrics     " << metrics << "\nloss curve  "
             << loss_png << "\naccuracy    " << acc_png << "\nfilters     " << filters_png << '\n';
