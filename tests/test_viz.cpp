@@ -180,6 +180,7 @@ TEST(LinePlot, BadArgumentsNameTheValue) {
   EXPECT_ERROR_NAMES(line_plot({}, {.height = 100000}), "line_plot", "640x100000");
   EXPECT_ERROR_NAMES(line_plot({}, {.y_min = std::nan("")}), "line_plot", "y_min");
   EXPECT_ERROR_NAMES(line_plot({}, {.y_max = HUGE_VAL}), "line_plot", "y_max");
+  EXPECT_ERROR_NAMES(line_plot({}, {.y_min = 2, .y_max = 1}), "line_plot", "below y_max");
   // Text that is not UTF-8 is cairo's error, reported as the function's.
   EXPECT_ERROR_NAMES(line_plot({}, {.title = "\xff\xfe"}), "line_plot", "cairo");
 }

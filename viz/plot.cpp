@@ -113,20 +113,16 @@ double line_height(cairo_t* cr, Font f) {
 
 enum class Align { Left, Centre, Right };
 
-// Text whose line box has its top at y and its left edge, centre or right edge at x.
-void draw_text(const Canvas& cv, Font f, const std::string& s, double x, double y, Align align,
-               Rgb color = kBlack) {
+// Black text whose line box has its top at y and its left edge, centre or right edge at x.
+void draw_text(const Canvas& cv, Font f, const std::string& s, double x, double y, Align align) {
   if (s.empty()) return;
   cairo_t* cr = cv.cr();
   const double w = text_width(cr, f, s);
   cairo_font_extents_t e;
   cairo_font_extents(cr, &e);
-  cv.set_color(color);
-  cairo_move_to(cr,
-                align == Align::Left     ? x
-                : align == Align::Centre ? x - w / 2
-                                         : x - w,
-                y + e.ascent);
+  cv.set_color(kBlack);
+  const double x0 = align == Align::Left ? x : align == Align::Centre ? x - w / 2 : x - w;
+  cairo_move_to(cr, x0, y + e.ascent);
   cairo_show_text(cr, s.c_str());
 }
 
@@ -166,12 +162,112 @@ std::string tick_label(double v, double step) {
   return s;
 }
 
+// ---- curves and legend ---------------------------------------------------------------
+
 struct Box {
   double x, y, w, h;
   bool contains(double px, double py) const {
     return px >= x && px <= x + w && py >= y && py <= y + h;
   }
 };
+
+// A series as drawn: its points in pixels, kGap where a value is missing.
+constexpr double kGap = std::numeric_limits<double>::quiet_NaN();
+struct Curve {
+  std::string name;
+  Rgb color;
+  bool marked;  // each point marked by a dot
+  std::vector<std::pair<double, double>> points;
+};
+
+// The line through the points, broken at each gap, and the point marks. A point alone
+// between gaps becomes a round dot of the line's width.
+void draw_curve(const Canvas& cv, const Curve& c, double line_w, double mark_r) {
+  cairo_t* cr = cv.cr();
+  cv.set_color(c.color);
+  cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
+  cairo_set_line_cap(cr, CAIRO_LINE_CAP_ROUND);
+  bool have_prev = false;
+  for (const auto& [x, y] : c.points) {
+    if (std::isnan(x)) {
+      have_prev = false;
+      continue;
+    }
+    if (!have_prev) cairo_move_to(cr, x, y);
+    cairo_line_to(cr, x, y);
+    have_prev = true;
+  }
+  cairo_set_line_width(cr, line_w);
+  cairo_stroke(cr);
+  if (!c.marked) return;
+  for (const auto& [x, y] : c.points) {
+    if (std::isnan(x)) continue;
+    cairo_new_sub_path(cr);
+    cairo_arc(cr, x, y, mark_r, 0, 2 * std::numbers::pi);
+  }
+  cairo_fill(cr);
+}
+
+// How much of the curves runs through a box: points a pixel apart along each segment.
+std::size_t crossings(const std::vector<Curve>& curves, const Box& b) {
+  std::size_t n = 0;
+  for (const Curve& c : curves)
+    for (std::size_t i = 0; i < c.points.size(); ++i) {
+      const auto [x1, y1] = c.points[i];
+      if (std::isnan(x1)) continue;
+      const bool joined = i > 0 && !std::isnan(c.points[i - 1].first);
+      const auto [x0, y0] = joined ? c.points[i - 1] : c.points[i];
+      const int steps = 1 + int(std::min(4096.0, std::hypot(x1 - x0, y1 - y0)));
+      for (int t = 0; t <= steps; ++t)
+        n += b.contains(x0 + (x1 - x0) * t / steps, y0 + (y1 - y0) * t / steps);
+    }
+  return n;
+}
+
+// The named curves, boxed, in the corner of the plot area the curves cross least (the
+// first of top right, bottom right, top left, bottom left on a tie). u: the type scale.
+void draw_legend(const Canvas& cv, const std::vector<Curve>& curves, const Box& area, double u,
+                 double line_w, double mark_r) {
+  cairo_t* cr = cv.cr();
+  const Font font{11.5 * u};
+  const double text_h = line_height(cr, font), entry_h = text_h + 4 * u;
+  const double swatch_w = 18 * u, m = 8 * u;  // a short piece of the curve; the margin
+  double names_w = 0;
+  std::size_t entries = 0;
+  for (const Curve& c : curves)
+    if (!c.name.empty()) names_w = std::max(names_w, text_width(cr, font, c.name)), ++entries;
+  if (entries == 0) return;
+  const double w = std::round(swatch_w + names_w + 28 * u);
+  const double h = std::round(double(entries) * entry_h + 8 * u);
+  const double right = area.x + area.w - m - w, bottom = area.y + area.h - m - h;
+  const Box corners[] = {{right, area.y + m, w, h},
+                         {right, bottom, w, h},
+                         {area.x + m, area.y + m, w, h},
+                         {area.x + m, bottom, w, h}};
+  Box box = corners[0];
+  std::size_t least = std::numeric_limits<std::size_t>::max();
+  for (const Box& b : corners) {
+    // A curve just outside the box still runs into its border.
+    const Box near{b.x - line_w, b.y - line_w, b.w + 2 * line_w, b.h + 2 * line_w};
+    if (const std::size_t n = crossings(curves, near); n < least) least = n, box = b;
+  }
+
+  const double x0 = std::round(box.x), y0 = std::round(box.y);
+  cairo_rectangle(cr, x0 + 0.5, y0 + 0.5, w, h);
+  cairo_set_source_rgba(cr, 1, 1, 1, 0.9);
+  cairo_fill_preserve(cr);
+  cv.set_color(kBorder);
+  cairo_set_line_width(cr, 1.0);
+  cairo_stroke(cr);
+  double y = y0 + 4 * u;
+  for (const Curve& c : curves) {
+    if (c.name.empty()) continue;
+    const double x = x0 + 8 * u, mid = y + entry_h / 2;
+    draw_curve(cv, {"", c.color, c.marked, {{x, mid}, {x + swatch_w, mid}}}, line_w, mark_r);
+    draw_text(cv, font, c.name, x + swatch_w + 8 * u, mid - text_h / 2, Align::Left);
+    y += entry_h;
+  }
+}
 
 }  // namespace
 
@@ -185,6 +281,9 @@ Image line_plot(const std::vector<PlotSeries>& series, const PlotOptions& opt) {
             opt.y_min ? std::to_string(*opt.y_min) : "");
   check_arg(!opt.y_max || std::isfinite(*opt.y_max), "line_plot", "y_max", "finite",
             opt.y_max ? std::to_string(*opt.y_max) : "");
+  if (opt.y_min && opt.y_max)
+    check_arg(*opt.y_min < *opt.y_max, "line_plot", "y_min",
+              "below y_max (" + std::to_string(*opt.y_max) + ")", std::to_string(*opt.y_min));
 
   // The data's extent: x = 1..n, y over every finite value (or as given).
   std::size_t n = 0;
@@ -271,107 +370,26 @@ Image line_plot(const std::vector<PlotSeries>& series, const PlotOptions& opt) {
     draw_text(cv, title_font, opt.title, x, pad, Align::Left);
   }
 
-  // The curves: each value's point, clamped into the plot; a NaN breaks the line.
-  std::vector<Rgb> colors;
-  std::vector<std::vector<std::pair<double, double>>> runs;  // unbroken pieces, in pixels
+  // The curves, each value's point clamped into the plot, and the legend.
+  std::vector<Curve> curves;
   for (std::size_t k = 0; k < series.size(); ++k) {
     const PlotSeries& s = series[k];
-    colors.push_back(s.color.value_or(kPalette[k % std::size(kPalette)]));
-    runs.emplace_back();
+    Curve& c =
+        curves.emplace_back(Curve{.name = s.name,
+                                  .color = s.color.value_or(kPalette[k % std::size(kPalette)]),
+                                  .marked = s.values.size() <= kMaxMarkedValues,
+                                  .points = {}});
     for (std::size_t i = 0; i < s.values.size(); ++i) {
       const double v = s.values[i];
-      if (!std::isfinite(v)) {
-        runs.back().emplace_back(NAN, NAN);
-        continue;
-      }
-      runs.back().emplace_back(px(double(i + 1)), py(std::clamp(v, lo, hi)));
+      if (std::isfinite(v))
+        c.points.emplace_back(px(double(i + 1)), py(std::clamp(v, lo, hi)));
+      else
+        c.points.emplace_back(kGap, kGap);
     }
   }
   const double line_w = 2 * u, mark_r = 2.5 * u;
-  cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
-  cairo_set_line_cap(cr, CAIRO_LINE_CAP_ROUND);
-  for (std::size_t k = 0; k < series.size(); ++k) {
-    cv.set_color(colors[k]);
-    bool have_prev = false;
-    for (const auto& [x, y] : runs[k]) {
-      if (std::isnan(x)) {
-        have_prev = false;
-        continue;
-      }
-      if (!have_prev) cairo_move_to(cr, x, y);  // a lone point: a round dot of the line's width
-      cairo_line_to(cr, x, y);
-      have_prev = true;
-    }
-    cairo_set_line_width(cr, line_w);
-    cairo_stroke(cr);
-    if (series[k].values.size() <= kMaxMarkedValues)
-      for (const auto& [x, y] : runs[k]) {
-        if (std::isnan(x)) continue;
-        cairo_new_sub_path(cr);
-        cairo_arc(cr, x, y, mark_r, 0, 2 * std::numbers::pi);
-      }
-    cairo_fill(cr);
-  }
-
-  // The legend, boxed, in the corner of the plot the curves cross least (the first of
-  // top right, bottom right, top left, bottom left on a tie).
-  const Font legend_font{11.5 * u};
-  const double entry_h = line_height(cr, legend_font) + 4 * u, swatch_w = 22 * u;
-  double names_w = 0;
-  std::size_t entries = 0;
-  for (const PlotSeries& s : series)
-    if (!s.name.empty())
-      names_w = std::max(names_w, text_width(cr, legend_font, s.name)), ++entries;
-  if (entries == 0) return cv.to_image(3);
-  const double box_w = std::round(swatch_w + names_w + 20 * u);
-  const double box_h = std::round(double(entries) * entry_h + 8 * u), m = 8 * u;
-  const Box corners[] = {{right - m - box_w, top + m, box_w, box_h},
-                         {right - m - box_w, bottom - m - box_h, box_w, box_h},
-                         {left + m, top + m, box_w, box_h},
-                         {left + m, bottom - m - box_h, box_w, box_h}};
-  // Coverage: points every pixel along each segment, counted in each corner's box.
-  auto covered = [&](const Box& b) {
-    const Box near{b.x - line_w, b.y - line_w, b.w + 2 * line_w, b.h + 2 * line_w};
-    std::size_t count = 0;
-    for (const auto& run : runs)
-      for (std::size_t i = 0; i < run.size(); ++i) {
-        const auto [x1, y1] = run[i];
-        if (std::isnan(x1)) continue;
-        const auto [x0, y0] = i > 0 && !std::isnan(run[i - 1].first) ? run[i - 1] : run[i];
-        const int steps = 1 + int(std::min(4096.0, std::hypot(x1 - x0, y1 - y0)));
-        for (int t = 0; t <= steps; ++t)
-          count += near.contains(x0 + (x1 - x0) * t / steps, y0 + (y1 - y0) * t / steps);
-      }
-    return count;
-  };
-  Box box = corners[0];
-  std::size_t best = covered(box);
-  for (const Box& b : corners)
-    if (const std::size_t c = covered(b); c < best) best = c, box = b;
-
-  cairo_rectangle(cr, std::round(box.x) + 0.5, std::round(box.y) + 0.5, box.w, box.h);
-  cairo_set_source_rgba(cr, 1, 1, 1, 0.9);
-  cairo_fill_preserve(cr);
-  cv.set_color(kBorder);
-  cairo_set_line_width(cr, 1.0);
-  cairo_stroke(cr);
-  double y = std::round(box.y) + 4 * u;
-  for (std::size_t k = 0; k < series.size(); ++k) {
-    if (series[k].name.empty()) continue;
-    const double x = std::round(box.x) + 8 * u, mid = y + entry_h / 2;
-    cv.set_color(colors[k]);
-    cairo_set_line_width(cr, line_w);
-    cairo_move_to(cr, x, mid);
-    cairo_line_to(cr, x + swatch_w - 8 * u, mid);
-    cairo_stroke(cr);
-    if (series[k].values.size() <= kMaxMarkedValues) {
-      cairo_arc(cr, x + (swatch_w - 8 * u) / 2, mid, mark_r, 0, 2 * std::numbers::pi);
-      cairo_fill(cr);
-    }
-    draw_text(cv, legend_font, series[k].name, x + swatch_w, mid - line_height(cr, legend_font) / 2,
-              Align::Left);
-    y += entry_h;
-  }
+  for (const Curve& c : curves) draw_curve(cv, c, line_w, mark_r);
+  draw_legend(cv, curves, {left, top, right - left, bottom - top}, u, line_w, mark_r);
   return cv.to_image(3);
 }
 

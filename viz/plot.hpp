@@ -38,7 +38,7 @@ struct PlotOptions {
   std::string title = {};                        // above the plot; empty: none
   std::string x_label = "epoch";                 // under the x axis; empty: none
   std::string y_label = {};                      // beside the y axis, turned; empty: none
-  std::optional<double> y_min = {}, y_max = {};  // unset: fitted to the values
+  std::optional<double> y_min = {}, y_max = {};  // unset: fitted to the values; y_min < y_max
 };
 
 // Curves over x = 1..n as RGB: axes with tick labels, grid lines, the axis labels, the
