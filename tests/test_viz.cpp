@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "test_util.hpp"
+
 using namespace minicnn;
 
 namespace {
@@ -38,15 +40,6 @@ std::size_t count(const Image& img, const std::function<bool(const std::uint8_t*
   return count(img, 0, 0, img.width, img.height, test);
 }
 
-// The message of the Error f throws, or "(no Error thrown)".
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no Error thrown)";
-}
 // cairo and fontconfig keep their font caches until the process ends, which LeakSanitizer
 // (scripts/sanitize.sh) would report: they are freed once the tests are done.
 class FontCaches : public ::testing::Environment {
@@ -56,11 +49,12 @@ class FontCaches : public ::testing::Environment {
 const ::testing::Environment* const kFontCaches =
     ::testing::AddGlobalTestEnvironment(new FontCaches);
 
-#define EXPECT_ERROR_NAMES(call, who, what)                           \
-  do {                                                                \
-    const std::string m = error_of([&] { (void)(call); });            \
-    EXPECT_NE(m.find(who), std::string::npos) << #call << ": " << m;  \
-    EXPECT_NE(m.find(what), std::string::npos) << #call << ": " << m; \
+// The Error of call names the function and the value.
+#define EXPECT_ERROR_NAMES(call, who, what)                                       \
+  do {                                                                            \
+    const std::string m = minicnn::testing::error_message([&] { (void)(call); }); \
+    EXPECT_TRUE(minicnn::testing::contains(m, who)) << #call << ": " << m;        \
+    EXPECT_TRUE(minicnn::testing::contains(m, what)) << #call << ": " << m;       \
   } while (0)
 
 }  // namespace
