@@ -20,6 +20,7 @@
 // The blocks between "// [walkthrough:NAME]" and "// [end]" are quoted verbatim in
 // docs/walkthrough.md; tests/test_walkthrough_docs.cpp fails when the two drift apart.
 #include <minicnn/minicnn.hpp>
+#include <minicnn/viz/plot.hpp>
 
 #include <CLI/CLI.hpp>
 
@@ -671,6 +672,17 @@ void print_grid(const char* column_name, const std::vector<std::size_t>& variant
   std::printf("\n");
 }
 
+// The plot of a timing table: log2(im2col time / fft time) against the kernel radius r,
+// a curve per column; above 0, FFT is faster.
+void write_ratio_plot(const fs::path& path, const std::vector<PlotSeries>& series,
+                      const std::string& title) {
+  write_png(path.string(), line_plot(series, {.width = 720,
+                                              .height = 420,
+                                              .title = title,
+                                              .x_label = "kernel radius r (kernel 2r+1 × 2r+1)",
+                                              .y_label = "log2(im2col time / fft time)"}));
+}
+
 void section_crossover(const fs::path& out) {
   std::printf("== 5. Where FFT overtakes im2col: one plane (N = C = K = 1), valid output ==\n\n");
   std::printf("forward pass, milliseconds, best of up to %d runs, threads: %d\n", kMaxReps,
@@ -682,7 +694,7 @@ void section_crossover(const fs::path& out) {
   for (std::size_t size : kCrossSizes) {
     std::vector<Cell> column;
     PlotSeries s;
-    s.name = std::to_string(size) + "x" + std::to_string(size);
+    s.name = std::to_string(size) + "×" + std::to_string(size);
     for (std::size_t k : kernels) {
       column.push_back(time_cell(ConvGeom::make(1, 1, size, size, 1, k, k)));
       // The plot: log2(im2col time / fft time) at x = r; above 0, FFT is faster.
@@ -692,12 +704,8 @@ void section_crossover(const fs::path& out) {
     series.push_back(std::move(s));
   }
   print_grid("size", kCrossSizes, kernels, columns);
-  PlotOptions opt;
-  opt.width = 720;
-  opt.height = 420;
-  opt.title = "log2(im2col time / fft time) on one plane: above 0, fft is faster";
-  opt.x_label = "kernel radius r (kernel 2r+1 x 2r+1)";
-  write_png((out / "crossover.png").string(), line_plot(series, opt));
+  write_ratio_plot(out / "crossover.png", series,
+                   "im2col against FFT on one plane (N = C = K = 1): above 0, FFT is faster");
   std::printf("\n");
 }
 
@@ -729,12 +737,8 @@ void section_channels(const fs::path& out) {
     std::printf("  C = %2zu: %4zu transforms x %.4f ms = %6.2f ms of its %6.2f ms\n", C, planes,
                 per, double(planes) * per, columns[i].front().fft_ms);
   }
-  PlotOptions opt;
-  opt.width = 720;
-  opt.height = 420;
-  opt.title = "log2(im2col time / fft time), N=8, 64x64, K=16: above 0, fft is faster";
-  opt.x_label = "kernel radius r (kernel 2r+1 x 2r+1)";
-  write_png((out / "channels.png").string(), line_plot(series, opt));
+  write_ratio_plot(out / "channels.png", series,
+                   "im2col against FFT, N = 8, 64×64, K = 16: above 0, FFT is faster");
   std::printf("\n");
 }
 

