@@ -1,6 +1,7 @@
 #include "file.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -78,6 +79,35 @@ class TempFile {
   bool renamed_ = false;
 };
 
+// Where a write to path lands: path itself, or the file its chain of symbolic links
+// names (written in place of the link would leave the target stale). Throws Error when
+// that is something other than a regular file or nothing (a folder, a device, a pipe),
+// which a rename would replace. *mode is the existing file's permission bits, or -1.
+std::string write_target(const std::string& path, std::string_view who, int* mode) {
+  namespace fs = std::filesystem;
+  fs::path p = path;
+  std::error_code ec;
+  for (int hops = 0; fs::is_symlink(fs::symlink_status(p, ec)); ++hops) {
+    if (hops == 40) fail(who, path, "too many levels of symbolic links");
+    const fs::path next = fs::read_symlink(p, ec);
+    if (ec) fail(who, path, "cannot read the symbolic link " + p.string() + ": " + ec.message());
+    p = next.is_absolute() ? next : p.parent_path() / next;
+  }
+  const fs::file_status st = fs::status(p, ec);
+  *mode = -1;
+  if (st.type() == fs::file_type::not_found) return p.string();
+  if (st.type() != fs::file_type::regular) {
+    const char* kind = st.type() == fs::file_type::directory ? "a directory"
+                       : st.type() == fs::file_type::character || st.type() == fs::file_type::block
+                           ? "a device"
+                           : "not a regular file";
+    fail(who, path, std::string("is ") + kind + (p.string() == path ? "" : " (" + p.string() + ")") +
+                        "; refusing to replace it with a file");
+  }
+  *mode = static_cast<int>(st.permissions() & fs::perms::mask);
+  return p.string();
+}
+
 }  // namespace
 
 std::vector<std::uint8_t> read_file(const std::string& path, std::string_view who) {
@@ -114,13 +144,19 @@ void FileSink::write(const void* data, std::size_t size) {
 
 void write_file_atomic(const std::string& path, const std::function<void(FileSink&)>& fill,
                        std::string_view who) {
-  TempFile tmp(path, who);
+  int mode = -1;
+  const std::string target = write_target(path, who, &mode);
+  TempFile tmp(target, who);
   FileSink sink(tmp.fd(), path, who);
   fill(sink);
+  // The new file keeps the permissions of the one it replaces (a 0600 checkpoint stays
+  // private, a read-only one read-only).
+  if (mode >= 0 && ::fchmod(tmp.fd(), static_cast<mode_t>(mode)) != 0)
+    fail_write(who, path, "cannot keep the file's permissions", errno);
   if (::fsync(tmp.fd()) != 0) fail_write(who, path, "fsync failed", errno);
   if (tmp.close() != 0) fail_write(who, path, "close failed", errno);
-  if (const AtomicWriteHook hook = g_atomic_write_hook.load()) hook(tmp.path(), path);
-  if (std::rename(tmp.path().c_str(), path.c_str()) != 0) {
+  if (const AtomicWriteHook hook = g_atomic_write_hook.load()) hook(tmp.path(), target);
+  if (std::rename(tmp.path().c_str(), target.c_str()) != 0) {
     const int err = errno;
     fail(who, path, "cannot rename " + tmp.path() + " over it: " + std::strerror(err) +
                         " (the previous file, if any, is unchanged)");

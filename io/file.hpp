@@ -8,6 +8,11 @@
 // temporary: one left behind is harmless, since no reader looks at it and a later write
 // picks a name that does not exist yet.
 //
+// A symbolic link is followed: its target is replaced (atomically, beside the target),
+// the link stays. The new file keeps the permission bits of the file it replaces. A path
+// that names something other than a regular file (a folder, a device, a pipe) is refused
+// with an Error, and left as it is.
+//
 // Every writer of minicnn (checkpoints, images, metrics files) goes through here, so the
 // one test hook below covers them all.
 #pragma once
