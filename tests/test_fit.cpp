@@ -301,3 +301,39 @@ TEST(Fit, SchedulesTheLearningRateAndReportsEachEpoch) {
       fit(net, opt, train, Dataset(), {.epochs = 1, .batch_size = 16, .progress = false});
   EXPECT_TRUE(std::isnan(h[0].test_acc));
 }
+
+namespace {
+
+// What fit can know before its first batch, it checks then: no epoch of work is lost.
+TEST(Fit, ChecksModelDataOptimiserAndPathsBeforeTheFirstBatch) {
+  const Dataset train = quadrants(64);
+  Sequential net = small_dense();
+  SGD opt(net.parameters(), {.lr = 0.1f});
+  // A model with the wrong number of outputs.
+  Sequential five = small_dense();
+  five.add<Dense>(4, 5);
+  SGD opt5(five.parameters(), {.lr = 0.1f});
+  expect_error_naming([&] { fit(five, opt5, train, Dataset(), {.progress = false}); },
+                      {"fit", "(64, 5)", "(N, 4)"});
+  // Test images of another size.
+  std::vector<std::uint8_t> img(2 * 100, 0), lab{0, 1};
+  const Dataset wrong(std::move(img), std::move(lab), 10, 10, 4, "ten");
+  expect_error_naming([&] { fit(net, opt, train, wrong, {.progress = false}); },
+                      {"fit", "10x10", "8x8"});
+  // An optimiser built for another model.
+  Sequential other = small_dense();
+  SGD stranger(other.parameters(), {.lr = 0.1f});
+  expect_error_naming([&] { fit(net, stranger, train, Dataset(), {.progress = false}); },
+                      {"fit", "optimiser", "another model"});
+  // A checkpoint in a folder that does not exist.
+  expect_error_naming(
+      [&] {
+        fit(net, opt, train, Dataset(),
+            {.checkpoint_path = "/nonexistent-minicnn/dir/c.safetensors", .progress = false});
+      },
+      {"fit", "/nonexistent-minicnn/dir", "does not exist"});
+  // None of that trained anything.
+  for (const Parameter& p : net.parameters()) EXPECT_EQ(xt::amax(xt::abs(*p.grad))(), 0.0f);
+}
+
+}  // namespace

@@ -1,9 +1,13 @@
 #include "fit.hpp"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <bit>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <optional>
 
 #include "checkpoint.hpp"
@@ -80,6 +84,51 @@ Evaluation evaluate(Layer& model, const Dataset& data, std::size_t batch_size, N
   return result;
 }
 
+namespace {
+
+// What would otherwise fail only after an epoch of work: the shapes the model takes and
+// gives, the test set's images, the optimiser's parameters, the checkpoint's folder.
+void check_before_training(Layer& model, const Optimizer& opt, const std::vector<Parameter>& params,
+                           const Dataset& train, const Dataset& test, const FitOptions& o) {
+  const Shape x{o.batch_size, 1, train.height(), train.width()};
+  Shape y;
+  try {
+    y = model.output_shape(x);
+  } catch (const Error& e) {
+    throw Error(std::string("fit: the model cannot take the training images ") + to_string(x) +
+                ": " + e.what());
+  }
+  if (y.size() != 2 || y[1] != train.num_classes()) {
+    throw Error("fit: the model gives " + to_string(y) + " for " + to_string(x) + "; " +
+                train.name() + " needs (N, " + std::to_string(train.num_classes()) +
+                ") logits, one per class");
+  }
+  if (!test.empty() && (test.height() != train.height() || test.width() != train.width())) {
+    throw Error("fit: the test images are " + std::to_string(test.height()) + "x" +
+                std::to_string(test.width()) + ", the training images " +
+                std::to_string(train.height()) + "x" + std::to_string(train.width()));
+  }
+  for (const Parameter& p : opt.params()) {
+    const bool ours = std::any_of(params.begin(), params.end(),
+                                  [&](const Parameter& q) { return q.value == p.value; });
+    if (!ours)
+      throw Error("fit: the optimiser holds a tensor '" + p.name +
+                  "' that is not a parameter of the model (was it built for another model?)");
+  }
+  if (!o.checkpoint_path.empty()) {
+    namespace fs = std::filesystem;
+    const fs::path dir = fs::absolute(o.checkpoint_path).parent_path();
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec))
+      throw Error("fit: the checkpoint's folder " + dir.string() + " does not exist (checkpoint '" +
+                  o.checkpoint_path + "')");
+    if (::access(dir.c_str(), W_OK) != 0)
+      throw Error("fit: cannot write into " + dir.string() + ", the checkpoint's folder");
+  }
+}
+
+}  // namespace
+
 std::vector<EpochRecord> fit(Layer& model, Optimizer& opt, const Dataset& train,
                              const Dataset& test, const FitOptions& o) {
   check_arg(!train.empty(), "fit", "the training set", "non-empty", train.name() + " is empty");
@@ -91,6 +140,7 @@ std::vector<EpochRecord> fit(Layer& model, Optimizer& opt, const Dataset& train,
 
   // Made once: Sequential::parameters() builds its names anew on every call.
   const std::vector<Parameter> params = model.parameters();
+  check_before_training(model, opt, params, train, test, o);
   std::optional<MetricsCsv> csv;
   if (!o.metrics_path.empty()) csv.emplace(o.metrics_path);  // a bad path fails now
   BatchIterator batches(train, o.batch_size, o.shuffle, o.seed, {.norm = o.norm});
