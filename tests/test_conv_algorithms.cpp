@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 using namespace minicnn;
@@ -290,4 +291,40 @@ TEST(ConvFft, OneLargePlaneSplitOverThreadsMatchesDirect) {
         conv2d_fft_backward_weights(g, d.x.data(), d.dy.data(), dw, db, ws);
       });
   set_num_threads(saved);
+}
+
+// One NaN pixel reaches the same outputs, those it touches, in every algorithm.
+TEST(ConvDispatch, NanAndInfReachTheSameOutputsInEveryAlgorithm) {
+  const ConvGeom g = ConvGeom::make(2, 2, 9, 8, 3, 3, 3, 1, 1);
+  Rng rng(21);
+  const Data d = make_data(g, rng);
+  for (float bad : {std::nanf(""), std::numeric_limits<float>::infinity()}) {
+    std::vector<float> x = d.x, dy = d.dy;
+    x[1 * g.C * g.H * g.W + 0 * g.H * g.W + 4 * g.W + 3] = bad;  // image 1, channel 0, (4, 3)
+    dy[5] = bad;
+    std::vector<std::vector<float>> ys, dxs, dws;
+    for (ConvAlgo a : {ConvAlgo::Direct, ConvAlgo::Im2colGemm, ConvAlgo::FFT}) {
+      ConvWorkspace ws;
+      std::vector<float> y(d.y.size()), dx(d.dx.size()), dw(d.dw.size(), 0.0f);
+      const ConvTensors t{.x = x.data(), .w = d.w.data(), .b = d.b.data(), .dy = dy.data(),
+                          .y = y.data(), .dx = dx.data(), .dw = dw.data()};
+      conv2d_run(a, ConvPass::Forward, g, t, ws);
+      conv2d_run(a, ConvPass::BackwardData, g, t, ws);
+      conv2d_run(a, ConvPass::BackwardWeights, g, t, ws);
+      ys.push_back(y), dxs.push_back(dx), dws.push_back(dw);
+    }
+    const auto finite_mask = [](const std::vector<float>& v) {
+      std::vector<bool> m;
+      for (float e : v) m.push_back(std::isfinite(e));
+      return m;
+    };
+    std::size_t touched = 0;
+    for (bool f : finite_mask(ys[0])) touched += !f;
+    EXPECT_EQ(touched, 3u * 3u * 3u);  // the 3×3 window around the pixel in each of K = 3 planes
+    for (std::size_t i = 1; i < ys.size(); ++i) {
+      EXPECT_EQ(finite_mask(ys[i]), finite_mask(ys[0])) << "forward, algorithm " << i;
+      EXPECT_EQ(finite_mask(dxs[i]), finite_mask(dxs[0])) << "backward-data, algorithm " << i;
+      EXPECT_EQ(finite_mask(dws[i]), finite_mask(dws[0])) << "backward-weights, algorithm " << i;
+    }
+  }
 }

@@ -79,16 +79,16 @@ void conv2d_direct_backward_weights(const ConvGeom& g, const float* x, const flo
     for (std::size_t c = 0; c < g.C; ++c)
       for (std::size_t kh = 0; kh < g.KH; ++kh)
         for (std::size_t kw = 0; kw < g.KW; ++kw) {
+          // Taps in the padding multiply a zero: they add nothing, unless dy holds a
+          // NaN or an Inf there (0·NaN is NaN), as in im2col's product.
           double s = 0.0;
           for (std::size_t n = 0; n < g.N; ++n)
             for (std::size_t oh = 0; oh < g.OH; ++oh) {
               const std::ptrdiff_t ih = input_index(g, oh, kh, g.H);
-              if (ih < 0) continue;
               for (std::size_t ow = 0; ow < g.OW; ++ow) {
                 const std::ptrdiff_t iw = input_index(g, ow, kw, g.W);
-                if (iw < 0) continue;
-                s += double(dy[((n * g.K + k) * g.OH + oh) * g.OW + ow]) *
-                     x[((n * g.C + c) * g.H + ih) * g.W + iw];
+                const float xv = ih < 0 || iw < 0 ? 0.0f : x[((n * g.C + c) * g.H + ih) * g.W + iw];
+                s += double(dy[((n * g.K + k) * g.OH + oh) * g.OW + ow]) * xv;
               }
             }
           dw[((k * g.C + c) * g.KH + kh) * g.KW + kw] += static_cast<float>(s);

@@ -1,5 +1,8 @@
 #include "dispatch.hpp"
 
+#include <cstdint>
+#include <cstring>
+
 #include "../../core/tensor.hpp"
 #include "direct.hpp"
 
@@ -10,6 +13,31 @@ void need(const void* p, const char* role, ConvAlgo algo, ConvPass pass, const s
   if (p == nullptr)
     throw Error(who + ": " + to_string(algo) + " " + to_string(pass) + " needs " + role +
                 ", got a null pointer");
+}
+
+bool all_finite(const float* p, std::size_t n) {
+  // NaN and Inf are the floats whose exponent bits are all ones. An OR over integer
+  // tests is one pass the compiler vectorises, where a branch per element would not.
+  std::uint32_t any = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    std::uint32_t bits;
+    std::memcpy(&bits, p + i, sizeof bits);
+    any |= static_cast<std::uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
+  }
+  return any == 0;
+}
+
+// The inputs of a pass hold a NaN or an Inf.
+bool has_non_finite(ConvPass pass, const ConvGeom& g, const ConvTensors& t) {
+  const std::size_t xs = g.N * g.C * g.H * g.W, ws = g.K * g.C * g.KH * g.KW,
+                    ys = g.N * g.K * g.OH * g.OW;
+  switch (pass) {
+    case ConvPass::Forward:
+      return !all_finite(t.x, xs) || !all_finite(t.w, ws) || (t.b && !all_finite(t.b, g.K));
+    case ConvPass::BackwardData: return !all_finite(t.dy, ys) || !all_finite(t.w, ws);
+    case ConvPass::BackwardWeights: return !all_finite(t.x, xs) || !all_finite(t.dy, ys);
+  }
+  return false;
 }
 
 }  // namespace
@@ -55,6 +83,10 @@ void conv2d_run(ConvAlgo algo, ConvPass pass, const ConvGeom& g, const ConvTenso
       need(t.dw, "dw", algo, pass, who);
       break;
   }
+  // A transform mixes every value of a plane: one NaN would spread over the whole
+  // output. With a NaN or an Inf in its inputs a pass runs by im2col instead, so that
+  // it reaches only the outputs it touches, whatever the algorithm asked for.
+  if (algo == ConvAlgo::FFT && has_non_finite(pass, g, t)) algo = ConvAlgo::Im2colGemm;
   // The same three lines per algorithm: y = W ⋆ x + b, dx = Wᵀ ⋆ dy, dW += dy ⋆ x.
   switch (algo) {
     case ConvAlgo::Direct:

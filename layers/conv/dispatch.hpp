@@ -8,6 +8,11 @@
 // Each algorithm keeps its scratch in its part of ConvWorkspace; reuse one workspace
 // for the passes of one layer, so that FFT's backward passes find the spectra its
 // forward made (fft.hpp says when).
+//
+// NaN and Inf: in every algorithm a NaN or Inf input reaches exactly the outputs it
+// touches (those whose sum holds it), as in the textbook loops. FFT would spread it over
+// whole planes, so a pass whose inputs are not all finite runs by im2col instead (a
+// scan of the inputs, a few percent of an FFT pass).
 #pragma once
 
 #include <cstddef>
