@@ -15,12 +15,6 @@ using namespace minicnn::testing;
 
 namespace {
 
-Tensor random_tensor(const Shape& s, std::uint64_t seed) {
-  Rng rng(seed);
-  Tensor t = Tensor::from_shape(s);
-  for (float& v : t) v = rng.uniform(-1.0f, 1.0f);
-  return t;
-}
 
 std::vector<std::string> names_of(const std::vector<Parameter>& ps) {
   std::vector<std::string> names;

@@ -6,19 +6,16 @@
 
 #include <gtest/gtest.h>
 
+#include "test_util.hpp"
+
 #include <cmath>
 #include <functional>
 
 using namespace minicnn;
+using minicnn::testing::random_tensor;
 
 namespace {
 
-Tensor random_tensor(const Shape& s, std::uint64_t seed) {
-  Tensor t = zeros(s);
-  Rng rng(seed);
-  fill_uniform(t, -1, 1, rng);
-  return t;
-}
 
 double max_rel_diff(const Tensor& a, const Tensor& b) {
   double diff = 0, scale = 1e-30;

@@ -14,12 +14,6 @@ using namespace minicnn::testing;
 
 namespace {
 
-Tensor random_tensor(const Shape& s, std::uint64_t seed) {
-  Rng rng(seed);
-  Tensor t = Tensor::from_shape(s);
-  for (float& v : t) v = rng.uniform(-1.0f, 1.0f);
-  return t;
-}
 
 double max_rel_diff(const Tensor& a, const Tensor& b) {
   EXPECT_EQ(shape_of(a), shape_of(b));

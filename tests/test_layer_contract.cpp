@@ -22,12 +22,6 @@ struct Made {
   Shape x;
 };
 
-Tensor random_like(const Shape& s, std::uint64_t seed) {
-  Rng rng(seed);
-  Tensor t = Tensor::from_shape(s);
-  for (float& v : t) v = rng.uniform(-1.0f, 1.0f);
-  return t;
-}
 
 // One of every built-in layer, with an input it takes.
 std::vector<Made> every_layer() {
@@ -70,8 +64,8 @@ class LayerContract : public ::testing::TestWithParam<std::size_t> {
  protected:
   Made m = every_layer()[GetParam()];
   std::unique_ptr<Layer> layer = m.make();
-  Tensor x = random_like(m.x, 1);
-  Tensor dy() const { return random_like(layer->output_shape(m.x), 2); }
+  Tensor x = random_tensor(m.x, 1);
+  Tensor dy() const { return random_tensor(layer->output_shape(m.x), 2); }
 };
 
 TEST_P(LayerContract, BackwardWithoutForwardThrows) {
@@ -141,16 +135,16 @@ INSTANTIATE_TEST_SUITE_P(EveryLayer, LayerContract,
 // The crash of the first version: FFT forward, another algorithm, then backward.
 TEST(Conv2DContract, BackwardAfterSetAlgoThrowsForEveryPair) {
   const ConvAlgo algos[] = {ConvAlgo::FFT, ConvAlgo::Im2colGemm, ConvAlgo::Direct, ConvAlgo::Auto};
-  const Tensor x = random_like({2, 2, 6, 5}, 3);
+  const Tensor x = random_tensor({2, 2, 6, 5}, 3);
   for (ConvAlgo from : algos)
     for (ConvAlgo to : algos) {
       Conv2D conv(2, 3, 3, {.algo = from});
       const Tensor y = conv.forward(x);
       conv.set_algo(to);
-      const std::string msg = error_message([&] { conv.backward(random_like(shape_of(y), 4)); });
+      const std::string msg = error_message([&] { conv.backward(random_tensor(shape_of(y), 4)); });
       EXPECT_TRUE(contains(msg, "set_algo")) << to_string(from) << " -> " << to_string(to) << ": " << msg;
       conv.forward(x);
-      EXPECT_NO_THROW(conv.backward(random_like(shape_of(y), 4)));
+      EXPECT_NO_THROW(conv.backward(random_tensor(shape_of(y), 4)));
     }
 }
 
@@ -163,7 +157,7 @@ TEST(Conv2DContract, NameIsPureAndNameForShowsThePlan) {
   const std::string expected = "Conv2D(20->50, 5x5, auto: " + to_string(p[0].algo) + "/" +
                                to_string(p[1].algo) + "/" + to_string(p[2].algo) + ")";
   EXPECT_EQ(conv.name_for(x), expected);  // without a forward
-  conv.forward(random_like(x, 5));
+  conv.forward(random_tensor(x, 5));
   EXPECT_EQ(conv.name(), before);
   Conv2D fixed(1, 2, 3, {.algo = ConvAlgo::Im2colGemm});
   EXPECT_EQ(fixed.name_for({1, 1, 5, 5}), "Conv2D(1->2, 3x3, im2col)");
@@ -185,7 +179,7 @@ TEST(Conv2DContract, PlansAreCachedByTheWholeGeometry) {
   EXPECT_EQ(conv.plan({2, 3, 8, 8})[0].workspace_bytes, small[0].workspace_bytes);
   // And each runs right after the other.
   for (const Shape& s : {Shape{2, 3, 8, 8}, Shape{2, 3, 40, 40}, Shape{2, 3, 8, 8}}) {
-    const Tensor x = random_like(s, 6);
+    const Tensor x = random_tensor(s, 6);
     Conv2D ref(3, 4, 3, {.algo = ConvAlgo::Direct});
     ref.weight() = conv.weight();
     ref.bias() = conv.bias();
@@ -200,8 +194,8 @@ TEST(SequentialContract, AMiddleLayerWithoutInputGradientIsAnError) {
   Layer& middle = net.add<ReLU>();
   net.add<Dense>(3, 2);
   middle.set_needs_input_grad(false);
-  net.forward(random_like({2, 3}, 7));
-  const std::string msg = error_message([&] { net.backward(random_like({2, 2}, 8)); });
+  net.forward(random_tensor({2, 3}, 7));
+  const std::string msg = error_message([&] { net.backward(random_tensor({2, 2}, 8)); });
   EXPECT_TRUE(contains(msg, "layer 1")) << msg;
   EXPECT_TRUE(contains(msg, "input gradient")) << msg;
 }
@@ -212,7 +206,7 @@ namespace {
 
 // A layer's own tensors replaced through its references: checked before use.
 TEST(Conv2DContract, ReplacedTensorsOfAnotherShapeThrowNamingThem) {
-  const Tensor x = random_like({2, 3, 6, 6}, 9);
+  const Tensor x = random_tensor({2, 3, 6, 6}, 9);
   for (ConvAlgo a : {ConvAlgo::Direct, ConvAlgo::Im2colGemm, ConvAlgo::FFT}) {
     Conv2D conv(3, 4, 3, {.algo = a});
     conv.weight() = xt::zeros<float>({1});
@@ -242,7 +236,7 @@ TEST(Conv2DContract, HugeSizesThrowInsteadOfOverflowing) {
     Conv2D conv(1, 1, 3, {.padding = p});
     EXPECT_THROW(conv.output_shape({1, 1, 4, 4}), Error) << p;
     EXPECT_THROW(conv.plan({1, 1, 4, 4}), Error) << p;
-    EXPECT_THROW(conv.forward(random_like({1, 1, 4, 4}, 10)), Error) << p;
+    EXPECT_THROW(conv.forward(random_tensor({1, 1, 4, 4}, 10)), Error) << p;
   }
   const std::string msg =
       error_message([] { Conv2D(std::size_t{1} << 32, std::size_t{1} << 32, 1); });
@@ -256,11 +250,11 @@ TEST(Conv2DContract, HugeSizesThrowInsteadOfOverflowing) {
 // Weights stepped in place between forward and backward: every algorithm's backward
 // uses them as they are then (FFT does not keep the old spectrum).
 TEST(Conv2DContract, WeightsChangedBeforeBackwardAreHonouredByEveryAlgorithm) {
-  const Tensor x = random_like({2, 2, 7, 6}, 11), dy = random_like({2, 3, 7, 6}, 12);
+  const Tensor x = random_tensor({2, 2, 7, 6}, 11), dy = random_tensor({2, 3, 7, 6}, 12);
   std::vector<Tensor> dxs;
   for (ConvAlgo a : {ConvAlgo::Direct, ConvAlgo::Im2colGemm, ConvAlgo::FFT}) {
     Conv2D conv(2, 3, 3, {.padding = 1, .algo = a});
-    conv.weight() = random_like({3, 2, 3, 3}, 13);
+    conv.weight() = random_tensor({3, 2, 3, 3}, 13);
     conv.set_needs_input_grad(true);
     conv.forward(x);
     conv.weight() *= -3.0f;  // in place

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include "test_util.hpp"
+
 #include <memory>
 #include <minicnn/core/random.hpp>
 #include <minicnn/core/tensor.hpp>
@@ -10,6 +12,7 @@
 #include <string>
 
 using namespace minicnn;
+using minicnn::testing::random_tensor;
 
 namespace {
 
@@ -83,12 +86,6 @@ std::vector<std::string> names_of(const std::vector<Parameter>& ps) {
   return out;
 }
 
-Tensor random_tensor(const Shape& s, std::uint64_t seed) {
-  Rng rng(seed);
-  Tensor t = zeros(s);
-  fill_uniform(t, -1, 1, rng);
-  return t;
-}
 
 void expect_close(const Tensor& a, const Tensor& b) {
   ASSERT_EQ(shape_of(a), shape_of(b));

@@ -1,6 +1,7 @@
 // Helpers shared by the layer tests.
 #pragma once
 
+#include <minicnn/core/random.hpp>
 #include <minicnn/core/tensor.hpp>
 #include <minicnn/layers/gradcheck.hpp>
 
@@ -36,6 +37,14 @@ inline void expect_near(const Tensor& actual, const Tensor& expected, float tol 
   ASSERT_EQ(shape_of(actual), shape_of(expected));
   for (std::size_t i = 0; i < actual.size(); ++i)
     EXPECT_NEAR(actual.data()[i], expected.data()[i], tol) << "at flat index " << i;
+}
+
+// A tensor of shape s, uniform in [-1, 1) from a generator seeded with seed.
+inline Tensor random_tensor(const Shape& s, std::uint64_t seed) {
+  Tensor t = zeros(s);
+  Rng rng(seed);
+  fill_uniform(t, -1, 1, rng);
+  return t;
 }
 
 inline void expect_gradcheck(Layer& layer, const Shape& x, const GradCheckOptions& opt = {}) {
