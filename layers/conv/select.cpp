@@ -26,6 +26,8 @@ constexpr double kPieceSeconds = 4e-9;     // per output row of each unfolded ro
 constexpr double kFftSeconds = 0.25e-9;    // per n·log2(n) of one plane, copies included
 constexpr double kCgemmRate = 70e9;        // FLOP/s of the per-frequency complex products
 constexpr double kDirectRate = 1.2e9;      // FLOP/s of the reference loops (one thread)
+constexpr double kWinoInSeconds = 1.0e-9;   // per input tile and channel, per point (Bᵀ d B)
+constexpr double kWinoOutSeconds = 1.0e-9;  // per output tile and channel, per point (Aᵀ M A)
 
 double gemm_seconds(double flops, double m, double n, double k) {
   const double small = std::min({m, n, k});
@@ -62,6 +64,25 @@ double fft_seconds(const ConvGeom& g, ConvPass, int threads) {
   return (transforms + products) / threads;
 }
 
+// Winograd: the α² per-point GEMMs (Cout × tiles-per-block × Cin each) plus the input and
+// output transforms, per tile, channel and point; the kernel transform is negligible.
+double winograd_seconds(const ConvGeom& g, ConvPass pass, int threads) {
+  const std::size_t m = winograd_tile_size(g, pass);
+  const bool data = pass == ConvPass::BackwardData;
+  const double Ho = double(data ? g.H : g.OH), Wo = double(data ? g.W : g.OW);
+  const double a2 = double((m + 2) * (m + 2));
+  const double tiles = double(g.N) * std::ceil(Ho / double(m)) * std::ceil(Wo / double(m));
+  const double Cin = double(data ? g.K : g.C), Cout = double(data ? g.C : g.K);
+  const double flops = 2.0 * a2 * tiles * Cin * Cout;
+  // Tiles per block, as the planner cuts them.
+  const double tb = std::max(1.0, std::min(tiles, double(kWinogradBlockBytes) / sizeof(float) /
+                                                      (a2 * (Cin + Cout))));
+  const double gemm = pass == ConvPass::BackwardWeights ? gemm_seconds(flops, Cout, Cin, tb)
+                                                        : gemm_seconds(flops, Cout, tb, Cin);
+  const double transforms = tiles * a2 * (Cin * kWinoInSeconds + Cout * kWinoOutSeconds);
+  return (gemm + transforms) / threads;
+}
+
 struct TuneCache {
   std::mutex mutex;
   std::map<std::tuple<ConvGeom, ConvPass, int>, ConvChoice> choices;  // by threads too
@@ -80,6 +101,7 @@ double conv_estimate_seconds(ConvAlgo a, const ConvGeom& g, ConvPass pass, int t
     case ConvAlgo::Direct: return g.flops() / kDirectRate;
     case ConvAlgo::Im2colGemm: return im2col_seconds(g, pass, threads);
     case ConvAlgo::FFT: return fft_seconds(g, pass, threads);
+    case ConvAlgo::Winograd: return winograd_seconds(g, pass, threads);
     case ConvAlgo::Auto: break;
   }
   return 0.0;
@@ -88,7 +110,7 @@ double conv_estimate_seconds(ConvAlgo a, const ConvGeom& g, ConvPass pass, int t
 ConvChoice conv_select(const ConvGeom& g, ConvPass pass, int threads, std::size_t im2col_limit) {
   ConvChoice best;
   best.seconds = -1.0;
-  for (ConvAlgo a : {ConvAlgo::Im2colGemm, ConvAlgo::FFT, ConvAlgo::Direct}) {
+  for (ConvAlgo a : {ConvAlgo::Im2colGemm, ConvAlgo::FFT, ConvAlgo::Winograd, ConvAlgo::Direct}) {
     if (!conv_algo_eligible(a, g)) continue;
     const double t = conv_estimate_seconds(a, g, pass, threads);
     if (best.seconds < 0 || t < best.seconds) {
@@ -122,7 +144,7 @@ ConvChoice conv_autotune(const ConvGeom& g, ConvPass pass, int threads, std::siz
   work.im2col.limit_bytes = im2col_limit;
 
   double best_estimate = -1;
-  for (ConvAlgo a : {ConvAlgo::Im2colGemm, ConvAlgo::FFT})
+  for (ConvAlgo a : {ConvAlgo::Im2colGemm, ConvAlgo::FFT, ConvAlgo::Winograd})
     if (conv_algo_eligible(a, g)) {
       const double t = conv_estimate_seconds(a, g, pass, threads);
       if (best_estimate < 0 || t < best_estimate) best_estimate = t;
@@ -130,7 +152,7 @@ ConvChoice conv_autotune(const ConvGeom& g, ConvPass pass, int threads, std::siz
 
   ConvChoice best;
   best.seconds = -1.0;
-  for (ConvAlgo a : {ConvAlgo::Im2colGemm, ConvAlgo::FFT, ConvAlgo::Direct}) {
+  for (ConvAlgo a : {ConvAlgo::Im2colGemm, ConvAlgo::FFT, ConvAlgo::Winograd, ConvAlgo::Direct}) {
     if (!conv_algo_eligible(a, g)) continue;
     // The reference loops are only worth timing where the model says they might win.
     if (a == ConvAlgo::Direct && conv_estimate_seconds(a, g, pass, threads) > 4 * best_estimate)

@@ -1,0 +1,644 @@
+#include "winograd.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <type_traits>
+#include <utility>
+
+#include "../../core/blas.hpp"
+#include "../../core/ops.hpp"
+#include "../../core/parallel.hpp"
+#include "../../core/tensor.hpp"
+
+namespace minicnn {
+namespace {
+
+// ---- the transform matrices, built at compile time from the interpolation points ----
+
+// F(m, 3) evaluates its polynomials at α − 1 = m + 1 finite points and at ∞. Small
+// integers keep the matrices' entries small; F(6, 3) needs two more and takes ±1/2.
+template <int M>
+struct Points;
+template <>
+struct Points<2> {
+  static constexpr std::array<double, 3> p{0, 1, -1};
+};
+template <>
+struct Points<4> {
+  static constexpr std::array<double, 5> p{0, 1, -1, 2, -2};
+};
+template <>
+struct Points<6> {
+  static constexpr std::array<double, 7> p{0, 1, -1, 2, -2, 0.5, -0.5};
+};
+
+template <int M>
+struct Transforms {
+  static constexpr int kAlpha = M + 2;
+  std::array<std::array<float, kAlpha>, kAlpha> Bt{};  // input:   Bᵀ d B
+  std::array<std::array<float, 3>, kAlpha> G{};        // kernel:  G g Gᵀ
+  std::array<std::array<float, kAlpha>, 3> Gt{};       // weights: Gᵀ S G
+  std::array<std::array<float, kAlpha>, M> At{};       // output:  Aᵀ M A
+  std::array<std::array<float, M>, kAlpha> A{};        // dy tile: A e Aᵀ
+};
+
+// Toom-Cook: the product s = g·h of polynomials of degrees 2 and m − 1 is known from its
+// values at the points, s(p_i) = g(p_i)·h(p_i), and its leading coefficient (the value
+// "at ∞"); Lagrange interpolation gets it back. Row i of A and G evaluates h and g at
+// p_i, row i of Bᵀ holds the coefficients of Π_{j≠i} (x − p_j), and 1 / Π_{j≠i} (p_i −
+// p_j) goes into G. Read backwards (the transposition principle), the same matrices
+// correlate: y = Aᵀ [(G g) ⊙ (Bᵀ d)] is y_i = Σ_j g_j d_(i+j).
+template <int M>
+constexpr Transforms<M> make_transforms() {
+  constexpr int a = M + 2;
+  const auto& p = Points<M>::p;
+  Transforms<M> t;
+  for (int i = 0; i <= a - 1; ++i) {
+    std::array<double, a> poly{};  // Π (x − p_j) over j ≠ i (over all j for i = ∞)
+    poly[0] = 1.0;
+    double den = 1.0;
+    int degree = 0;
+    for (int j = 0; j < a - 1; ++j) {
+      if (j == i) continue;
+      for (int k = degree + 1; k > 0; --k) poly[k] = poly[k - 1] - p[j] * poly[k];
+      poly[0] = -p[j] * poly[0];
+      ++degree;
+      if (i < a - 1) den *= p[i] - p[j];
+    }
+    const double sign = den < 0 ? -1.0 : 1.0;  // keeps G's entries positive where it can
+    for (int k = 0; k < a; ++k) t.Bt[i][k] = static_cast<float>(sign * poly[k]);
+    double power = 1.0;
+    for (int k = 0; k < 3; ++k) {
+      t.G[i][k] = i < a - 1 ? static_cast<float>(power / (sign * den)) : (k == 2 ? 1.0f : 0.0f);
+      if (i < a - 1) power *= p[i];
+    }
+    power = 1.0;
+    for (int k = 0; k < M; ++k) {
+      t.A[i][k] = i < a - 1 ? static_cast<float>(power) : (k == M - 1 ? 1.0f : 0.0f);
+      if (i < a - 1) power *= p[i];
+    }
+  }
+  for (int i = 0; i < a; ++i) {
+    for (int k = 0; k < 3; ++k) t.Gt[k][i] = t.G[i][k];
+    for (int k = 0; k < M; ++k) t.At[k][i] = t.A[i][k];
+  }
+  return t;
+}
+
+template <int M> inline constexpr auto kBt = make_transforms<M>().Bt;
+template <int M> inline constexpr auto kG = make_transforms<M>().G;
+template <int M> inline constexpr auto kGt = make_transforms<M>().Gt;
+template <int M> inline constexpr auto kAt = make_transforms<M>().At;
+template <int M> inline constexpr auto kA = make_transforms<M>().A;
+
+// ---- small transforms, kLanes at a time --------------------------------------------
+
+// Tiles (or channels) transformed side by side, one per SIMD lane: every array below
+// is [row][column][lane], so each operation is on kLanes contiguous floats.
+constexpr int kLanes = 8;
+
+template <int N, class F>
+inline void static_for(F&& f) {
+  [&]<int... i>(std::integer_sequence<int, i...>) {
+    (f(std::integral_constant<int, i>{}), ...);
+  }(std::make_integer_sequence<int, N>{});
+}
+
+// T[r][i]·v, known at compile time: a zero entry adds −0 (which vanishes: x + −0 = x
+// exactly) and ±1 multiplies by nothing, so each transform costs only its non-trivial
+// entries.
+template <const auto& T, int r, int i>
+inline float term(float v) {
+  constexpr float c = T[r][i];
+  if constexpr (c == 0.0f) {
+    return -0.0f;
+  } else {
+    return c * v;
+  }
+}
+
+// out[r·os + w] = Σ_i T[r][i] · in[i·is + w] for every row r of T and w < W.
+template <const auto& T, int W>
+inline void apply(const float* in, std::size_t is, float* out, std::size_t os) {
+  using Mat = std::remove_cvref_t<decltype(T)>;
+  constexpr int rows = static_cast<int>(std::tuple_size_v<Mat>);
+  constexpr int cols = static_cast<int>(std::tuple_size_v<typename Mat::value_type>);
+  static_for<rows>([&](auto r) {
+    constexpr int ri = decltype(r)::value;
+    for (int w = 0; w < W; ++w) {
+      float acc = -0.0f;
+      static_for<cols>([&](auto i) {
+        constexpr int ii = decltype(i)::value;
+        acc += term<T, ri, ii>(in[ii * is + w]);
+      });
+      out[ri * os + w] = acc;
+    }
+  });
+}
+
+// v = Bᵀ d B of α×α patches.
+template <int M>
+inline void transform_input(const float* d, float* v) {
+  constexpr int a = M + 2, L = kLanes;
+  alignas(64) float t[a * a * L];
+  apply<kBt<M>, a * L>(d, a * L, t, a * L);
+  for (int r = 0; r < a; ++r) apply<kBt<M>, L>(t + r * a * L, L, v + r * a * L, L);
+}
+
+// u = G g Gᵀ of 3×3 kernels.
+template <int M>
+inline void transform_kernel(const float* g, float* u) {
+  constexpr int a = M + 2, L = kLanes;
+  alignas(64) float t[a * 3 * L];
+  apply<kG<M>, 3 * L>(g, 3 * L, t, 3 * L);
+  for (int r = 0; r < a; ++r) apply<kG<M>, L>(t + r * 3 * L, L, u + r * a * L, L);
+}
+
+// o = Aᵀ s A: α×α products back to m×m outputs.
+template <int M>
+inline void transform_output(const float* s, float* o) {
+  constexpr int a = M + 2, L = kLanes;
+  alignas(64) float t[M * a * L];
+  apply<kAt<M>, a * L>(s, a * L, t, a * L);
+  for (int r = 0; r < M; ++r) apply<kAt<M>, L>(t + r * a * L, L, o + r * M * L, L);
+}
+
+// E = A e Aᵀ of m×m dy tiles (backward-weights: dy in the kernel's role).
+template <int M>
+inline void transform_dy(const float* e, float* v) {
+  constexpr int a = M + 2, L = kLanes;
+  alignas(64) float t[a * M * L];
+  apply<kA<M>, M * L>(e, M * L, t, M * L);
+  for (int r = 0; r < a; ++r) apply<kA<M>, L>(t + r * M * L, L, v + r * a * L, L);
+}
+
+// z = Gᵀ s G: α×α sums back to a 3×3 weight gradient.
+template <int M>
+inline void transform_weight(const float* s, float* z) {
+  constexpr int a = M + 2, L = kLanes;
+  alignas(64) float t[3 * a * L];
+  apply<kGt<M>, a * L>(s, a * L, t, a * L);
+  for (int r = 0; r < 3; ++r) apply<kGt<M>, L>(t + r * a * L, L, z + r * 3 * L, L);
+}
+
+// ---- tiles, blocks and the workspace ------------------------------------------------
+
+// The tile sizes Auto's choice (winograd_tile_size) picks from.
+constexpr std::size_t kWinogradAutoTiles[] = {2, 4};
+
+// A correlation of a 3×3 kernel over planes: out (N, Cout, Hout, Wout) from
+// in (N, Cin, Hin, Win), output (r, s) reading in[r + i + off, s + j + off] for taps
+// i, j < 3 (zero outside the plane). Forward is {C → K, off = −p}; backward-data
+// {K → C, off = p − 2}.
+struct Corr {
+  std::size_t N, Cin, Hin, Win, Cout, Hout, Wout;
+  std::ptrdiff_t off;
+};
+
+// The m×m tiles of N output planes of Ho × Wo: tile t is image t / (TH·TW), tile row
+// t / TW mod TH, tile column t mod TW.
+struct TileGrid {
+  std::size_t m = 0, TH = 0, TW = 0, tiles = 0;
+};
+
+TileGrid tile_grid(std::size_t m, std::size_t N, std::size_t Ho, std::size_t Wo) {
+  TileGrid tg;
+  tg.m = m;
+  tg.TH = (Ho + m - 1) / m;
+  tg.TW = (Wo + m - 1) / m;
+  tg.tiles = N * tg.TH * tg.TW;
+  return tg;
+}
+
+// The tiles of a block that lie in one row of tiles: `count` tiles from (n, th, tw0),
+// at column `at` of the block's matrices.
+struct Segment {
+  std::size_t n, th, tw0, count, at;
+};
+
+template <class F>
+void for_each_segment(const TileGrid& tg, std::size_t t0, std::size_t t1, F&& f) {
+  for (std::size_t t = t0; t < t1;) {
+    const std::size_t row = t / tg.TW, tw0 = t % tg.TW;
+    const std::size_t count = std::min(tg.TW - tw0, t1 - t);
+    f(Segment{row / tg.TH, row % tg.TH, tw0, count, t - t0});
+    t += count;
+  }
+}
+
+// How the tiles are cut into blocks and where each thread's scratch lies in the
+// workspace: [U | thread 0: V, M (or E), strip, strip2, S | thread 1: ...].
+struct Plan {
+  TileGrid tg;
+  std::size_t tb = 1;       // tiles per block, the row stride of V and M
+  std::size_t blocks = 0;
+  std::size_t sw = 0;       // strip width: the columns of one row of tiles of a block
+  int threads = 1;
+  std::size_t u_floats = 0;  // the transformed kernels, shared
+  std::size_t v_floats = 0, m_floats = 0, strip_floats = 0, strip2_floats = 0, s_floats = 0;
+  std::size_t per_thread() const {
+    return v_floats + m_floats + strip_floats + strip2_floats + s_floats;
+  }
+  std::size_t total() const { return u_floats + per_thread() * static_cast<std::size_t>(threads); }
+};
+
+std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
+
+// Tiles over Ho × Wo; V holds Cin channels per tile, M (or E) Cout; `weights` adds the
+// per-thread α²·Cout·Cin partial sum of backward-weights instead of the shared U.
+Plan make_plan(std::size_t m, std::size_t N, std::size_t Ho, std::size_t Wo, std::size_t Cin,
+               std::size_t Cout, bool weights, int T, std::size_t limit_bytes) {
+  const std::size_t a = m + 2, P = a * a, L = kLanes, T_ = static_cast<std::size_t>(T);
+  Plan p;
+  p.tg = tile_grid(m, N, Ho, Wo);
+  const std::size_t per_tile = P * (Cin + Cout);
+  const std::size_t strips = (a + m) * (round_up(p.tg.TW, L) * m + 2);
+  const std::size_t fixed = strips + (weights ? P * Cin * Cout : 0) + 5 * 16;
+  const std::size_t shared = weights ? 0 : P * Cin * Cout;
+  const std::size_t budget = limit_bytes / sizeof(float);
+  const std::size_t need = shared + T_ * (fixed + per_tile);
+  const std::size_t tb_mem = budget > need ? 1 + (budget - need) / T_ / per_tile : 1;
+  const std::size_t tb_cache = std::max<std::size_t>(1, kWinogradBlockBytes / sizeof(float) / per_tile);
+  std::size_t tb = std::min({tb_cache, tb_mem, (p.tg.tiles + T_ - 1) / T_});
+  tb = std::max<std::size_t>(tb, 1);
+  if (tb >= L) tb = tb / L * L;
+  p.tb = tb;
+  p.blocks = (p.tg.tiles + tb - 1) / tb;
+  p.threads = static_cast<int>(std::max<std::size_t>(1, std::min(T_, p.blocks)));
+  p.sw = round_up(std::min(p.tg.TW, tb), L) * m + 2;
+  p.u_floats = aligned_count<float>(shared);
+  p.v_floats = aligned_count<float>(P * Cin * tb);
+  p.m_floats = aligned_count<float>(P * Cout * tb);
+  p.strip_floats = aligned_count<float>(a * p.sw);
+  p.strip2_floats = aligned_count<float>(m * p.sw);
+  p.s_floats = weights ? aligned_count<float>(P * Cout * Cin) : 0;
+  return p;
+}
+
+// Rows [r0, r0 + rows) and columns [c0, c0 + width) of an h × w plane into strip
+// (rows × width), zero where they fall outside the plane; r0 and c0 may be negative.
+void fill_strip(const float* plane, std::size_t h, std::size_t w, std::ptrdiff_t r0,
+                std::ptrdiff_t c0, std::size_t rows, std::size_t width, float* strip) {
+  const auto wd = static_cast<std::ptrdiff_t>(width);
+  const std::ptrdiff_t q0 = std::clamp<std::ptrdiff_t>(-c0, 0, wd);
+  const std::ptrdiff_t q1 = std::clamp<std::ptrdiff_t>(static_cast<std::ptrdiff_t>(w) - c0, q0, wd);
+  for (std::size_t i = 0; i < rows; ++i) {
+    float* dst = strip + i * width;
+    const std::ptrdiff_t r = r0 + static_cast<std::ptrdiff_t>(i);
+    if (r < 0 || r >= static_cast<std::ptrdiff_t>(h) || q0 == q1) {
+      std::fill(dst, dst + width, 0.0f);
+      continue;
+    }
+    std::fill(dst, dst + q0, 0.0f);
+    std::memcpy(dst + q0, plane + static_cast<std::size_t>(r) * w + static_cast<std::size_t>(c0 + q0),
+                static_cast<std::size_t>(q1 - q0) * sizeof(float));
+    std::fill(dst + q1, dst + wd, 0.0f);
+  }
+}
+
+// The n×n patches of kLanes tiles side by side, from a strip: tile l of the group
+// starts at column (j0 + l)·m. d is [row][column][lane].
+template <int n>
+inline void gather_patches(const float* strip, std::size_t sw, std::size_t col0, std::size_t m,
+                           float* d) {
+  for (int i = 0; i < n; ++i)
+    for (int l = 0; l < kLanes; ++l) {
+      const float* src = strip + static_cast<std::size_t>(i) * sw + col0 + static_cast<std::size_t>(l) * m;
+      for (int j = 0; j < n; ++j) d[(i * n + j) * kLanes + l] = src[j];
+    }
+}
+
+// Writes `count` lanes of each of the P transformed points of v to dst, dst_stride apart.
+inline void scatter_points(const float* v, std::size_t P, std::size_t count, float* dst,
+                           std::size_t dst_stride) {
+  for (std::size_t pt = 0; pt < P; ++pt)
+    std::memcpy(dst + pt * dst_stride, v + pt * kLanes, count * sizeof(float));
+}
+
+// ---- the four stages ----------------------------------------------------------------
+
+// Stage 1, input transform of one block: V[ξ][ci][at + j] = (Bᵀ d B)_ξ for each tile j
+// of each row of tiles of the block and every input channel, d the α×α patch of `in`
+// whose corner is (th·m + off, tw·m + off). A strip of the α input rows a row of tiles
+// reads is copied first (zero-padded), so the patches need no bounds checks.
+template <int M>
+void input_transform(const Corr& c, const Plan& p, std::size_t t0, std::size_t t1,
+                     const float* in, float* V, float* strip) {
+  constexpr int a = M + 2, L = kLanes;
+  const std::size_t plane = c.Hin * c.Win, pstride = c.Cin * p.tb;
+  alignas(64) float d[a * a * L];
+  alignas(64) float v[a * a * L];
+  for_each_segment(p.tg, t0, t1, [&](const Segment& s) {
+    const std::ptrdiff_t r0 = static_cast<std::ptrdiff_t>(s.th * M) + c.off;
+    const std::ptrdiff_t c0 = static_cast<std::ptrdiff_t>(s.tw0 * M) + c.off;
+    for (std::size_t ci = 0; ci < c.Cin; ++ci) {
+      fill_strip(in + (s.n * c.Cin + ci) * plane, c.Hin, c.Win, r0, c0, a, p.sw, strip);
+      for (std::size_t j0 = 0; j0 < s.count; j0 += L) {
+        gather_patches<a>(strip, p.sw, j0 * M, M, d);
+        transform_input<M>(d, v);
+        scatter_points(v, a * a, std::min<std::size_t>(L, s.count - j0),
+                       V + ci * p.tb + s.at + j0, pstride);
+      }
+    }
+  });
+}
+
+// Stage 2, kernel transform: U[ξ][o][i] = (G g Gᵀ)_ξ for every pair of output channel o
+// and input channel i, g = w[o, i] (forward) or, when `rotate`, w[i, o] turned by 180°
+// (backward-data: o = c, i = k). w is (K, C, 3, 3).
+template <int M>
+void kernel_transform(const float* w, std::size_t K, std::size_t C, bool rotate, float* U) {
+  constexpr int a = M + 2, L = kLanes;
+  const std::size_t Cout = rotate ? C : K, Cin = rotate ? K : C;
+  parallel_for(
+      Cout,
+      [&](std::size_t o) {
+        alignas(64) float g[9 * L];
+        alignas(64) float u[a * a * L];
+        for (std::size_t i0 = 0; i0 < Cin; i0 += L) {
+          const std::size_t count = std::min<std::size_t>(L, Cin - i0);
+          for (std::size_t l = 0; l < static_cast<std::size_t>(L); ++l) {
+            if (l >= count) {
+              for (int e = 0; e < 9; ++e) g[e * L + l] = 0.0f;
+              continue;
+            }
+            const float* src = rotate ? w + ((i0 + l) * C + o) * 9 : w + (o * C + i0 + l) * 9;
+            for (int e = 0; e < 9; ++e) g[e * L + l] = src[rotate ? 8 - e : e];
+          }
+          transform_kernel<M>(g, u);
+          scatter_points(u, a * a, count, U + o * Cin + i0, Cout * Cin);
+        }
+      },
+      Cout * Cin * a * a);
+}
+
+// Stage 3, the products at each of the α² points: Mb_ξ (Cout × cnt) = U_ξ (Cout × Cin) ·
+// V_ξ (Cin × cnt), the channel sums of every tile of a block in one sgemm per point.
+void point_products(std::size_t P, std::size_t Cout, std::size_t Cin, std::size_t cnt,
+                    const float* U, const float* V, std::size_t ld, float* Mb) {
+  for (std::size_t pt = 0; pt < P; ++pt)
+    sgemm(Op::N, Op::N, Cout, cnt, Cin, 1.0f, U + pt * Cout * Cin, Cin, V + pt * Cin * ld, ld,
+          0.0f, Mb + pt * Cout * ld, ld);
+}
+
+// Stage 4, output transform of one block: out = Aᵀ Mb A + bias for each tile and output
+// channel, through a strip of m output rows, cropped to the plane.
+template <int M>
+void output_transform(const Corr& c, const Plan& p, std::size_t t0, std::size_t t1,
+                      const float* Mb, const float* bias, float* out, float* strip) {
+  constexpr int a = M + 2, L = kLanes;
+  const std::size_t plane = c.Hout * c.Wout, pstride = c.Cout * p.tb;
+  alignas(64) float s_[a * a * L];
+  alignas(64) float o[M * M * L];
+  for_each_segment(p.tg, t0, t1, [&](const Segment& s) {
+    const std::size_t rows = std::min<std::size_t>(M, c.Hout - s.th * M);
+    const std::size_t cols = std::min(s.count * M, c.Wout - s.tw0 * M);
+    for (std::size_t k = 0; k < c.Cout; ++k) {
+      for (std::size_t j0 = 0; j0 < s.count; j0 += L) {
+        const std::size_t count = std::min<std::size_t>(L, s.count - j0);
+        const float* src = Mb + k * p.tb + s.at + j0;
+        for (int pt = 0; pt < a * a; ++pt)
+          for (std::size_t l = 0; l < static_cast<std::size_t>(L); ++l)
+            s_[pt * L + l] = l < count ? src[pt * pstride + l] : 0.0f;
+        transform_output<M>(s_, o);
+        for (int i = 0; i < M; ++i)
+          for (std::size_t l = 0; l < count; ++l)
+            for (int j = 0; j < M; ++j)
+              strip[i * p.sw + (j0 + l) * M + j] = o[(i * M + j) * L + l];
+      }
+      const float bk = bias ? bias[k] : 0.0f;
+      float* dst = out + (s.n * c.Cout + k) * plane + s.th * M * c.Wout + s.tw0 * M;
+      for (std::size_t i = 0; i < rows; ++i)
+        for (std::size_t q = 0; q < cols; ++q) dst[i * c.Wout + q] = strip[i * p.sw + q] + bk;
+    }
+  });
+}
+
+// Backward-weights, stage 2: E[ξ][k][at + j] = (A e Aᵀ)_ξ, e the m×m tile of dy[n, k]
+// at (th·m, tw·m), zero past the plane: dy's tiles in the kernel's role.
+template <int M>
+void dy_transform(const ConvGeom& g, const Plan& p, std::size_t t0, std::size_t t1,
+                  const float* dy, float* E, float* strip) {
+  constexpr int a = M + 2, L = kLanes;
+  const std::size_t plane = g.OH * g.OW, pstride = g.K * p.tb;
+  alignas(64) float e[M * M * L];
+  alignas(64) float v[a * a * L];
+  for_each_segment(p.tg, t0, t1, [&](const Segment& s) {
+    for (std::size_t k = 0; k < g.K; ++k) {
+      fill_strip(dy + (s.n * g.K + k) * plane, g.OH, g.OW, static_cast<std::ptrdiff_t>(s.th * M),
+                 static_cast<std::ptrdiff_t>(s.tw0 * M), M, p.sw, strip);
+      for (std::size_t j0 = 0; j0 < s.count; j0 += L) {
+        gather_patches<M>(strip, p.sw, j0 * M, M, e);
+        transform_dy<M>(e, v);
+        scatter_points(v, a * a, std::min<std::size_t>(L, s.count - j0),
+                       E + k * p.tb + s.at + j0, pstride);
+      }
+    }
+  });
+}
+
+// Backward-weights, stage 3: S_ξ (K × C) += E_ξ (K × cnt) · V_ξᵀ (cnt × C).
+void weight_products(std::size_t P, std::size_t K, std::size_t C, std::size_t cnt,
+                     const float* E, const float* V, std::size_t ld, float* S) {
+  for (std::size_t pt = 0; pt < P; ++pt)
+    sgemm(Op::N, Op::T, K, C, cnt, 1.0f, E + pt * K * ld, ld, V + pt * C * ld, ld, 1.0f,
+          S + pt * K * C, C);
+}
+
+// Backward-weights, stage 4: dw[k, c] += Gᵀ S[·][k][c] G, lanes over c.
+template <int M>
+void weight_output_transform(const float* S, std::size_t K, std::size_t C, float* dw) {
+  constexpr int a = M + 2, L = kLanes;
+  parallel_for(
+      K,
+      [&](std::size_t k) {
+        alignas(64) float s[a * a * L];
+        alignas(64) float z[9 * L];
+        for (std::size_t c0 = 0; c0 < C; c0 += L) {
+          const std::size_t count = std::min<std::size_t>(L, C - c0);
+          for (int pt = 0; pt < a * a; ++pt)
+            for (std::size_t l = 0; l < static_cast<std::size_t>(L); ++l)
+              s[pt * L + l] = l < count ? S[pt * K * C + k * C + c0 + l] : 0.0f;
+          transform_weight<M>(s, z);
+          for (std::size_t l = 0; l < count; ++l)
+            for (int e = 0; e < 9; ++e) dw[(k * C + c0 + l) * 9 + e] += z[e * L + l];
+        }
+      },
+      K * C * a * a);
+}
+
+// ---- the passes -----------------------------------------------------------------------
+
+// Runs f(std::integral_constant<int, m>) for a runtime m of winograd_tile_sizes().
+template <class F>
+void with_tile(std::size_t m, F&& f) {
+  switch (m) {
+    case 2: f(std::integral_constant<int, 2>{}); return;
+    case 4: f(std::integral_constant<int, 4>{}); return;
+    case 6: f(std::integral_constant<int, 6>{}); return;
+    default: break;
+  }
+  throw Error("conv2d_winograd: tile size must be 2, 4 or 6, got " + std::to_string(m));
+}
+
+std::size_t tile_of(const ConvGeom& g, ConvPass pass, std::size_t tile) {
+  if (tile == 0) return winograd_tile_size(g, pass);
+  with_tile(tile, [](auto) {});  // validates
+  return tile;
+}
+
+Plan plan_for(const ConvGeom& g, ConvPass pass, std::size_t m, int T, std::size_t limit) {
+  switch (pass) {
+    case ConvPass::Forward: return make_plan(m, g.N, g.OH, g.OW, g.C, g.K, false, T, limit);
+    case ConvPass::BackwardData: return make_plan(m, g.N, g.H, g.W, g.K, g.C, false, T, limit);
+    case ConvPass::BackwardWeights: return make_plan(m, g.N, g.OH, g.OW, g.C, g.K, true, T, limit);
+  }
+  return {};
+}
+
+// Forward and backward-data: stage 2 once, then stages 1, 3, 4 per block, the blocks
+// shared out among the threads.
+template <int M>
+void correlate(const Corr& c, const Plan& p, const float* in, const float* w, std::size_t K,
+               std::size_t C, bool rotate, const float* bias, float* out, float* base) {
+  constexpr std::size_t P = (M + 2) * (M + 2);
+  float* U = base;
+  kernel_transform<M>(w, K, C, rotate, U);
+#pragma omp parallel num_threads(p.threads)
+  {
+    const auto t = static_cast<std::size_t>(omp_get_thread_num());
+    float* V = base + p.u_floats + t * p.per_thread();
+    float* Mb = V + p.v_floats;
+    float* strip = Mb + p.m_floats;
+    float* ostrip = strip + p.strip_floats;
+    for (std::size_t b = t; b < p.blocks; b += static_cast<std::size_t>(p.threads)) {
+      const std::size_t t0 = b * p.tb, t1 = std::min(p.tg.tiles, t0 + p.tb);
+      input_transform<M>(c, p, t0, t1, in, V, strip);
+      point_products(P, c.Cout, c.Cin, t1 - t0, U, V, p.tb, Mb);
+      output_transform<M>(c, p, t0, t1, Mb, bias, out, ostrip);
+    }
+  }
+}
+
+template <int M>
+void weights(const ConvGeom& g, const Plan& p, const float* x, const float* dy, float* dw,
+             float* base) {
+  constexpr std::size_t P = (M + 2) * (M + 2);
+  const Corr c{g.N, g.C, g.H, g.W, g.K, g.OH, g.OW, -static_cast<std::ptrdiff_t>(g.padding)};
+  const std::size_t S_size = P * g.K * g.C;
+  auto part = [&](std::size_t t) { return base + t * p.per_thread(); };
+#pragma omp parallel num_threads(p.threads)
+  {
+    const auto t = static_cast<std::size_t>(omp_get_thread_num());
+    float* V = part(t);
+    float* E = V + p.v_floats;
+    float* strip = E + p.m_floats;
+    float* dstrip = strip + p.strip_floats;
+    float* S = dstrip + p.strip2_floats;
+    std::fill(S, S + S_size, 0.0f);
+    for (std::size_t b = t; b < p.blocks; b += static_cast<std::size_t>(p.threads)) {
+      const std::size_t t0 = b * p.tb, t1 = std::min(p.tg.tiles, t0 + p.tb);
+      input_transform<M>(c, p, t0, t1, x, V, strip);
+      dy_transform<M>(g, p, t0, t1, dy, E, dstrip);
+      weight_products(P, g.K, g.C, t1 - t0, E, V, p.tb, S);
+    }
+  }
+  const std::size_t s_off = p.v_floats + p.m_floats + p.strip_floats + p.strip2_floats;
+  float* S0 = part(0) + s_off;
+  for (int t = 1; t < p.threads; ++t) {
+    const float* St = part(static_cast<std::size_t>(t)) + s_off;
+    parallel_for(S_size, [&](std::size_t i) { S0[i] += St[i]; });
+  }
+  weight_output_transform<M>(S0, g.K, g.C, dw);
+}
+
+}  // namespace
+
+const std::vector<std::size_t>& winograd_tile_sizes() {
+  static const std::vector<std::size_t> sizes{2, 4, 6};
+  return sizes;
+}
+
+WinogradMatrices winograd_matrices(std::size_t m) {
+  WinogradMatrices r;
+  with_tile(m, [&](auto tile) {
+    constexpr int M = decltype(tile)::value;
+    constexpr Transforms<M> t = make_transforms<M>();
+    r.m = M;
+    r.alpha = M + 2;
+    r.points.assign(Points<M>::p.begin(), Points<M>::p.end());
+    for (const auto& row : t.Bt) r.Bt.insert(r.Bt.end(), row.begin(), row.end());
+    for (const auto& row : t.G) r.G.insert(r.G.end(), row.begin(), row.end());
+    for (const auto& row : t.At) r.At.insert(r.At.end(), row.begin(), row.end());
+  });
+  return r;
+}
+
+std::size_t winograd_tile_size(const ConvGeom& g, ConvPass pass) {
+  const std::size_t Ho = pass == ConvPass::BackwardData ? g.H : g.OH;
+  const std::size_t Wo = pass == ConvPass::BackwardData ? g.W : g.OW;
+  std::size_t best = 0, best_points = 0;
+  for (std::size_t m : kWinogradAutoTiles) {
+    const std::size_t points = ((Ho + m - 1) / m) * ((Wo + m - 1) / m) * (m + 2) * (m + 2);
+    if (best == 0 || points < best_points) {
+      best = m;
+      best_points = points;
+    }
+  }
+  return best;
+}
+
+void check_winograd_geom(const ConvGeom& g, const std::string& who) {
+  if (g.KH != 3 || g.KW != 3 || g.stride != 1 || g.dilation != 1) {
+    throw Error(who + ": the Winograd algorithm needs a 3x3 kernel, stride 1 and dilation 1, got " +
+                std::to_string(g.KH) + "x" + std::to_string(g.KW) + ", stride " +
+                std::to_string(g.stride) + " and dilation " + std::to_string(g.dilation) +
+                " (use im2col or direct)");
+  }
+}
+
+std::size_t conv2d_winograd_workspace_bytes(const ConvGeom& g, ConvPass pass, int threads,
+                                            std::size_t limit_bytes, std::size_t tile) {
+  const std::size_t m = tile_of(g, pass, tile);
+  return plan_for(g, pass, m, std::max(1, threads), limit_bytes).total() * sizeof(float);
+}
+
+void conv2d_winograd_forward(const ConvGeom& g, const float* x, const float* w, const float* b,
+                             float* y, WinogradWorkspace& ws) {
+  check_winograd_geom(g);
+  const std::size_t m = tile_of(g, ConvPass::Forward, ws.tile);
+  const Plan p = plan_for(g, ConvPass::Forward, m, num_threads(), ws.limit_bytes);
+  float* base = ws.buffer.ensure(p.total());
+  const Corr c{g.N, g.C, g.H, g.W, g.K, g.OH, g.OW, -static_cast<std::ptrdiff_t>(g.padding)};
+  with_tile(m, [&](auto tile) {
+    correlate<decltype(tile)::value>(c, p, x, w, g.K, g.C, false, b, y, base);
+  });
+}
+
+void conv2d_winograd_backward_data(const ConvGeom& g, const float* dy, const float* w,
+                                   float* dx, WinogradWorkspace& ws) {
+  check_winograd_geom(g);
+  const std::size_t m = tile_of(g, ConvPass::BackwardData, ws.tile);
+  const Plan p = plan_for(g, ConvPass::BackwardData, m, num_threads(), ws.limit_bytes);
+  float* base = ws.buffer.ensure(p.total());
+  // dx[h] = Σ_i dy[h + p − 2 + i] · w[2 − i]: a correlation with the rotated kernel.
+  const Corr c{g.N, g.K, g.OH, g.OW, g.C, g.H, g.W, static_cast<std::ptrdiff_t>(g.padding) - 2};
+  with_tile(m, [&](auto tile) {
+    correlate<decltype(tile)::value>(c, p, dy, w, g.K, g.C, true, nullptr, dx, base);
+  });
+}
+
+void conv2d_winograd_backward_weights(const ConvGeom& g, const float* x, const float* dy,
+                                      float* dw, float* db, WinogradWorkspace& ws) {
+  check_winograd_geom(g);
+  const std::size_t m = tile_of(g, ConvPass::BackwardWeights, ws.tile);
+  const Plan p = plan_for(g, ConvPass::BackwardWeights, m, num_threads(), ws.limit_bytes);
+  float* base = ws.buffer.ensure(p.total());
+  with_tile(m, [&](auto tile) { weights<decltype(tile)::value>(g, p, x, dy, dw, base); });
+  if (db) add_bias_grad(dy, db, g.N, g.K, g.OH * g.OW);
+}
+
+}  // namespace minicnn
