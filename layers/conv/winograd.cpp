@@ -100,18 +100,11 @@ template <int M> inline constexpr auto kA = make_transforms<M>().A;
 // is [row][column][lane], so each operation is on kLanes contiguous floats.
 constexpr int kLanes = 8;
 
-template <int N, class F>
-inline void static_for(F&& f) {
-  [&]<int... i>(std::integer_sequence<int, i...>) {
-    (f(std::integral_constant<int, i>{}), ...);
-  }(std::make_integer_sequence<int, N>{});
-}
-
 // T[r][i]·v, known at compile time: a zero entry adds −0 (which vanishes: x + −0 = x
 // exactly) and ±1 multiplies by nothing, so each transform costs only its non-trivial
 // entries.
 template <const auto& T, int r, int i>
-inline float term(float v) {
+[[gnu::always_inline]] inline float term(float v) {
   constexpr float c = T[r][i];
   if constexpr (c == 0.0f) {
     return -0.0f;
@@ -120,32 +113,35 @@ inline float term(float v) {
   }
 }
 
+// Σ_i T[r][i] · in[i·is], summed left to right.
+template <const auto& T, int r, int... i>
+[[gnu::always_inline]] inline float row_dot(const float* in, std::size_t is,
+                                            std::integer_sequence<int, i...>) {
+  return (-0.0f + ... + term<T, r, i>(in[static_cast<std::size_t>(i) * is]));
+}
+
 // out[r·os + w] = Σ_i T[r][i] · in[i·is + w] for every row r of T and w < W.
-template <const auto& T, int W>
-inline void apply(const float* in, std::size_t is, float* out, std::size_t os) {
+template <const auto& T, int W, int r = 0>
+[[gnu::always_inline]] inline void apply(const float* in, std::size_t is, float* out,
+                                         std::size_t os) {
   using Mat = std::remove_cvref_t<decltype(T)>;
   constexpr int rows = static_cast<int>(std::tuple_size_v<Mat>);
   constexpr int cols = static_cast<int>(std::tuple_size_v<typename Mat::value_type>);
-  static_for<rows>([&](auto r) {
-    constexpr int ri = decltype(r)::value;
-    for (int w = 0; w < W; ++w) {
-      float acc = -0.0f;
-      static_for<cols>([&](auto i) {
-        constexpr int ii = decltype(i)::value;
-        acc += term<T, ri, ii>(in[ii * is + w]);
-      });
-      out[ri * os + w] = acc;
-    }
-  });
+  if constexpr (r < rows) {
+    for (int w = 0; w < W; ++w)
+      out[static_cast<std::size_t>(r) * os + static_cast<std::size_t>(w)] =
+          row_dot<T, r>(in + w, is, std::make_integer_sequence<int, cols>{});
+    apply<T, W, r + 1>(in, is, out, os);
+  }
 }
 
-// v = Bᵀ d B of α×α patches.
+// v = Bᵀ d B of α×α patches; point ξ of v goes to v + ξ·vs.
 template <int M>
-inline void transform_input(const float* d, float* v) {
+inline void transform_input(const float* d, float* v, std::size_t vs) {
   constexpr int a = M + 2, L = kLanes;
   alignas(64) float t[a * a * L];
   apply<kBt<M>, a * L>(d, a * L, t, a * L);
-  for (int r = 0; r < a; ++r) apply<kBt<M>, L>(t + r * a * L, L, v + r * a * L, L);
+  for (int r = 0; r < a; ++r) apply<kBt<M>, L>(t + r * a * L, L, v + r * a * vs, vs);
 }
 
 // u = G g Gᵀ of 3×3 kernels.
@@ -157,22 +153,23 @@ inline void transform_kernel(const float* g, float* u) {
   for (int r = 0; r < a; ++r) apply<kG<M>, L>(t + r * 3 * L, L, u + r * a * L, L);
 }
 
-// o = Aᵀ s A: α×α products back to m×m outputs.
+// o = Aᵀ s A: α×α products back to m×m outputs; point ξ of s is at s + ξ·ss.
 template <int M>
-inline void transform_output(const float* s, float* o) {
+inline void transform_output(const float* s, std::size_t ss, float* o) {
   constexpr int a = M + 2, L = kLanes;
   alignas(64) float t[M * a * L];
-  apply<kAt<M>, a * L>(s, a * L, t, a * L);
+  for (int c = 0; c < a; ++c) apply<kAt<M>, L>(s + c * ss, a * ss, t + c * L, a * L);
   for (int r = 0; r < M; ++r) apply<kAt<M>, L>(t + r * a * L, L, o + r * M * L, L);
 }
 
-// E = A e Aᵀ of m×m dy tiles (backward-weights: dy in the kernel's role).
+// E = A e Aᵀ of m×m dy tiles (backward-weights: dy in the kernel's role); point ξ of v
+// goes to v + ξ·vs.
 template <int M>
-inline void transform_dy(const float* e, float* v) {
+inline void transform_dy(const float* e, float* v, std::size_t vs) {
   constexpr int a = M + 2, L = kLanes;
   alignas(64) float t[a * M * L];
   apply<kA<M>, M * L>(e, M * L, t, M * L);
-  for (int r = 0; r < a; ++r) apply<kA<M>, L>(t + r * M * L, L, v + r * a * L, L);
+  for (int r = 0; r < a; ++r) apply<kA<M>, L>(t + r * M * L, L, v + r * a * vs, vs);
 }
 
 // z = Gᵀ s G: α×α sums back to a 3×3 weight gradient.
@@ -229,11 +226,22 @@ void for_each_segment(const TileGrid& tg, std::size_t t0, std::size_t t1, F&& f)
   }
 }
 
+// A block's tile count is rounded down to a multiple of this when it is larger: the
+// GEMM's column count is the block's, and OpenBLAS's kernels take 16 columns at a time
+// (on S3 of bench_conv, blocks of 24, 40 or 56 tiles ran 10-25% slower than blocks of 16,
+// 32 or 64).
+constexpr std::size_t kBlockMultiple = 16;
+
 // How the tiles are cut into blocks and where each thread's scratch lies in the
-// workspace: [U | thread 0: V, M (or E), strip, strip2, S | thread 1: ...].
+// workspace: [U | thread 0: V, M (or E), strip, strip2, S | thread 1: ...]. V holds
+// value (channel c, point ξ, tile j) at (c·α² + ξ)·ld + j, so the matrix V_ξ of one
+// point starts at ξ·ld with rows α²·ld apart, and the α² points of a lane group lie
+// together (a few pages, where point-major matrices put each in a page of its own and
+// the TLB misses made S3's transforms half again as slow); M and E alike.
 struct Plan {
   TileGrid tg;
-  std::size_t tb = 1;       // tiles per block, the row stride of V and M
+  std::size_t tb = 1;       // tiles per block
+  std::size_t ld = 1;       // tb and room for one more lane group
   std::size_t blocks = 0;
   std::size_t sw = 0;       // strip width: the columns of one row of tiles of a block
   int threads = 1;
@@ -247,6 +255,7 @@ struct Plan {
 
 std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
 
+
 // Tiles over Ho × Wo; V holds Cin channels per tile, M (or E) Cout; `weights` adds the
 // per-thread α²·Cout·Cin partial sum of backward-weights instead of the shared U.
 Plan make_plan(std::size_t m, std::size_t N, std::size_t Ho, std::size_t Wo, std::size_t Cin,
@@ -256,22 +265,24 @@ Plan make_plan(std::size_t m, std::size_t N, std::size_t Ho, std::size_t Wo, std
   p.tg = tile_grid(m, N, Ho, Wo);
   const std::size_t per_tile = P * (Cin + Cout);
   const std::size_t strips = (a + m) * (round_up(p.tg.TW, L) * m + 2);
-  const std::size_t fixed = strips + (weights ? P * Cin * Cout : 0) + 5 * 16;
+  const std::size_t fixed = strips + (weights ? P * Cin * Cout : 0) + per_tile * L + 5 * 16;
   const std::size_t shared = weights ? 0 : P * Cin * Cout;
   const std::size_t budget = limit_bytes / sizeof(float);
   const std::size_t need = shared + T_ * (fixed + per_tile);
   const std::size_t tb_mem = budget > need ? 1 + (budget - need) / T_ / per_tile : 1;
-  const std::size_t tb_cache = std::max<std::size_t>(1, kWinogradBlockBytes / sizeof(float) / per_tile);
+  const std::size_t tb_cache =
+      std::max<std::size_t>(1, kWinogradBlockBytes / sizeof(float) / per_tile);
   std::size_t tb = std::min({tb_cache, tb_mem, (p.tg.tiles + T_ - 1) / T_});
   tb = std::max<std::size_t>(tb, 1);
-  if (tb >= L) tb = tb / L * L;
+  if (tb >= kBlockMultiple) tb = tb / kBlockMultiple * kBlockMultiple;
   p.tb = tb;
+  p.ld = tb + L;
   p.blocks = (p.tg.tiles + tb - 1) / tb;
   p.threads = static_cast<int>(std::max<std::size_t>(1, std::min(T_, p.blocks)));
   p.sw = round_up(std::min(p.tg.TW, tb), L) * m + 2;
   p.u_floats = aligned_count<float>(shared);
-  p.v_floats = aligned_count<float>(P * Cin * tb);
-  p.m_floats = aligned_count<float>(P * Cout * tb);
+  p.v_floats = aligned_count<float>(P * Cin * p.ld);
+  p.m_floats = aligned_count<float>(P * Cout * p.ld);
   p.strip_floats = aligned_count<float>(a * p.sw);
   p.strip2_floats = aligned_count<float>(m * p.sw);
   p.s_floats = weights ? aligned_count<float>(P * Cout * Cin) : 0;
@@ -311,11 +322,30 @@ inline void gather_patches(const float* strip, std::size_t sw, std::size_t col0,
     }
 }
 
-// Writes `count` lanes of each of the P transformed points of v to dst, dst_stride apart.
+// Writes `count` lanes of each of the P transformed points of v to dst, dst_stride apart
+// (a whole group in vector moves, a last partial one lane by lane).
 inline void scatter_points(const float* v, std::size_t P, std::size_t count, float* dst,
                            std::size_t dst_stride) {
+  if (count == kLanes) {
+    for (std::size_t pt = 0; pt < P; ++pt)
+      for (int l = 0; l < kLanes; ++l) dst[pt * dst_stride + l] = v[pt * kLanes + l];
+    return;
+  }
   for (std::size_t pt = 0; pt < P; ++pt)
-    std::memcpy(dst + pt * dst_stride, v + pt * kLanes, count * sizeof(float));
+    for (std::size_t l = 0; l < count; ++l) dst[pt * dst_stride + l] = v[pt * kLanes + l];
+}
+
+// The inverse: lane l of point pt from src[pt·src_stride + l], zero past `count`.
+inline void gather_points(const float* src, std::size_t src_stride, std::size_t P,
+                          std::size_t count, float* v) {
+  if (count == kLanes) {
+    for (std::size_t pt = 0; pt < P; ++pt)
+      for (int l = 0; l < kLanes; ++l) v[pt * kLanes + l] = src[pt * src_stride + l];
+    return;
+  }
+  for (std::size_t pt = 0; pt < P; ++pt)
+    for (std::size_t l = 0; l < static_cast<std::size_t>(kLanes); ++l)
+      v[pt * kLanes + l] = l < count ? src[pt * src_stride + l] : 0.0f;
 }
 
 // ---- the four stages ----------------------------------------------------------------
@@ -328,9 +358,8 @@ template <int M>
 void input_transform(const Corr& c, const Plan& p, std::size_t t0, std::size_t t1,
                      const float* in, float* V, float* strip) {
   constexpr int a = M + 2, L = kLanes;
-  const std::size_t plane = c.Hin * c.Win, pstride = c.Cin * p.tb;
+  const std::size_t plane = c.Hin * c.Win;
   alignas(64) float d[a * a * L];
-  alignas(64) float v[a * a * L];
   for_each_segment(p.tg, t0, t1, [&](const Segment& s) {
     const std::ptrdiff_t r0 = static_cast<std::ptrdiff_t>(s.th * M) + c.off;
     const std::ptrdiff_t c0 = static_cast<std::ptrdiff_t>(s.tw0 * M) + c.off;
@@ -338,9 +367,9 @@ void input_transform(const Corr& c, const Plan& p, std::size_t t0, std::size_t t
       fill_strip(in + (s.n * c.Cin + ci) * plane, c.Hin, c.Win, r0, c0, a, p.sw, strip);
       for (std::size_t j0 = 0; j0 < s.count; j0 += L) {
         gather_patches<a>(strip, p.sw, j0 * M, M, d);
-        transform_input<M>(d, v);
-        scatter_points(v, a * a, std::min<std::size_t>(L, s.count - j0),
-                       V + ci * p.tb + s.at + j0, pstride);
+        // A whole lane group even past the segment's end: the next segment (or the
+        // room left in ld) takes the extra columns.
+        transform_input<M>(d, V + ci * a * a * p.ld + s.at + j0, p.ld);
       }
     }
   });
@@ -376,12 +405,16 @@ void kernel_transform(const float* w, std::size_t K, std::size_t C, bool rotate,
 }
 
 // Stage 3, the products at each of the α² points: Mb_ξ (Cout × cnt) = U_ξ (Cout × Cin) ·
-// V_ξ (Cin × cnt), the channel sums of every tile of a block in one sgemm per point.
-void point_products(std::size_t P, std::size_t Cout, std::size_t Cin, std::size_t cnt,
-                    const float* U, const float* V, std::size_t ld, float* Mb) {
+// V_ξ (Cin × cnt), the channel sums of every tile of a block in one sgemm per point. The
+// columns past cnt are zeroed: the output transform reads whole lane groups.
+void point_products(const Plan& p, std::size_t Cout, std::size_t Cin, std::size_t cnt,
+                    const float* U, const float* V, float* Mb) {
+  const std::size_t P = (p.tg.m + 2) * (p.tg.m + 2), ld = p.ld;
   for (std::size_t pt = 0; pt < P; ++pt)
-    sgemm(Op::N, Op::N, Cout, cnt, Cin, 1.0f, U + pt * Cout * Cin, Cin, V + pt * Cin * ld, ld,
-          0.0f, Mb + pt * Cout * ld, ld);
+    sgemm(Op::N, Op::N, Cout, cnt, Cin, 1.0f, U + pt * Cout * Cin, Cin, V + pt * ld, P * ld,
+          0.0f, Mb + pt * ld, P * ld);
+  for (std::size_t row = 0; row < Cout * P; ++row)
+    std::fill(Mb + row * ld + cnt, Mb + (row + 1) * ld, 0.0f);
 }
 
 // Stage 4, output transform of one block: out = Aᵀ Mb A + bias for each tile and output
@@ -390,8 +423,7 @@ template <int M>
 void output_transform(const Corr& c, const Plan& p, std::size_t t0, std::size_t t1,
                       const float* Mb, const float* bias, float* out, float* strip) {
   constexpr int a = M + 2, L = kLanes;
-  const std::size_t plane = c.Hout * c.Wout, pstride = c.Cout * p.tb;
-  alignas(64) float s_[a * a * L];
+  const std::size_t plane = c.Hout * c.Wout;
   alignas(64) float o[M * M * L];
   for_each_segment(p.tg, t0, t1, [&](const Segment& s) {
     const std::size_t rows = std::min<std::size_t>(M, c.Hout - s.th * M);
@@ -399,11 +431,7 @@ void output_transform(const Corr& c, const Plan& p, std::size_t t0, std::size_t 
     for (std::size_t k = 0; k < c.Cout; ++k) {
       for (std::size_t j0 = 0; j0 < s.count; j0 += L) {
         const std::size_t count = std::min<std::size_t>(L, s.count - j0);
-        const float* src = Mb + k * p.tb + s.at + j0;
-        for (int pt = 0; pt < a * a; ++pt)
-          for (std::size_t l = 0; l < static_cast<std::size_t>(L); ++l)
-            s_[pt * L + l] = l < count ? src[pt * pstride + l] : 0.0f;
-        transform_output<M>(s_, o);
+        transform_output<M>(Mb + k * a * a * p.ld + s.at + j0, p.ld, o);
         for (int i = 0; i < M; ++i)
           for (std::size_t l = 0; l < count; ++l)
             for (int j = 0; j < M; ++j)
@@ -423,28 +451,26 @@ template <int M>
 void dy_transform(const ConvGeom& g, const Plan& p, std::size_t t0, std::size_t t1,
                   const float* dy, float* E, float* strip) {
   constexpr int a = M + 2, L = kLanes;
-  const std::size_t plane = g.OH * g.OW, pstride = g.K * p.tb;
+  const std::size_t plane = g.OH * g.OW;
   alignas(64) float e[M * M * L];
-  alignas(64) float v[a * a * L];
   for_each_segment(p.tg, t0, t1, [&](const Segment& s) {
     for (std::size_t k = 0; k < g.K; ++k) {
       fill_strip(dy + (s.n * g.K + k) * plane, g.OH, g.OW, static_cast<std::ptrdiff_t>(s.th * M),
                  static_cast<std::ptrdiff_t>(s.tw0 * M), M, p.sw, strip);
       for (std::size_t j0 = 0; j0 < s.count; j0 += L) {
         gather_patches<M>(strip, p.sw, j0 * M, M, e);
-        transform_dy<M>(e, v);
-        scatter_points(v, a * a, std::min<std::size_t>(L, s.count - j0),
-                       E + k * p.tb + s.at + j0, pstride);
+        transform_dy<M>(e, E + k * a * a * p.ld + s.at + j0, p.ld);
       }
     }
   });
 }
 
 // Backward-weights, stage 3: S_ξ (K × C) += E_ξ (K × cnt) · V_ξᵀ (cnt × C).
-void weight_products(std::size_t P, std::size_t K, std::size_t C, std::size_t cnt,
-                     const float* E, const float* V, std::size_t ld, float* S) {
+void weight_products(const Plan& p, std::size_t K, std::size_t C, std::size_t cnt,
+                     const float* E, const float* V, float* S) {
+  const std::size_t P = (p.tg.m + 2) * (p.tg.m + 2);
   for (std::size_t pt = 0; pt < P; ++pt)
-    sgemm(Op::N, Op::T, K, C, cnt, 1.0f, E + pt * K * ld, ld, V + pt * C * ld, ld, 1.0f,
+    sgemm(Op::N, Op::T, K, C, cnt, 1.0f, E + pt * p.ld, P * p.ld, V + pt * p.ld, P * p.ld, 1.0f,
           S + pt * K * C, C);
 }
 
@@ -459,9 +485,7 @@ void weight_output_transform(const float* S, std::size_t K, std::size_t C, float
         alignas(64) float z[9 * L];
         for (std::size_t c0 = 0; c0 < C; c0 += L) {
           const std::size_t count = std::min<std::size_t>(L, C - c0);
-          for (int pt = 0; pt < a * a; ++pt)
-            for (std::size_t l = 0; l < static_cast<std::size_t>(L); ++l)
-              s[pt * L + l] = l < count ? S[pt * K * C + k * C + c0 + l] : 0.0f;
+          gather_points(S + k * C + c0, K * C, a * a, count, s);
           transform_weight<M>(s, z);
           for (std::size_t l = 0; l < count; ++l)
             for (int e = 0; e < 9; ++e) dw[(k * C + c0 + l) * 9 + e] += z[e * L + l];
@@ -504,7 +528,6 @@ Plan plan_for(const ConvGeom& g, ConvPass pass, std::size_t m, int T, std::size_
 template <int M>
 void correlate(const Corr& c, const Plan& p, const float* in, const float* w, std::size_t K,
                std::size_t C, bool rotate, const float* bias, float* out, float* base) {
-  constexpr std::size_t P = (M + 2) * (M + 2);
   float* U = base;
   kernel_transform<M>(w, K, C, rotate, U);
 #pragma omp parallel num_threads(p.threads)
@@ -517,7 +540,7 @@ void correlate(const Corr& c, const Plan& p, const float* in, const float* w, st
     for (std::size_t b = t; b < p.blocks; b += static_cast<std::size_t>(p.threads)) {
       const std::size_t t0 = b * p.tb, t1 = std::min(p.tg.tiles, t0 + p.tb);
       input_transform<M>(c, p, t0, t1, in, V, strip);
-      point_products(P, c.Cout, c.Cin, t1 - t0, U, V, p.tb, Mb);
+      point_products(p, c.Cout, c.Cin, t1 - t0, U, V, Mb);
       output_transform<M>(c, p, t0, t1, Mb, bias, out, ostrip);
     }
   }
@@ -543,7 +566,7 @@ void weights(const ConvGeom& g, const Plan& p, const float* x, const float* dy, 
       const std::size_t t0 = b * p.tb, t1 = std::min(p.tg.tiles, t0 + p.tb);
       input_transform<M>(c, p, t0, t1, x, V, strip);
       dy_transform<M>(g, p, t0, t1, dy, E, dstrip);
-      weight_products(P, g.K, g.C, t1 - t0, E, V, p.tb, S);
+      weight_products(p, g.K, g.C, t1 - t0, E, V, S);
     }
   }
   const std::size_t s_off = p.v_floats + p.m_floats + p.strip_floats + p.strip2_floats;
