@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdlib>
 #include <cstring>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "../../core/blas.hpp"
 #include "../../core/ops.hpp"
@@ -226,78 +228,93 @@ void for_each_segment(const TileGrid& tg, std::size_t t0, std::size_t t1, F&& f)
   }
 }
 
-// A block's tile count is rounded down to a multiple of this when it is larger: the
-// GEMM's column count is the block's, and OpenBLAS's kernels take 16 columns at a time
-// (on S3 of bench_conv, blocks of 24, 40 or 56 tiles ran 10-25% slower than blocks of 16,
-// 32 or 64).
+// A block's tile count is rounded to a multiple of this when it is larger: the GEMM's
+// column count is the block's, and OpenBLAS's kernels take 16 columns at a time (on S3
+// of bench_conv, blocks of 24, 40 or 56 tiles ran 10-25% slower than blocks of 16, 32
+// or 64).
 constexpr std::size_t kBlockMultiple = 16;
+// The fewest tiles a block gets when the cache size alone would give it fewer (the GEMM
+// is then too narrow: with 256 channels, blocks of 64 tiles ran 25% faster than the 14
+// tiles of 1 MiB, and blocks of 128 another 10%).
+constexpr std::size_t kMinBlockTiles = 64;
 
 // How the tiles are cut into blocks and where each thread's scratch lies in the
-// workspace: [U | thread 0: V, M (or E), strip, strip2, S | thread 1: ...]. V holds
+// workspace: [U | thread 0: V, M (or E), in-rows, out-rows, S | thread 1: ...]. V holds
 // value (channel c, point ξ, tile j) at (c·α² + ξ)·ld + j, so the matrix V_ξ of one
-// point starts at ξ·ld with rows α²·ld apart, and the α² points of a lane group lie
-// together (a few pages, where point-major matrices put each in a page of its own and
-// the TLB misses made S3's transforms half again as slow); M and E alike.
+// point starts at ξ·ld with rows α²·ld apart and the α² points of a lane group lie
+// within a few KiB; M and E alike.
 struct Plan {
   TileGrid tg;
   std::size_t tb = 1;       // tiles per block
   std::size_t ld = 1;       // tb and room for one more lane group
   std::size_t blocks = 0;
-  std::size_t sw = 0;       // strip width: the columns of one row of tiles of a block
+  std::size_t pw = 0, ow = 0;  // row widths of the in-rows (TW·m + 2) and out-rows (TW·m)
   int threads = 1;
   std::size_t u_floats = 0;  // the transformed kernels, shared
-  std::size_t v_floats = 0, m_floats = 0, strip_floats = 0, strip2_floats = 0, s_floats = 0;
-  std::size_t per_thread() const {
-    return v_floats + m_floats + strip_floats + strip2_floats + s_floats;
-  }
+  std::size_t v_floats = 0, m_floats = 0, in_floats = 0, out_floats = 0, s_floats = 0;
+  std::size_t per_thread() const { return v_floats + m_floats + in_floats + out_floats + s_floats; }
   std::size_t total() const { return u_floats + per_thread() * static_cast<std::size_t>(threads); }
 };
 
 std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
 
+// Sizes every region of p for blocks of tb tiles. The rows a block's tiles read: tb
+// consecutive tiles touch at most R = ⌈tb/TW⌉ + 1 rows of tiles, m plane rows each, and
+// every image among them adds the α − m = 2 rows below its last row of tiles.
+void size_regions(Plan& p, std::size_t tb, std::size_t N, std::size_t Cin, std::size_t Cout,
+                  bool weights, int T) {
+  const std::size_t m = p.tg.m, P = (m + 2) * (m + 2), L = kLanes;
+  const std::size_t T_ = static_cast<std::size_t>(T);
+  p.tb = tb;
+  p.ld = tb + L;
+  p.blocks = (p.tg.tiles + tb - 1) / tb;
+  p.threads = static_cast<int>(std::max<std::size_t>(1, std::min(T_, p.blocks)));
+  p.pw = p.tg.TW * m + 2;
+  p.ow = p.tg.TW * m;
+  const std::size_t R = std::min((tb + p.tg.TW - 1) / p.tg.TW + 1, N * p.tg.TH);
+  const std::size_t images = std::min(R, (tb + p.tg.TH * p.tg.TW - 1) / (p.tg.TH * p.tg.TW) + 1);
+  p.u_floats = weights ? 0 : aligned_count<float>(P * Cin * Cout);
+  p.v_floats = aligned_count<float>(P * Cin * p.ld);
+  p.m_floats = aligned_count<float>(P * Cout * p.ld);
+  p.in_floats = aligned_count<float>((R * m + 2 * images) * p.pw);
+  p.out_floats = aligned_count<float>(R * m * p.ow);
+  p.s_floats = weights ? aligned_count<float>(P * Cout * Cin) : 0;
+}
 
 // Tiles over Ho × Wo; V holds Cin channels per tile, M (or E) Cout; `weights` adds the
 // per-thread α²·Cout·Cin partial sum of backward-weights instead of the shared U.
 Plan make_plan(std::size_t m, std::size_t N, std::size_t Ho, std::size_t Wo, std::size_t Cin,
                std::size_t Cout, bool weights, int T, std::size_t limit_bytes) {
-  const std::size_t a = m + 2, P = a * a, L = kLanes, T_ = static_cast<std::size_t>(T);
+  const std::size_t P = (m + 2) * (m + 2), T_ = static_cast<std::size_t>(T);
   Plan p;
   p.tg = tile_grid(m, N, Ho, Wo);
+  // As many blocks as the cache and GEMM sizes ask for, made a multiple of the threads,
+  // then the tiles shared out evenly in multiples of kBlockMultiple.
   const std::size_t per_tile = P * (Cin + Cout);
-  const std::size_t strips = (a + m) * (round_up(p.tg.TW, L) * m + 2);
-  const std::size_t fixed = strips + (weights ? P * Cin * Cout : 0) + per_tile * L + 5 * 16;
-  const std::size_t shared = weights ? 0 : P * Cin * Cout;
+  const std::size_t by_cache = kWinogradBlockBytes / sizeof(float) / per_tile;
+  const std::size_t target = std::max(by_cache, kMinBlockTiles);
+  const std::size_t blocks = round_up((p.tg.tiles + target - 1) / target, T_);
+  std::size_t tb = (p.tg.tiles + blocks - 1) / blocks;
+  if (tb > kBlockMultiple) tb = round_up(tb, kBlockMultiple);
+  // Within the limit: fewer tiles per block until the workspace fits, down to one.
   const std::size_t budget = limit_bytes / sizeof(float);
-  const std::size_t need = shared + T_ * (fixed + per_tile);
-  const std::size_t tb_mem = budget > need ? 1 + (budget - need) / T_ / per_tile : 1;
-  const std::size_t tb_cache =
-      std::max<std::size_t>(1, kWinogradBlockBytes / sizeof(float) / per_tile);
-  std::size_t tb = std::min({tb_cache, tb_mem, (p.tg.tiles + T_ - 1) / T_});
-  tb = std::max<std::size_t>(tb, 1);
-  if (tb >= kBlockMultiple) tb = tb / kBlockMultiple * kBlockMultiple;
-  p.tb = tb;
-  p.ld = tb + L;
-  p.blocks = (p.tg.tiles + tb - 1) / tb;
-  p.threads = static_cast<int>(std::max<std::size_t>(1, std::min(T_, p.blocks)));
-  p.sw = round_up(std::min(p.tg.TW, tb), L) * m + 2;
-  p.u_floats = aligned_count<float>(shared);
-  p.v_floats = aligned_count<float>(P * Cin * p.ld);
-  p.m_floats = aligned_count<float>(P * Cout * p.ld);
-  p.strip_floats = aligned_count<float>(a * p.sw);
-  p.strip2_floats = aligned_count<float>(m * p.sw);
-  p.s_floats = weights ? aligned_count<float>(P * Cout * Cin) : 0;
+  for (;;) {
+    size_regions(p, tb, N, Cin, Cout, weights, T);
+    if (tb == 1 || p.total() <= budget) break;
+    tb = tb > 2 * kBlockMultiple ? tb - kBlockMultiple : tb / 2;
+  }
   return p;
 }
 
-// Rows [r0, r0 + rows) and columns [c0, c0 + width) of an h × w plane into strip
+// Rows [r0, r0 + rows) and columns [c0, c0 + width) of an h × w plane into dst
 // (rows × width), zero where they fall outside the plane; r0 and c0 may be negative.
-void fill_strip(const float* plane, std::size_t h, std::size_t w, std::ptrdiff_t r0,
-                std::ptrdiff_t c0, std::size_t rows, std::size_t width, float* strip) {
+void copy_rows(const float* plane, std::size_t h, std::size_t w, std::ptrdiff_t r0,
+               std::ptrdiff_t c0, std::size_t rows, std::size_t width, float* out) {
   const auto wd = static_cast<std::ptrdiff_t>(width);
   const std::ptrdiff_t q0 = std::clamp<std::ptrdiff_t>(-c0, 0, wd);
   const std::ptrdiff_t q1 = std::clamp<std::ptrdiff_t>(static_cast<std::ptrdiff_t>(w) - c0, q0, wd);
   for (std::size_t i = 0; i < rows; ++i) {
-    float* dst = strip + i * width;
+    float* dst = out + i * width;
     const std::ptrdiff_t r = r0 + static_cast<std::ptrdiff_t>(i);
     if (r < 0 || r >= static_cast<std::ptrdiff_t>(h) || q0 == q1) {
       std::fill(dst, dst + width, 0.0f);
@@ -310,16 +327,56 @@ void fill_strip(const float* plane, std::size_t h, std::size_t w, std::ptrdiff_t
   }
 }
 
-// The n×n patches of kLanes tiles side by side, from a strip: tile l of the group
-// starts at column (j0 + l)·m. d is [row][column][lane].
-template <int n>
-inline void gather_patches(const float* strip, std::size_t sw, std::size_t col0, std::size_t m,
-                           float* d) {
-  for (int i = 0; i < n; ++i)
-    for (int l = 0; l < kLanes; ++l) {
-      const float* src = strip + static_cast<std::size_t>(i) * sw + col0 + static_cast<std::size_t>(l) * m;
-      for (int j = 0; j < n; ++j) d[(i * n + j) * kLanes + l] = src[j];
+// Where the tiles of one block read and write. The input rows the block's tiles read are
+// copied zero-padded into the in-rows, image after image (rows th0·m .. th1·m + α − 1 of
+// each image's padded plane, pw wide); outputs (and, in backward-weights, dy) go through
+// the out-rows (rows th0·m .. th1·m + m − 1, ow wide). The layout is the same for every
+// channel, so it is worked out once per block: each tile's patch corner in both.
+struct BlockMap {
+  struct Image {
+    std::size_t n, th0, th1;     // the image and its first and last row of tiles in the block
+    std::size_t in_at, out_at;   // where its rows start in the in-rows and out-rows
+  };
+  std::vector<Image> images;
+  std::vector<std::size_t> in_off, out_off;  // per tile of the block
+};
+
+void map_block(const Plan& p, std::size_t t0, std::size_t t1, BlockMap& bm) {
+  const TileGrid& tg = p.tg;
+  const std::size_t m = tg.m, per_image = tg.TH * tg.TW;
+  bm.images.clear();
+  bm.in_off.clear();
+  bm.out_off.clear();
+  std::size_t in_at = 0, out_at = 0;
+  for (std::size_t n = t0 / per_image; n * per_image < t1; ++n) {
+    const std::size_t a0 = std::max(t0, n * per_image) - n * per_image;
+    const std::size_t a1 = std::min(t1, (n + 1) * per_image) - n * per_image;
+    const BlockMap::Image im{n, a0 / tg.TW, (a1 - 1) / tg.TW, in_at, out_at};
+    bm.images.push_back(im);
+    for (std::size_t t = a0; t < a1; ++t) {
+      const std::size_t dr = (t / tg.TW - im.th0) * m, col = (t % tg.TW) * m;
+      bm.in_off.push_back(in_at + dr * p.pw + col);
+      bm.out_off.push_back(out_at + dr * p.ow + col);
     }
+    const std::size_t rows = (im.th1 - im.th0 + 1) * m;
+    in_at += (rows + 2) * p.pw;
+    out_at += rows * p.ow;
+  }
+}
+
+// The n×n patches of the kLanes tiles j0 .. j0 + kLanes − 1 of a block, side by side:
+// d[row][column][lane], tile j's patch at rows + off[j] with rows `width` apart. Lanes
+// past the block's last tile repeat it (their columns of V are never used).
+template <int n>
+inline void gather_patches(const float* rows, std::size_t width, const std::size_t* off,
+                           std::size_t j0, std::size_t cnt, float* d) {
+  const float* src[kLanes];
+  for (int l = 0; l < kLanes; ++l)
+    src[l] = rows + off[std::min(j0 + static_cast<std::size_t>(l), cnt - 1)];
+  for (int i = 0; i < n; ++i)
+    for (int l = 0; l < kLanes; ++l)
+      for (int j = 0; j < n; ++j)
+        d[(i * n + j) * kLanes + l] = src[l][static_cast<std::size_t>(i) * width + static_cast<std::size_t>(j)];
 }
 
 // Writes `count` lanes of each of the P transformed points of v to dst, dst_stride apart
@@ -350,29 +407,28 @@ inline void gather_points(const float* src, std::size_t src_stride, std::size_t 
 
 // ---- the four stages ----------------------------------------------------------------
 
-// Stage 1, input transform of one block: V[ξ][ci][at + j] = (Bᵀ d B)_ξ for each tile j
-// of each row of tiles of the block and every input channel, d the α×α patch of `in`
-// whose corner is (th·m + off, tw·m + off). A strip of the α input rows a row of tiles
-// reads is copied first (zero-padded), so the patches need no bounds checks.
+// Stage 1, input transform of one block: V[ci][ξ][j] = (Bᵀ d B)_ξ for each tile j of the
+// block and every input channel ci, d the α×α patch of `in` whose corner is
+// (th·m + off, tw·m + off), zero outside the plane. The rows the block reads are copied
+// first, zero-padded, so the patches need no bounds checks, and lane groups run across
+// rows of tiles and images (a 7×7 plane has only two tiles of 4×4 in a row).
 template <int M>
-void input_transform(const Corr& c, const Plan& p, std::size_t t0, std::size_t t1,
-                     const float* in, float* V, float* strip) {
+void input_transform(const Corr& c, const Plan& p, const BlockMap& bm, std::size_t cnt,
+                     const float* in, float* V, float* rows) {
   constexpr int a = M + 2, L = kLanes;
   const std::size_t plane = c.Hin * c.Win;
   alignas(64) float d[a * a * L];
-  for_each_segment(p.tg, t0, t1, [&](const Segment& s) {
-    const std::ptrdiff_t r0 = static_cast<std::ptrdiff_t>(s.th * M) + c.off;
-    const std::ptrdiff_t c0 = static_cast<std::ptrdiff_t>(s.tw0 * M) + c.off;
-    for (std::size_t ci = 0; ci < c.Cin; ++ci) {
-      fill_strip(in + (s.n * c.Cin + ci) * plane, c.Hin, c.Win, r0, c0, a, p.sw, strip);
-      for (std::size_t j0 = 0; j0 < s.count; j0 += L) {
-        gather_patches<a>(strip, p.sw, j0 * M, M, d);
-        // A whole lane group even past the segment's end: the next segment (or the
-        // room left in ld) takes the extra columns.
-        transform_input<M>(d, V + ci * a * a * p.ld + s.at + j0, p.ld);
-      }
+  for (std::size_t ci = 0; ci < c.Cin; ++ci) {
+    for (const BlockMap::Image& im : bm.images)
+      copy_rows(in + (im.n * c.Cin + ci) * plane, c.Hin, c.Win,
+                 static_cast<std::ptrdiff_t>(im.th0 * M) + c.off, c.off,
+                 (im.th1 - im.th0 + 1) * M + 2, p.pw, rows + im.in_at);
+    for (std::size_t j0 = 0; j0 < cnt; j0 += L) {
+      gather_patches<a>(rows, p.pw, bm.in_off.data(), j0, cnt, d);
+      // A whole lane group even past the block's end, into the room left in ld.
+      transform_input<M>(d, V + ci * a * a * p.ld + j0, p.ld);
     }
-  });
+  }
 }
 
 // Stage 2, kernel transform: U[ξ][o][i] = (G g Gᵀ)_ξ for every pair of output channel o
@@ -418,51 +474,54 @@ void point_products(const Plan& p, std::size_t Cout, std::size_t Cin, std::size_
 }
 
 // Stage 4, output transform of one block: out = Aᵀ Mb A + bias for each tile and output
-// channel, through a strip of m output rows, cropped to the plane.
+// channel, through the out-rows, then cropped into the plane row of tiles by row of tiles.
 template <int M>
-void output_transform(const Corr& c, const Plan& p, std::size_t t0, std::size_t t1,
-                      const float* Mb, const float* bias, float* out, float* strip) {
+void output_transform(const Corr& c, const Plan& p, const BlockMap& bm, std::size_t t0,
+                      std::size_t t1, const float* Mb, const float* bias, float* out,
+                      float* rows) {
   constexpr int a = M + 2, L = kLanes;
-  const std::size_t plane = c.Hout * c.Wout;
+  const std::size_t plane = c.Hout * c.Wout, cnt = t1 - t0;
   alignas(64) float o[M * M * L];
-  for_each_segment(p.tg, t0, t1, [&](const Segment& s) {
-    const std::size_t rows = std::min<std::size_t>(M, c.Hout - s.th * M);
-    const std::size_t cols = std::min(s.count * M, c.Wout - s.tw0 * M);
-    for (std::size_t k = 0; k < c.Cout; ++k) {
-      for (std::size_t j0 = 0; j0 < s.count; j0 += L) {
-        const std::size_t count = std::min<std::size_t>(L, s.count - j0);
-        transform_output<M>(Mb + k * a * a * p.ld + s.at + j0, p.ld, o);
+  for (std::size_t k = 0; k < c.Cout; ++k) {
+    for (std::size_t j0 = 0; j0 < cnt; j0 += L) {
+      transform_output<M>(Mb + k * a * a * p.ld + j0, p.ld, o);
+      const std::size_t count = std::min<std::size_t>(L, cnt - j0);
+      for (std::size_t l = 0; l < count; ++l) {
+        float* dst = rows + bm.out_off[j0 + l];
         for (int i = 0; i < M; ++i)
-          for (std::size_t l = 0; l < count; ++l)
-            for (int j = 0; j < M; ++j)
-              strip[i * p.sw + (j0 + l) * M + j] = o[(i * M + j) * L + l];
+          for (int j = 0; j < M; ++j) dst[static_cast<std::size_t>(i) * p.ow + static_cast<std::size_t>(j)] = o[(i * M + j) * L + static_cast<int>(l)];
       }
-      const float bk = bias ? bias[k] : 0.0f;
-      float* dst = out + (s.n * c.Cout + k) * plane + s.th * M * c.Wout + s.tw0 * M;
-      for (std::size_t i = 0; i < rows; ++i)
-        for (std::size_t q = 0; q < cols; ++q) dst[i * c.Wout + q] = strip[i * p.sw + q] + bk;
     }
-  });
+    const float bk = bias ? bias[k] : 0.0f;
+    for_each_segment(p.tg, t0, t1, [&](const Segment& s) {
+      const BlockMap::Image& im = bm.images[s.n - bm.images.front().n];
+      const std::size_t nrows = std::min<std::size_t>(M, c.Hout - s.th * M);
+      const std::size_t ncols = std::min(s.count * M, c.Wout - s.tw0 * M);
+      const float* src = rows + im.out_at + (s.th - im.th0) * M * p.ow + s.tw0 * M;
+      float* dst = out + (s.n * c.Cout + k) * plane + s.th * M * c.Wout + s.tw0 * M;
+      for (std::size_t i = 0; i < nrows; ++i)
+        for (std::size_t q = 0; q < ncols; ++q) dst[i * c.Wout + q] = src[i * p.ow + q] + bk;
+    });
+  }
 }
 
-// Backward-weights, stage 2: E[ξ][k][at + j] = (A e Aᵀ)_ξ, e the m×m tile of dy[n, k]
-// at (th·m, tw·m), zero past the plane: dy's tiles in the kernel's role.
+// Backward-weights, stage 2: E[k][ξ][j] = (A e Aᵀ)_ξ, e the m×m tile of dy[n, k] at
+// (th·m, tw·m), zero past the plane: dy's tiles in the kernel's role.
 template <int M>
-void dy_transform(const ConvGeom& g, const Plan& p, std::size_t t0, std::size_t t1,
-                  const float* dy, float* E, float* strip) {
+void dy_transform(const ConvGeom& g, const Plan& p, const BlockMap& bm, std::size_t cnt,
+                  const float* dy, float* E, float* rows) {
   constexpr int a = M + 2, L = kLanes;
   const std::size_t plane = g.OH * g.OW;
   alignas(64) float e[M * M * L];
-  for_each_segment(p.tg, t0, t1, [&](const Segment& s) {
-    for (std::size_t k = 0; k < g.K; ++k) {
-      fill_strip(dy + (s.n * g.K + k) * plane, g.OH, g.OW, static_cast<std::ptrdiff_t>(s.th * M),
-                 static_cast<std::ptrdiff_t>(s.tw0 * M), M, p.sw, strip);
-      for (std::size_t j0 = 0; j0 < s.count; j0 += L) {
-        gather_patches<M>(strip, p.sw, j0 * M, M, e);
-        transform_dy<M>(e, E + k * a * a * p.ld + s.at + j0, p.ld);
-      }
+  for (std::size_t k = 0; k < g.K; ++k) {
+    for (const BlockMap::Image& im : bm.images)
+      copy_rows(dy + (im.n * g.K + k) * plane, g.OH, g.OW, static_cast<std::ptrdiff_t>(im.th0 * M),
+                 0, (im.th1 - im.th0 + 1) * M, p.ow, rows + im.out_at);
+    for (std::size_t j0 = 0; j0 < cnt; j0 += L) {
+      gather_patches<M>(rows, p.ow, bm.out_off.data(), j0, cnt, e);
+      transform_dy<M>(e, E + k * a * a * p.ld + j0, p.ld);
     }
-  });
+  }
 }
 
 // Backward-weights, stage 3: S_ξ (K × C) += E_ξ (K × cnt) · V_ξᵀ (cnt × C).
@@ -535,13 +594,15 @@ void correlate(const Corr& c, const Plan& p, const float* in, const float* w, st
     const auto t = static_cast<std::size_t>(omp_get_thread_num());
     float* V = base + p.u_floats + t * p.per_thread();
     float* Mb = V + p.v_floats;
-    float* strip = Mb + p.m_floats;
-    float* ostrip = strip + p.strip_floats;
+    float* in_rows = Mb + p.m_floats;
+    float* out_rows = in_rows + p.in_floats;
+    BlockMap bm;
     for (std::size_t b = t; b < p.blocks; b += static_cast<std::size_t>(p.threads)) {
       const std::size_t t0 = b * p.tb, t1 = std::min(p.tg.tiles, t0 + p.tb);
-      input_transform<M>(c, p, t0, t1, in, V, strip);
+      map_block(p, t0, t1, bm);
+      input_transform<M>(c, p, bm, t1 - t0, in, V, in_rows);
       point_products(p, c.Cout, c.Cin, t1 - t0, U, V, Mb);
-      output_transform<M>(c, p, t0, t1, Mb, bias, out, ostrip);
+      output_transform<M>(c, p, bm, t0, t1, Mb, bias, out, out_rows);
     }
   }
 }
@@ -558,18 +619,20 @@ void weights(const ConvGeom& g, const Plan& p, const float* x, const float* dy, 
     const auto t = static_cast<std::size_t>(omp_get_thread_num());
     float* V = part(t);
     float* E = V + p.v_floats;
-    float* strip = E + p.m_floats;
-    float* dstrip = strip + p.strip_floats;
-    float* S = dstrip + p.strip2_floats;
+    float* in_rows = E + p.m_floats;
+    float* dy_rows = in_rows + p.in_floats;
+    float* S = dy_rows + p.out_floats;
     std::fill(S, S + S_size, 0.0f);
+    BlockMap bm;
     for (std::size_t b = t; b < p.blocks; b += static_cast<std::size_t>(p.threads)) {
       const std::size_t t0 = b * p.tb, t1 = std::min(p.tg.tiles, t0 + p.tb);
-      input_transform<M>(c, p, t0, t1, x, V, strip);
-      dy_transform<M>(g, p, t0, t1, dy, E, dstrip);
+      map_block(p, t0, t1, bm);
+      input_transform<M>(c, p, bm, t1 - t0, x, V, in_rows);
+      dy_transform<M>(g, p, bm, t1 - t0, dy, E, dy_rows);
       weight_products(p, g.K, g.C, t1 - t0, E, V, S);
     }
   }
-  const std::size_t s_off = p.v_floats + p.m_floats + p.strip_floats + p.strip2_floats;
+  const std::size_t s_off = p.v_floats + p.m_floats + p.in_floats + p.out_floats;
   float* S0 = part(0) + s_off;
   for (int t = 1; t < p.threads; ++t) {
     const float* St = part(static_cast<std::size_t>(t)) + s_off;
