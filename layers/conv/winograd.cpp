@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "../../core/blas.hpp"
-#include "../../core/ops.hpp"
 #include "../../core/parallel.hpp"
 #include "../../core/tensor.hpp"
 
@@ -285,9 +284,12 @@ void size_regions(Plan& p, std::size_t tb, std::size_t N, std::size_t Cin, std::
 // per-thread α²·Cout·Cin partial sum of backward-weights instead of the shared U.
 Plan make_plan(std::size_t m, std::size_t N, std::size_t Ho, std::size_t Wo, std::size_t Cin,
                std::size_t Cout, bool weights, int T, std::size_t limit_bytes) {
-  const std::size_t P = (m + 2) * (m + 2), T_ = static_cast<std::size_t>(T);
+  const std::size_t P = (m + 2) * (m + 2);
   Plan p;
   p.tg = tile_grid(m, N, Ho, Wo);
+  // A small pass stays on the calling thread, as parallel.hpp's loops do.
+  if (p.tg.tiles * P * (Cin + Cout) < kParallelMin) T = 1;
+  const std::size_t T_ = static_cast<std::size_t>(T);
   // As many blocks as the cache and GEMM sizes ask for, made a multiple of the threads,
   // then the tiles shared out evenly in multiples of kBlockMultiple.
   const std::size_t per_tile = P * (Cin + Cout);
@@ -607,13 +609,18 @@ void correlate(const Corr& c, const Plan& p, const float* in, const float* w, st
   }
 }
 
+// Backward-weights: stages 1 and 2 and the products per block, each thread summing into
+// its own S; then the sums of the threads added and transformed back once. db comes from
+// E for free: at the point (1, 1), where x = 1, A e Aᵀ is the sum of the tile's values.
 template <int M>
 void weights(const ConvGeom& g, const Plan& p, const float* x, const float* dy, float* dw,
-             float* base) {
-  constexpr std::size_t P = (M + 2) * (M + 2);
+             float* db, float* base) {
+  constexpr std::size_t P = (M + 2) * (M + 2), kSumPoint = (M + 2) + 1;
+  static_assert(Points<M>::p[1] == 1.0, "the point (1, 1) sums a tile");
   const Corr c{g.N, g.C, g.H, g.W, g.K, g.OH, g.OW, -static_cast<std::ptrdiff_t>(g.padding)};
   const std::size_t S_size = P * g.K * g.C;
   auto part = [&](std::size_t t) { return base + t * p.per_thread(); };
+  std::vector<double> db_parts(static_cast<std::size_t>(p.threads) * g.K, 0.0);
 #pragma omp parallel num_threads(p.threads)
   {
     const auto t = static_cast<std::size_t>(omp_get_thread_num());
@@ -630,8 +637,22 @@ void weights(const ConvGeom& g, const Plan& p, const float* x, const float* dy, 
       input_transform<M>(c, p, bm, t1 - t0, x, V, in_rows);
       dy_transform<M>(g, p, bm, t1 - t0, dy, E, dy_rows);
       weight_products(p, g.K, g.C, t1 - t0, E, V, S);
+      if (db) {
+        for (std::size_t k = 0; k < g.K; ++k) {
+          const float* sums = E + (k * P + kSumPoint) * p.ld;
+          double s = 0.0;
+          for (std::size_t j = 0; j < t1 - t0; ++j) s += sums[j];
+          db_parts[t * g.K + k] += s;
+        }
+      }
     }
   }
+  if (db)
+    for (std::size_t k = 0; k < g.K; ++k) {
+      double s = 0.0;
+      for (int t = 0; t < p.threads; ++t) s += db_parts[static_cast<std::size_t>(t) * g.K + k];
+      db[k] += static_cast<float>(s);
+    }
   const std::size_t s_off = p.v_floats + p.m_floats + p.in_floats + p.out_floats;
   float* S0 = part(0) + s_off;
   for (int t = 1; t < p.threads; ++t) {
@@ -723,8 +744,7 @@ void conv2d_winograd_backward_weights(const ConvGeom& g, const float* x, const f
   const std::size_t m = tile_of(g, ConvPass::BackwardWeights, ws.tile);
   const Plan p = plan_for(g, ConvPass::BackwardWeights, m, num_threads(), ws.limit_bytes);
   float* base = ws.buffer.ensure(p.total());
-  with_tile(m, [&](auto tile) { weights<decltype(tile)::value>(g, p, x, dy, dw, base); });
-  if (db) add_bias_grad(dy, db, g.N, g.K, g.OH * g.OW);
+  with_tile(m, [&](auto tile) { weights<decltype(tile)::value>(g, p, x, dy, dw, db, base); });
 }
 
 }  // namespace minicnn
