@@ -441,33 +441,29 @@ void input_transform(const Corr& c, const Plan& p, const BlockMap& bm, std::size
   }
 }
 
-// Stage 2, kernel transform: U[ξ][o][i] = (G g Gᵀ)_ξ for every pair of output channel o
-// and input channel i, g = w[o, i] (forward) or, when `rotate`, w[i, o] turned by 180°
+// Stage 2, kernel transform of output channel o: U[ξ][o][i] = (G g Gᵀ)_ξ for every input
+// channel i, g = w[o, i] (forward) or, when `rotate`, w[i, o] turned by 180°
 // (backward-data: o = c, i = k). w is (K, C, 3, 3).
 template <int M>
-void kernel_transform(const float* w, std::size_t K, std::size_t C, bool rotate, float* U) {
+void kernel_transform(const float* w, std::size_t K, std::size_t C, bool rotate, std::size_t o,
+                      float* U) {
   constexpr int a = M + 2, L = kLanes;
   const std::size_t Cout = rotate ? C : K, Cin = rotate ? K : C;
-  parallel_for(
-      Cout,
-      [&](std::size_t o) {
-        alignas(64) float g[9 * L];
-        alignas(64) float u[a * a * L];
-        for (std::size_t i0 = 0; i0 < Cin; i0 += L) {
-          const std::size_t count = std::min<std::size_t>(L, Cin - i0);
-          for (std::size_t l = 0; l < static_cast<std::size_t>(L); ++l) {
-            if (l >= count) {
-              for (int e = 0; e < 9; ++e) g[e * L + l] = 0.0f;
-              continue;
-            }
-            const float* src = rotate ? w + ((i0 + l) * C + o) * 9 : w + (o * C + i0 + l) * 9;
-            for (int e = 0; e < 9; ++e) g[e * L + l] = src[rotate ? 8 - e : e];
-          }
-          transform_kernel<M>(g, u);
-          scatter_points(u, a * a, count, U + o * Cin + i0, Cout * Cin);
-        }
-      },
-      Cout * Cin * a * a);
+  alignas(64) float g[9 * L];
+  alignas(64) float u[a * a * L];
+  for (std::size_t i0 = 0; i0 < Cin; i0 += L) {
+    const std::size_t count = std::min<std::size_t>(L, Cin - i0);
+    for (std::size_t l = 0; l < static_cast<std::size_t>(L); ++l) {
+      if (l >= count) {
+        for (int e = 0; e < 9; ++e) g[e * L + l] = 0.0f;
+        continue;
+      }
+      const float* src = rotate ? w + ((i0 + l) * C + o) * 9 : w + (o * C + i0 + l) * 9;
+      for (int e = 0; e < 9; ++e) g[e * L + l] = src[rotate ? 8 - e : e];
+    }
+    transform_kernel<M>(g, u);
+    scatter_points(u, a * a, count, U + o * Cin + i0, Cout * Cin);
+  }
 }
 
 // Stage 3, the products at each of the α² points: Mb_ξ (Cout × cnt) = U_ξ (Cout × Cin) ·
@@ -543,24 +539,20 @@ void weight_products(const Plan& p, std::size_t K, std::size_t C, std::size_t cn
           S + pt * K * C, C);
 }
 
-// Backward-weights, stage 4: dw[k, c] += Gᵀ S[·][k][c] G, lanes over c.
+// Backward-weights, stage 4, output channel k: dw[k, c] += Gᵀ S[·][k][c] G, lanes over c.
 template <int M>
-void weight_output_transform(const float* S, std::size_t K, std::size_t C, float* dw) {
+void weight_output_transform(const float* S, std::size_t K, std::size_t C, std::size_t k,
+                             float* dw) {
   constexpr int a = M + 2, L = kLanes;
-  parallel_for(
-      K,
-      [&](std::size_t k) {
-        alignas(64) float s[a * a * L];
-        alignas(64) float z[9 * L];
-        for (std::size_t c0 = 0; c0 < C; c0 += L) {
-          const std::size_t count = std::min<std::size_t>(L, C - c0);
-          gather_points(S + k * C + c0, K * C, a * a, count, s);
-          transform_weight<M>(s, z);
-          for (std::size_t l = 0; l < count; ++l)
-            for (int e = 0; e < 9; ++e) dw[(k * C + c0 + l) * 9 + e] += z[e * L + l];
-        }
-      },
-      K * C * a * a);
+  alignas(64) float s[a * a * L];
+  alignas(64) float z[9 * L];
+  for (std::size_t c0 = 0; c0 < C; c0 += L) {
+    const std::size_t count = std::min<std::size_t>(L, C - c0);
+    gather_points(S + k * C + c0, K * C, a * a, count, s);
+    transform_weight<M>(s, z);
+    for (std::size_t l = 0; l < count; ++l)
+      for (int e = 0; e < 9; ++e) dw[(k * C + c0 + l) * 9 + e] += z[e * L + l];
+  }
 }
 
 // ---- the passes -----------------------------------------------------------------------
@@ -700,12 +692,16 @@ auto weights_block_fn() {
 }
 
 // Forward and backward-data: stage 2 once, then stages 1, 3, 4 per block, the blocks
-// shared out among the threads.
+// shared out among the threads. The threads meet once, at the end: the kernel transform,
+// a few percent of the pass, runs before on the calling thread, because a barrier
+// between it and the blocks cost up to four times the whole pass when the machine's
+// cores were busy with other work (a waiting thread spins while the one it waits for
+// has no core).
 template <int M>
 void correlate(const Corr& c, const Plan& p, const float* in, const float* w, std::size_t K,
                std::size_t C, bool rotate, const float* bias, float* out, float* base) {
   float* U = base;
-  kernel_transform<M>(w, K, C, rotate, U);
+  for (std::size_t o = 0; o < c.Cout; ++o) kernel_transform<M>(w, K, C, rotate, o, U);
   auto* block = correlate_block_fn<M>();
 #pragma omp parallel num_threads(p.threads)
   {
@@ -720,7 +716,8 @@ void correlate(const Corr& c, const Plan& p, const float* in, const float* w, st
 }
 
 // Backward-weights: stages 1 and 2 and the products per block, each thread summing into
-// its own S; then the sums of the threads added and transformed back once.
+// its own S; then, on the calling thread (no barrier, as in correlate), the sums of the
+// threads added and transformed back once.
 template <int M>
 void weights(const ConvGeom& g, const Plan& p, const float* x, const float* dy, float* dw,
              float* db, float* base) {
@@ -742,18 +739,18 @@ void weights(const ConvGeom& g, const Plan& p, const float* x, const float* dy, 
       block(g, c, p, t0, t1, x, dy, S, db ? db_parts.data() + t * g.K : nullptr, part(t), bm);
     }
   }
+  float* S0 = part(0) + s_off;
+  for (int u = 1; u < p.threads; ++u) {
+    const float* Su = part(static_cast<std::size_t>(u)) + s_off;
+    for (std::size_t i = 0; i < S_size; ++i) S0[i] += Su[i];
+  }
+  for (std::size_t k = 0; k < g.K; ++k) weight_output_transform<M>(S0, g.K, g.C, k, dw);
   if (db)
     for (std::size_t k = 0; k < g.K; ++k) {
       double s = 0.0;
       for (int t = 0; t < p.threads; ++t) s += db_parts[static_cast<std::size_t>(t) * g.K + k];
       db[k] += static_cast<float>(s);
     }
-  float* S0 = part(0) + s_off;
-  for (int t = 1; t < p.threads; ++t) {
-    const float* St = part(static_cast<std::size_t>(t)) + s_off;
-    parallel_for(S_size, [&](std::size_t i) { S0[i] += St[i]; });
-  }
-  weight_output_transform<M>(S0, g.K, g.C, dw);
 }
 
 }  // namespace
