@@ -81,7 +81,8 @@ double winograd_seconds(const ConvGeom& g, ConvPass pass, int threads) {
   const double flops = 2.0 * a2 * tiles * Cin * Cout;
   // Tiles per block, about as the planner cuts them.
   const double by_cache = double(kWinogradBlockBytes) / sizeof(float) / (a2 * (Cin + Cout));
-  const double tb = std::min(tiles, std::max({by_cache, 64.0, Cin, Cout}));
+  const double tb =
+      std::min(tiles, std::max({by_cache, double(kWinogradMinBlockTiles), Cin, Cout}));
   const double small = pass == ConvPass::BackwardWeights ? std::min({Cout, Cin, tb})
                                                          : std::min({Cout, tb, Cin});
   const double gemm = flops / (kWinoGemmRate * small / (small + kGemmHalf));
@@ -148,6 +149,7 @@ ConvChoice conv_autotune(const ConvGeom& g, ConvPass pass, int threads, std::siz
                       .y = y.data(), .dx = dx.data(), .dw = dw.data(), .db = db.data()};
   ConvWorkspace work;
   work.im2col.limit_bytes = im2col_limit;
+  work.winograd.limit_bytes = im2col_limit;
 
   double best_estimate = -1;
   for (ConvAlgo a : {ConvAlgo::Im2colGemm, ConvAlgo::FFT, ConvAlgo::Winograd})

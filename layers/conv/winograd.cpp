@@ -192,8 +192,8 @@ inline void transform_weight(const float* s, float* z) {
 
 // The tile sizes the choice by geometry (winograd_tile_size) picks from. F(6×6, 3×3) is
 // within tolerance too, but its 8×8 transforms cost more than its products save: 5% to
-// 90% slower than F(4×4) on the 3×3 layers of bench_conv and with 256 channels, 5% faster
-// only on a 30×30 plane it tiles exactly; it stays for WinogradWorkspace::tile.
+// 90% slower than F(4×4) on the 3×3 layers of bench_conv, as fast with 256 channels, 5%
+// faster only on a 30×30 plane it tiles exactly; it stays for WinogradWorkspace::tile.
 constexpr std::size_t kWinogradAutoTiles[] = {2, 4};
 
 // A correlation of a 3×3 kernel over planes: out (N, Cout, Hout, Wout) from
@@ -241,10 +241,6 @@ void for_each_segment(const TileGrid& tg, std::size_t t0, std::size_t t1, F&& f)
 // of bench_conv, blocks of 24, 40 or 56 tiles ran 10-25% slower than blocks of 16, 32
 // or 64).
 constexpr std::size_t kBlockMultiple = 16;
-// The fewest tiles a block gets when the cache size alone would give it fewer (the GEMM
-// is then too narrow: with 256 channels, blocks of 64 tiles ran 25% faster than the 14
-// tiles of 1 MiB, and blocks of 128 another 10%).
-constexpr std::size_t kMinBlockTiles = 64;
 
 // How the tiles are cut into blocks and where each thread's scratch lies in the
 // workspace: [U | thread 0: V, M (or E), in-rows, out-rows, S | thread 1: ...]. V holds
@@ -303,7 +299,7 @@ Plan make_plan(std::size_t m, std::size_t N, std::size_t Ho, std::size_t Wo, std
   // then the tiles shared out evenly in multiples of kBlockMultiple.
   const std::size_t per_tile = P * (Cin + Cout);
   const std::size_t by_cache = kWinogradBlockBytes / sizeof(float) / per_tile;
-  const std::size_t target = std::max(by_cache, kMinBlockTiles);
+  const std::size_t target = std::max({by_cache, kWinogradMinBlockTiles, Cin, Cout});
   const std::size_t blocks = round_up((p.tg.tiles + target - 1) / target, T_);
   std::size_t tb = (p.tg.tiles + blocks - 1) / blocks;
   if (tb > kBlockMultiple) tb = round_up(tb, kBlockMultiple);
