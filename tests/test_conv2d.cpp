@@ -246,6 +246,18 @@ TEST(Conv2D, PlanTellsAlgorithmTimeAndWorkspacePerPass) {
   EXPECT_NE(fixed.name().find("im2col"), std::string::npos);
 }
 
+TEST(Conv2D, PlanAndNameShowWinograd) {
+  Conv2D conv(64, 64, 3, {.padding = 1});
+  EXPECT_EQ(conv.name_for({32, 64, 56, 56}), "Conv2D(64->64, 3x3, padding 1, auto: "
+                                             "winograd/winograd/winograd)");
+  Conv2D fixed(3, 4, 3, {.padding = 1, .algo = ConvAlgo::Winograd});
+  for (const ConvChoice& c : fixed.plan({2, 3, 9, 9})) {
+    EXPECT_EQ(c.algo, ConvAlgo::Winograd);
+    EXPECT_GT(c.workspace_bytes, 0u);
+  }
+  EXPECT_NE(fixed.name().find("winograd"), std::string::npos);
+}
+
 TEST(Conv2D, AutotuneRunsAndAgreesWithDirect) {
   Conv2D conv(2, 3, 3, {.padding = 1, .autotune = true});
   const Tensor x = random_tensor({2, 2, 8, 8}, 9);

@@ -292,6 +292,21 @@ TEST(ConvSelect, ChoosesOnlyEligibleAlgorithms) {
   EXPECT_TRUE(conv_algo_eligible(ConvAlgo::Im2colGemm, strided));
 }
 
+TEST(ConvSelect, WinogradForThreeByThreeLayersWithChannels) {
+  // bench_conv's S3 and R3: Winograd ran every pass 2 to 3 times faster than im2col; with
+  // stride 2 (R5) it is not eligible.
+  for (const ConvGeom& g : {ConvGeom::make(32, 64, 56, 56, 64, 3, 3, 1, 1),
+                            ConvGeom::make(64, 32, 14, 14, 32, 3, 3, 1, 1)})
+    for (ConvPass pass : {ConvPass::Forward, ConvPass::BackwardData, ConvPass::BackwardWeights}) {
+      const ConvChoice c = conv_select(g, pass, 2, Im2colWorkspace::kDefaultLimit);
+      EXPECT_EQ(c.algo, ConvAlgo::Winograd) << describe(g) << " " << to_string(pass);
+      EXPECT_EQ(c.workspace_bytes, conv_workspace_bytes(ConvAlgo::Winograd, g, pass, 2));
+    }
+  const ConvGeom strided = ConvGeom::make(64, 16, 28, 28, 32, 3, 3, 2, 1);
+  EXPECT_NE(conv_select(strided, ConvPass::Forward, 2, Im2colWorkspace::kDefaultLimit).algo,
+            ConvAlgo::Winograd);
+}
+
 TEST(ConvSelect, AutotuneTimesAndCachesTheWinner) {
   const ConvGeom g = ConvGeom::make(2, 3, 12, 12, 4, 5, 5, 1, 2);
   const ConvChoice a = conv_autotune(g, ConvPass::Forward, 1, Im2colWorkspace::kDefaultLimit);
