@@ -26,12 +26,14 @@
 // (F(3, m) uses the same three matrices in other roles: the trilinear form
 // Σ_ξ (A e)_ξ (G g)_ξ (Bᵀ d)_ξ = Σ_i Σ_j e_i g_j d_(i+j) read for g instead of e.)
 //
-// Tiles are processed in blocks of consecutive tiles (across images too) sized so a
-// block's V and M stay near kWinogradBlockBytes, transformed right before their GEMMs;
-// each thread takes whole blocks and calls a single-threaded sgemm. The workspace is
-// bounded by WinogradWorkspace::limit_bytes, raised when needed to its minimum: the
-// transformed kernels U (α²·K·C floats, shared), one tile per thread, and for
-// backward-weights one α²·K·C partial sum S per thread.
+// Tiles are processed in blocks of consecutive tiles (across rows and images too) whose
+// V and M stay near kWinogradBlockBytes (but no fewer than kWinogradMinBlockTiles tiles,
+// nor than channels), transformed right before their GEMMs; each thread takes whole
+// blocks and calls a single-threaded sgemm, and the transforms run eight tiles at a
+// time, compiled for AVX2 too where the CPU has it. The workspace is bounded by
+// WinogradWorkspace::limit_bytes, raised when needed to its minimum: the transformed
+// kernels U (α²·K·C floats, shared), one tile per thread, and for backward-weights one
+// α²·K·C partial sum S per thread.
 //
 // Larger tiles save more multiplications ((m+2)²/m² per output against 9) but their
 // transforms have larger entries, so float rounding grows with m:
