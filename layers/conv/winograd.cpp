@@ -688,17 +688,30 @@ auto weights_block_fn() {
   return &weights_block_base<M>;
 }
 
+// The kernel transform and the weight sums of backward-weights, a few percent of a pass,
+// run on the calling thread unless they write this many floats: the threads then meet
+// only once per pass, at its end, since a barrier between them and the blocks cost up to
+// four times the whole pass when the machine's cores were busy with other work (a
+// waiting thread spins while the one it waits for has no core).
+constexpr std::size_t kSerialMax = std::size_t{1} << 20;
+
+template <class F>
+void serial_or_parallel(std::size_t n, std::size_t work, F&& f) {
+  if (work < kSerialMax) {
+    for (std::size_t i = 0; i < n; ++i) f(i);
+  } else {
+    parallel_for(n, f, work);
+  }
+}
+
 // Forward and backward-data: stage 2 once, then stages 1, 3, 4 per block, the blocks
-// shared out among the threads. The threads meet once, at the end: the kernel transform,
-// a few percent of the pass, runs before on the calling thread, because a barrier
-// between it and the blocks cost up to four times the whole pass when the machine's
-// cores were busy with other work (a waiting thread spins while the one it waits for
-// has no core).
+// shared out among the threads.
 template <int M>
 void correlate(const Corr& c, const Plan& p, const float* in, const float* w, std::size_t K,
                std::size_t C, bool rotate, const float* bias, float* out, float* base) {
   float* U = base;
-  for (std::size_t o = 0; o < c.Cout; ++o) kernel_transform<M>(w, K, C, rotate, o, U);
+  serial_or_parallel(c.Cout, c.Cout * c.Cin * (M + 2) * (M + 2),
+                     [&](std::size_t o) { kernel_transform<M>(w, K, C, rotate, o, U); });
   auto* block = correlate_block_fn<M>();
 #pragma omp parallel num_threads(p.threads)
   {
@@ -713,8 +726,7 @@ void correlate(const Corr& c, const Plan& p, const float* in, const float* w, st
 }
 
 // Backward-weights: stages 1 and 2 and the products per block, each thread summing into
-// its own S; then, on the calling thread (no barrier, as in correlate), the sums of the
-// threads added and transformed back once.
+// its own S; then the sums of the threads added and transformed back once.
 template <int M>
 void weights(const ConvGeom& g, const Plan& p, const float* x, const float* dy, float* dw,
              float* db, float* base) {
@@ -737,11 +749,16 @@ void weights(const ConvGeom& g, const Plan& p, const float* x, const float* dy, 
     }
   }
   float* S0 = part(0) + s_off;
-  for (int u = 1; u < p.threads; ++u) {
-    const float* Su = part(static_cast<std::size_t>(u)) + s_off;
-    for (std::size_t i = 0; i < S_size; ++i) S0[i] += Su[i];
-  }
-  for (std::size_t k = 0; k < g.K; ++k) weight_output_transform<M>(S0, g.K, g.C, k, dw);
+  const std::size_t chunk = 4096, chunks = (S_size + chunk - 1) / chunk;
+  serial_or_parallel(chunks, S_size * static_cast<std::size_t>(p.threads - 1), [&](std::size_t i) {
+    for (int u = 1; u < p.threads; ++u) {
+      const float* Su = part(static_cast<std::size_t>(u)) + s_off;
+      for (std::size_t j = i * chunk; j < std::min(S_size, (i + 1) * chunk); ++j) S0[j] += Su[j];
+    }
+  });
+  serial_or_parallel(g.K, S_size, [&](std::size_t k) {
+    weight_output_transform<M>(S0, g.K, g.C, k, dw);
+  });
   if (db)
     for (std::size_t k = 0; k < g.K; ++k) {
       double s = 0.0;
