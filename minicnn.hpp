@@ -41,6 +41,7 @@
 #include "layers/conv/im2col.hpp"
 #include "layers/conv/im2col_gemm.hpp"
 #include "layers/conv/fft.hpp"
+#include "layers/conv/winograd.hpp"
 #include "layers/conv/select.hpp"
 #include "layers/activation.hpp"
 #include "layers/pooling.hpp"

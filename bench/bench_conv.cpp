@@ -1,4 +1,5 @@
-// Conv2D algorithms × passes × the shapes of issue #3, with GFLOP/s counters
+// Conv2D algorithms × passes × the shapes of issue #3 and the 3×3 layers of a ResNet-20
+// on 28×28 images (R1–R5, as in the side-by-side yardstick), with GFLOP/s counters
 // (FLOPs per pass = 2·N·K·C·KH·KW·OH·OW) and the same run's 1024² sgemm as the roofline.
 // Auto runs whichever algorithm the cost model picks for the pass (its name is in
 // the label). Direct only runs where it takes under a second.
@@ -15,12 +16,12 @@ namespace {
 
 using namespace minicnn;
 
-struct Shape8 {
+struct BenchShape {
   const char* name;
   std::size_t N, C, H, W, K, KH, KW, stride, pad;
 };
 
-const Shape8 kShapes[] = {
+const BenchShape kShapes[] = {
     {"S1-lenet-conv1", 64, 1, 28, 28, 20, 5, 5, 1, 0},
     {"S2-lenet-conv2", 64, 20, 12, 12, 50, 5, 5, 1, 0},
     {"S3-resnet-3x3", 32, 64, 56, 56, 64, 3, 3, 1, 1},
@@ -29,6 +30,11 @@ const Shape8 kShapes[] = {
     {"S6-seed-plane-large", 1, 1, 512, 512, 1, 15, 15, 1, 0},
     {"S7-alexnet-conv1", 8, 3, 227, 227, 64, 11, 11, 4, 0},
     {"S8-mid-5x5", 32, 32, 32, 32, 64, 5, 5, 1, 2},
+    {"R1-resnet28-stem", 64, 1, 28, 28, 16, 3, 3, 1, 1},
+    {"R2-resnet28-stage1", 64, 16, 28, 28, 16, 3, 3, 1, 1},
+    {"R3-resnet28-stage2", 64, 32, 14, 14, 32, 3, 3, 1, 1},
+    {"R4-resnet28-stage3", 64, 64, 7, 7, 64, 3, 3, 1, 1},
+    {"R5-resnet28-down", 64, 16, 28, 28, 32, 3, 3, 2, 1},
 };
 
 void BM_Sgemm1024(benchmark::State& state) {
@@ -67,7 +73,7 @@ void run(ConvAlgo a, ConvPass pass, const ConvGeom& g, const ConvTensors& t, Con
   conv2d_run(a, pass, g, t, ws, "bench_conv");
 }
 
-void BM_Conv(benchmark::State& state, Shape8 s, ConvAlgo algo, ConvPass pass) {
+void BM_Conv(benchmark::State& state, BenchShape s, ConvAlgo algo, ConvPass pass) {
   const ConvGeom g = ConvGeom::make(s.N, s.C, s.H, s.W, s.K, s.KH, s.KW, s.stride, s.pad);
   ConvAlgo a = algo;
   if (algo == ConvAlgo::Auto) {
@@ -84,17 +90,21 @@ void BM_Conv(benchmark::State& state, Shape8 s, ConvAlgo algo, ConvPass pass) {
   }
   state.counters["GFLOP/s"] = benchmark::Counter(
       g.flops(), benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
-  state.counters["ws_MiB"] = double(a == ConvAlgo::FFT ? ws.fft.bytes() : ws.im2col.buffer.bytes()) / (1 << 20);
+  const std::size_t ws_bytes = a == ConvAlgo::FFT        ? ws.fft.bytes()
+                               : a == ConvAlgo::Winograd ? ws.winograd.buffer.bytes()
+                                                         : ws.im2col.buffer.bytes();
+  state.counters["ws_MiB"] = double(ws_bytes) / (1 << 20);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   benchmark::RegisterBenchmark("sgemm/1024", BM_Sgemm1024)->Unit(benchmark::kMillisecond)->UseRealTime();
-  for (const Shape8& s : kShapes) {
+  for (const BenchShape& s : kShapes) {
     const ConvGeom g = ConvGeom::make(s.N, s.C, s.H, s.W, s.K, s.KH, s.KW, s.stride, s.pad);
     for (ConvPass pass : {ConvPass::Forward, ConvPass::BackwardData, ConvPass::BackwardWeights}) {
-      for (ConvAlgo a : {ConvAlgo::Direct, ConvAlgo::Im2colGemm, ConvAlgo::FFT, ConvAlgo::Auto}) {
+      for (ConvAlgo a : {ConvAlgo::Direct, ConvAlgo::Im2colGemm, ConvAlgo::FFT, ConvAlgo::Winograd,
+                         ConvAlgo::Auto}) {
         if (a != ConvAlgo::Auto && !conv_algo_eligible(a, g)) continue;
         if (a == ConvAlgo::Direct && g.flops() > 0.5e9) continue;
         const std::string name = std::string(s.name) + "/" + to_string(pass) + "/" + to_string(a);

@@ -7,7 +7,9 @@
 // recipe of the seed article "How can Python NumPy convolution code be optimized?"),
 // whose output lands one pixel off. It ends with the
 // tables of where FFT overtakes im2col, as kernel and image grow and as channels grow,
-// and a check that the three algorithms agree on the backward passes too.
+// and a check that the three algorithms agree on the backward passes too. Last comes
+// Winograd: F(2, 3) by hand, F(2x2, 3x3) on the worked example, its error against the
+// tile size, and where it beats im2col and FFT on 3x3 layers.
 //
 //   conv_walkthrough                        everything, 10 to 20 s on 2 cores
 //   conv_walkthrough --quick                the worked examples only, no timing tables
@@ -801,6 +803,228 @@ void section_backward(Report& report) {
   std::printf("\n");
 }
 
+
+// ---- Winograd (section 12 of the doc) -----------------------------------------------
+
+// A small matrix of doubles, row-major, for the worked Winograd example.
+struct Mat {
+  std::size_t r = 0, c = 0;
+  std::vector<double> v;
+  double operator()(std::size_t i, std::size_t j) const { return v[i * c + j]; }
+};
+
+Mat mat(const float* v, std::size_t r, std::size_t c) { return {r, c, std::vector<double>(v, v + r * c)}; }
+
+Mat operator*(const Mat& a, const Mat& b) {
+  Mat p{a.r, b.c, std::vector<double>(a.r * b.c, 0.0)};
+  for (std::size_t i = 0; i < a.r; ++i)
+    for (std::size_t k = 0; k < a.c; ++k)
+      for (std::size_t j = 0; j < b.c; ++j) p.v[i * b.c + j] += a(i, k) * b(k, j);
+  return p;
+}
+
+Mat tr(const Mat& a) {
+  Mat t{a.c, a.r, std::vector<double>(a.v.size())};
+  for (std::size_t i = 0; i < a.r; ++i)
+    for (std::size_t j = 0; j < a.c; ++j) t.v[j * a.r + i] = a(i, j);
+  return t;
+}
+
+Mat hadamard(const Mat& a, const Mat& b) {
+  Mat p = a;
+  for (std::size_t i = 0; i < p.v.size(); ++i) p.v[i] *= b.v[i];
+  return p;
+}
+
+void print_mat(const char* title, const Mat& m) {
+  const std::vector<float> f(m.v.begin(), m.v.end());
+  print_matrix(title, f.data(), m.r, m.c);
+}
+
+double max_entry(const std::vector<float>& v) {
+  double m = 0;
+  for (float e : v) m = std::max(m, double(std::abs(e)));
+  return m;
+}
+
+double min_nonzero_entry(const std::vector<float>& v) {
+  double m = std::numeric_limits<double>::infinity();
+  for (float e : v)
+    if (e != 0.0f) m = std::min(m, double(std::abs(e)));
+  return m;
+}
+
+// The layer of the accuracy table and the shapes of the timing table.
+constexpr std::size_t kWinoN = 2, kWinoC = 64, kWinoHW = 20, kWinoK = 32;
+struct WinoShape {
+  const char* name;
+  std::size_t N, C, HW, K, padding;
+};
+const WinoShape kWinoShapes[] = {
+    {"one plane 100x100", 1, 1, 100, 1, 0}, {"R1 28x28, 1->16", 64, 1, 28, 16, 1},
+    {"R2 28x28, 16->16", 64, 16, 28, 16, 1}, {"R3 14x14, 32->32", 64, 32, 14, 32, 1},
+    {"R4 7x7, 64->64", 64, 64, 7, 64, 1},    {"S3 56x56, 64->64", 32, 64, 56, 64, 1},
+};
+
+// max |a − b| / max |b|
+double rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  double d = 0, s = 1e-30;
+  for (std::size_t i = 0; i < b.size(); ++i) {
+    d = std::max(d, double(std::abs(a[i] - b[i])));
+    s = std::max(s, double(std::abs(b[i])));
+  }
+  return d / s;
+}
+
+void section_winograd(Report& report, bool quick) {
+  std::printf("== 8. Winograd: F(2, 3) by hand, then F(m x m, 3 x 3) ==\n\n");
+  // [walkthrough:winograd-1d]
+  // F(2, 3): two outputs of a 3-tap correlation, y_i = Σ_j g_j · d_(i+j), from 4 inputs.
+  const float d[4] = {5, 9, 2, 6}, g[3] = {2, -1, 3};
+  // u = G g, once per kernel (in a layer it serves every tile of every image)
+  const float u[4] = {g[0], (g[0] + g[1] + g[2]) / 2, (g[0] - g[1] + g[2]) / 2, g[2]};
+  // v = Bᵀ d: additions only
+  const float v[4] = {d[0] - d[2], d[1] + d[2], d[2] - d[1], d[3] - d[1]};
+  // the four multiplications
+  const float m[4] = {u[0] * v[0], u[1] * v[1], u[2] * v[2], u[3] * v[3]};
+  // y = Aᵀ m: additions only
+  const float y[2] = {m[0] + m[1] + m[2], m[1] - m[2] + m[3]};
+  // [end]
+  const float direct[2] = {d[0] * g[0] + d[1] * g[1] + d[2] * g[2],
+                           d[1] * g[0] + d[2] * g[1] + d[3] * g[2]};
+  std::printf("d = (%g, %g, %g, %g), g = (%g, %g, %g)\n", double(d[0]), double(d[1]), double(d[2]),
+              double(d[3]), double(g[0]), double(g[1]), double(g[2]));
+  std::printf("u = G g = (%g, %g, %g, %g), v = Bt d = (%g, %g, %g, %g)\n", double(u[0]),
+              double(u[1]), double(u[2]), double(u[3]), double(v[0]), double(v[1]), double(v[2]),
+              double(v[3]));
+  std::printf("m = u . v = (%g, %g, %g, %g)\n", double(m[0]), double(m[1]), double(m[2]),
+              double(m[3]));
+  std::printf("y = At m = (%g, %g); the direct sums (6 multiplications): (%g, %g)\n\n",
+              double(y[0]), double(y[1]), double(direct[0]), double(direct[1]));
+  report.agree("F(2, 3) by hand vs direct", std::max(std::abs(y[0] - direct[0]), std::abs(y[1] - direct[1])),
+               std::max(std::abs(direct[0]), std::abs(direct[1])));
+
+  for (std::size_t tile : {2, 4}) {
+    const WinogradMatrices t = winograd_matrices(tile);
+    std::printf("F(%zu, 3), points 0, 1, -1%s and infinity:\n", tile, tile == 4 ? ", 2, -2" : "");
+    print_matrix("  Bt:", t.Bt.data(), t.alpha, t.alpha);
+    print_matrix("  G:", t.G.data(), t.alpha, 3);
+    print_matrix("  At:", t.At.data(), tile, t.alpha);
+  }
+  std::printf("\n");
+
+  // The 4x4 example of section 3 is one tile of F(2x2, 3x3).
+  const float xv[16] = {3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7, 9, 3};
+  const WinogradMatrices t2 = winograd_matrices(2);
+  const Mat x = mat(xv, 4, 4), k = mat(kSobelX, 3, 3);
+  // [walkthrough:winograd-2d]
+  // F(2×2, 3×3) nests F(2, 3): rows first, then columns. α = 4: the 4×4 input is one tile.
+  const Mat Bt = mat(t2.Bt.data(), 4, 4), G = mat(t2.G.data(), 4, 3), At = mat(t2.At.data(), 2, 4);
+  const Mat V = Bt * x * tr(Bt);                  // the input tile, transformed: Bᵀ d B
+  const Mat U = G * k * tr(G);                    // the kernel, transformed: G g Gᵀ
+  const Mat Y = At * hadamard(U, V) * tr(At);     // 16 multiplications, then Aᵀ (U ⊙ V) A
+  // [end]
+  print_mat("V = Bt x B (4 x 4):", V);
+  print_mat("U = G k Gt (4 x 4):", U);
+  print_mat("U . V (4 x 4), the 16 multiplications:", hadamard(U, V));
+  print_mat("Y = At (U . V) A (2 x 2), the output of section 3:", Y);
+  const Plane y_loop = correlate_valid(from_array(xv, 4, 4), from_array(kSobelX, 3, 3));
+  float dd = 0.0f;
+  for (std::size_t i = 0; i < 4; ++i) dd = std::max(dd, float(std::abs(Y.v[i] - y_loop.data()[i])));
+  report.agree("F(2x2, 3x3) on the 4x4 example vs loops", dd, max_abs(y_loop));
+  std::printf("\n");
+
+  // Multiplications per output against the 9 of the direct sum, and the matrices' size.
+  std::printf("  m  alpha  mult/tile  direct/tile  mult/output  saving   max|Bt|  max|At|  min|G|\n");
+  for (std::size_t tile : winograd_tile_sizes()) {
+    const WinogradMatrices t = winograd_matrices(tile);
+    const double mults = double(t.alpha * t.alpha), dir = 9.0 * double(tile * tile);
+    std::printf("  %zu  %5zu  %9.0f  %11.0f  %11.2f  %5.2fx  %7.3g  %7.3g  %6.3g\n", tile, t.alpha,
+                mults, dir, mults / double(tile * tile), dir / mults, max_entry(t.Bt),
+                max_entry(t.At), min_nonzero_entry(t.G));
+  }
+  std::printf("\n");
+
+  // Accuracy: each pass against the direct loops (which sum in double), on one layer.
+  const ConvGeom lg = ConvGeom::make(kWinoN, kWinoC, kWinoHW, kWinoHW, kWinoK, 3, 3, 1, 1);
+  Rng rng(12);
+  auto random = [&](std::size_t n, float lo) {
+    std::vector<float> r(n);
+    for (float& e : r) e = rng.uniform(lo, 1);
+    return r;
+  };
+  const std::vector<float> lx = random(lg.N * lg.C * lg.H * lg.W, -1), lw = random(lg.K * lg.C * 9, -1),
+                           ldy = random(lg.N * lg.K * lg.OH * lg.OW, -1),
+                           lx_pos = random(lx.size(), 0);  // x ≥ 0, as after a ReLU
+  std::vector<float> ry(ldy.size()), ry_pos(ldy.size()), rdx(lx.size()), rdw(lw.size(), 0.0f);
+  conv2d_direct_forward(lg, lx.data(), lw.data(), nullptr, ry.data());
+  conv2d_direct_forward(lg, lx_pos.data(), lw.data(), nullptr, ry_pos.data());
+  conv2d_direct_backward_data(lg, ldy.data(), lw.data(), rdx.data());
+  conv2d_direct_backward_weights(lg, lx.data(), ldy.data(), rdw.data(), nullptr);
+  std::printf("relative error against the direct loops, N=%zu, C=%zu, %zux%zu, K=%zu, padding 1:\n",
+              kWinoN, kWinoC, kWinoHW, kWinoHW, kWinoK);
+  std::printf("  algorithm      forward  backward-data  backward-weights  forward, x >= 0\n");
+  auto row = [&](const char* name, ConvAlgo a, std::size_t tile) {
+    ConvWorkspace ws;
+    ws.winograd.tile = tile;
+    std::vector<float> y1(ry.size()), y2(ry.size()), dx(rdx.size()), dw(rdw.size(), 0.0f);
+    const ConvTensors t{.x = lx.data(), .w = lw.data(), .dy = ldy.data(), .y = y1.data(),
+                        .dx = dx.data(), .dw = dw.data()};
+    conv2d_run(a, ConvPass::Forward, lg, t, ws);
+    conv2d_run(a, ConvPass::BackwardData, lg, t, ws);
+    conv2d_run(a, ConvPass::BackwardWeights, lg, t, ws);
+    ConvTensors tp = t;
+    tp.x = lx_pos.data();
+    tp.y = y2.data();
+    ws.fft.forget();
+    conv2d_run(a, ConvPass::Forward, lg, tp, ws);
+    const double e[4] = {rel_diff(y1, ry), rel_diff(dx, rdx), rel_diff(dw, rdw), rel_diff(y2, ry_pos)};
+    std::printf("  %-12s %9.2e  %13.2e  %16.2e  %15.2e\n", name, e[0], e[1], e[2], e[3]);
+    for (double v : e) report.agree(name, float(v), 1.0f);
+  };
+  row("im2col", ConvAlgo::Im2colGemm, 0);
+  row("fft", ConvAlgo::FFT, 0);
+  for (std::size_t tile : winograd_tile_sizes()) {
+    const std::string name = "F(" + std::to_string(tile) + "x" + std::to_string(tile) + ",3x3)";
+    row(name.c_str(), ConvAlgo::Winograd, tile);
+  }
+  std::printf("\n");
+  if (quick) return;
+
+  // [walkthrough:winograd-library]
+  // The library's Winograd on a layer, through the one dispatch: conv2d_run runs
+  // conv2d_winograd_forward, _backward_data or _backward_weights (layers/conv/winograd.hpp).
+  auto time_pass = [](ConvAlgo a, ConvPass pass, const ConvGeom& g, const ConvTensors& t) {
+    ConvWorkspace ws;  // ws.winograd.tile = 0: the tile size follows the plane
+    return best_ms([&] {
+      ws.fft.forget();  // each pass transforms all its inputs, as a lone call does
+      conv2d_run(a, pass, g, t, ws);
+    });
+  };
+  // [end]
+  std::printf("milliseconds per pass, best of up to %d runs, threads: %d; auto = the cost model's pick\n",
+              kMaxReps, num_threads());
+  std::printf("  %-18s %-16s %8s %8s %8s  %-9s %s\n", "layer", "pass", "im2col", "fft", "winograd",
+              "auto", "winograd/im2col");
+  for (const WinoShape& s : kWinoShapes) {
+    const ConvGeom sg = ConvGeom::make(s.N, s.C, s.HW, s.HW, s.K, 3, 3, 1, s.padding);
+    std::vector<float> sx = random(sg.N * sg.C * sg.H * sg.W, -1), sw = random(sg.K * sg.C * 9, -1),
+                       sdy = random(sg.N * sg.K * sg.OH * sg.OW, -1);
+    std::vector<float> sy(sdy.size()), sdx(sx.size()), sdw(sw.size(), 0.0f), sdb(sg.K, 0.0f);
+    const ConvTensors t{.x = sx.data(), .w = sw.data(), .dy = sdy.data(), .y = sy.data(),
+                        .dx = sdx.data(), .dw = sdw.data(), .db = sdb.data()};
+    for (ConvPass pass : {ConvPass::Forward, ConvPass::BackwardData, ConvPass::BackwardWeights}) {
+      const double ti = time_pass(ConvAlgo::Im2colGemm, pass, sg, t);
+      const double tf = time_pass(ConvAlgo::FFT, pass, sg, t);
+      const double tw = time_pass(ConvAlgo::Winograd, pass, sg, t);
+      const ConvAlgo pick = conv_select(sg, pass, num_threads(), Im2colWorkspace::kDefaultLimit).algo;
+      std::printf("  %-18s %-16s %8.3f %8.3f %8.3f  %-9s %6.2f\n", s.name, to_string(pass).c_str(),
+                  ti, tf, tw, to_string(pick).c_str(), tw / ti);
+    }
+  }
+  std::printf("\n");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -832,6 +1056,7 @@ int main(int argc, char** argv) {
       section_channels(out);
     }
     section_backward(report);
+    section_winograd(report, quick);
     std::printf("PNG images written to %s\n", out.string().c_str());
     if (!report.ok) {
       std::printf("FAILED: the algorithms disagree (see the lines marked !!)\n");

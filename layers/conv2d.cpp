@@ -21,6 +21,7 @@ Conv2D::Conv2D(std::size_t in_channels, std::size_t out_channels, Kernel2D kerne
   check_arg(opt_.workspace_limit > 0, who, "workspace_limit", "> 0", "0");
   set_algo(opt_.algo);
   ws_.im2col.limit_bytes = opt_.workspace_limit;
+  ws_.winograd.limit_bytes = opt_.workspace_limit;
   weight_ = zeros({out_, in_, kernel_.h, kernel_.w}, who);
   he_normal(weight_, in_ * kernel_.h * kernel_.w);
   dweight_ = zeros(shape_of(weight_), who);
@@ -33,6 +34,12 @@ Conv2D::Conv2D(std::size_t in_channels, std::size_t out_channels, Kernel2D kerne
 void Conv2D::set_algo(ConvAlgo a) {
   if (a == ConvAlgo::FFT && (opt_.stride != 1 || opt_.dilation != 1)) {
     throw Error(name() + ": the FFT algorithm needs stride 1 and dilation 1, got stride " +
+                std::to_string(opt_.stride) + " and dilation " + std::to_string(opt_.dilation));
+  }
+  if (a == ConvAlgo::Winograd &&
+      (kernel_.h != 3 || kernel_.w != 3 || opt_.stride != 1 || opt_.dilation != 1)) {
+    throw Error(name() + ": the Winograd algorithm needs a 3x3 kernel, stride 1 and dilation 1, got " +
+                std::to_string(kernel_.h) + "x" + std::to_string(kernel_.w) + ", stride " +
                 std::to_string(opt_.stride) + " and dilation " + std::to_string(opt_.dilation));
   }
   opt_.algo = a;

@@ -7,7 +7,7 @@
 //
 // Options (Conv2DOptions, designated initialisers): stride = 1, padding = 0,
 // dilation = 1, bias = true, algo = Auto, autotune = false (or MINICNN_CONV_AUTOTUNE=1),
-// workspace_limit = 64 MiB for im2col's scratch.
+// workspace_limit = 64 MiB for im2col's and Winograd's scratch.
 //
 //   Conv2D conv(1, 20, 5);                                   // 5x5 kernel
 //   Conv2D conv(3, 64, {7, 5}, {.stride = 2, .padding = 3, .algo = ConvAlgo::Im2colGemm});

@@ -32,6 +32,7 @@ ConvTranspose2D::ConvTranspose2D(std::size_t in_channels, std::size_t out_channe
   check_arg(opt_.workspace_limit > 0, who, "workspace_limit", "> 0", "0");
   set_algo(opt_.algo);
   ws_.im2col.limit_bytes = opt_.workspace_limit;
+  ws_.winograd.limit_bytes = opt_.workspace_limit;
   weight_ = zeros({in_, out_, kernel_.h, kernel_.w}, who);
   // Each output sums about in·KH·KW / stride² products: He-normal for that fan-in.
   const std::size_t taps = in_ * kernel_.h * kernel_.w / (opt_.stride * opt_.stride);
@@ -47,6 +48,10 @@ void ConvTranspose2D::set_algo(ConvAlgo a) {
   if (a == ConvAlgo::FFT && (opt_.stride != 1 || opt_.dilation != 1)) {
     throw Error(name() + ": the FFT algorithm needs stride 1 and dilation 1, got stride " +
                 std::to_string(opt_.stride) + " and dilation " + std::to_string(opt_.dilation));
+  }
+  if (a == ConvAlgo::Winograd &&
+      (kernel_.h != 3 || kernel_.w != 3 || opt_.stride != 1 || opt_.dilation != 1)) {
+    throw Error(name() + ": the Winograd algorithm needs a 3x3 kernel, stride 1 and dilation 1");
   }
   opt_.algo = a;
   plans_.clear();

@@ -44,7 +44,16 @@ std::string message_of(const std::function<void()>& f) {
   return "(no throw)";
 }
 
-const ConvAlgo kAlgos[] = {ConvAlgo::Direct, ConvAlgo::Im2colGemm, ConvAlgo::FFT, ConvAlgo::Auto};
+const ConvAlgo kAlgos[] = {ConvAlgo::Direct, ConvAlgo::Im2colGemm, ConvAlgo::FFT,
+                           ConvAlgo::Winograd, ConvAlgo::Auto};
+
+// Whether a layer of this kernel and these options may run algorithm a.
+bool runs(ConvAlgo a, Kernel2D k, const Conv2DOptions& o) {
+  const bool unit = o.stride == 1 && o.dilation == 1;
+  if (a == ConvAlgo::FFT) return unit;
+  if (a == ConvAlgo::Winograd) return unit && k.h == 3 && k.w == 3;
+  return true;
+}
 
 }  // namespace
 
@@ -56,6 +65,7 @@ TEST(Conv2D, HandComputedCase) {
   Tensor x = zeros({1, 1, 3, 3});
   for (int i = 0; i < 9; ++i) x.data()[i] = float(i);
   for (ConvAlgo a : kAlgos) {
+    if (!runs(a, 2, {})) continue;
     conv.set_algo(a);
     const Tensor y = conv.forward(x);
     ASSERT_EQ(shape_of(y), (Shape{1, 1, 2, 2}));
@@ -102,7 +112,7 @@ TEST(Conv2D, ForwardMatchesDirectForEveryAlgorithm) {
     for (ConvAlgo a : kAlgos) {
       Conv2DOptions o = s.o;
       o.algo = a;
-      if (a == ConvAlgo::FFT && (o.stride != 1 || o.dilation != 1)) continue;
+      if (!runs(a, {s.kh, s.kw}, o)) continue;
       Conv2D conv(s.C, s.K, {s.kh, s.kw}, o);
       fill_uniform(conv.bias(), -1, 1);
       const Tensor x = random_tensor({s.N, s.C, s.H, s.W}, 5);
@@ -127,7 +137,7 @@ TEST(Conv2D, GradientCheckEveryAlgorithmOnOddShapes) {
     for (ConvAlgo a : kAlgos) {
       Conv2DOptions o = s.o;
       o.algo = a;
-      if (a == ConvAlgo::FFT && (o.stride != 1 || o.dilation != 1)) continue;
+      if (!runs(a, s.k, o)) continue;
       Conv2D conv(s.x[1], s.K, s.k, o);
       fill_uniform(conv.bias(), -1, 1);
       const GradCheckResult r = check_gradients(conv, s.x);
@@ -137,8 +147,30 @@ TEST(Conv2D, GradientCheckEveryAlgorithmOnOddShapes) {
   }
 }
 
+TEST(Conv2D, GradientCheckWinogradOnOddShapes) {
+  // All three passes through the layer: batch 1 and one channel, non-square planes that
+  // are no multiple of a tile, padding 0 to 3, enough tiles for several blocks.
+  struct S { Shape x; std::size_t K; Conv2DOptions o; };
+  const S shapes[] = {
+      {{1, 1, 6, 5}, 1, {}},
+      {{2, 3, 7, 5}, 2, {.padding = 2}},
+      {{2, 2, 9, 11}, 3, {.padding = 1}},
+      {{1, 2, 4, 6}, 2, {.padding = 3, .bias = false}},
+      {{3, 2, 13, 10}, 2, {.padding = 1}},
+  };
+  for (const S& s : shapes) {
+    Conv2DOptions o = s.o;
+    o.algo = ConvAlgo::Winograd;
+    Conv2D conv(s.x[1], s.K, 3, o);
+    if (o.bias) fill_uniform(conv.bias(), -1, 1);
+    const GradCheckResult r = check_gradients(conv, s.x);
+    EXPECT_TRUE(r.ok) << conv.name() << " on " << to_string(s.x) << "\n" << r.summary();
+    ASSERT_EQ(r.tensors.size(), o.bias ? 3u : 2u);  // input, weight (, bias)
+  }
+}
+
 TEST(Conv2D, GradientsAccumulateUntilZeroGrad) {
-  for (ConvAlgo a : {ConvAlgo::Direct, ConvAlgo::Im2colGemm, ConvAlgo::FFT}) {
+  for (ConvAlgo a : {ConvAlgo::Direct, ConvAlgo::Im2colGemm, ConvAlgo::FFT, ConvAlgo::Winograd}) {
     Conv2D conv(2, 3, 3, {.padding = 1, .algo = a});
     const Tensor x = random_tensor({2, 2, 5, 5}, 7), dy = random_tensor({2, 3, 5, 5}, 8);
     conv.forward(x);
@@ -211,6 +243,18 @@ TEST(Conv2D, PlanTellsAlgorithmTimeAndWorkspacePerPass) {
   EXPECT_NE(fixed.name().find("im2col"), std::string::npos);
 }
 
+TEST(Conv2D, PlanAndNameShowWinograd) {
+  Conv2D conv(64, 64, 3, {.padding = 1});
+  EXPECT_EQ(conv.name_for({32, 64, 56, 56}), "Conv2D(64->64, 3x3, padding 1, auto: "
+                                             "winograd/winograd/winograd)");
+  Conv2D fixed(3, 4, 3, {.padding = 1, .algo = ConvAlgo::Winograd});
+  for (const ConvChoice& c : fixed.plan({2, 3, 9, 9})) {
+    EXPECT_EQ(c.algo, ConvAlgo::Winograd);
+    EXPECT_GT(c.workspace_bytes, 0u);
+  }
+  EXPECT_NE(fixed.name().find("winograd"), std::string::npos);
+}
+
 TEST(Conv2D, AutotuneRunsAndAgreesWithDirect) {
   Conv2D conv(2, 3, 3, {.padding = 1, .autotune = true});
   const Tensor x = random_tensor({2, 2, 8, 8}, 9);
@@ -236,6 +280,12 @@ TEST(Conv2D, ErrorsNameTheLayerAndTheShapes) {
   m = message_of([] { Conv2D(3, 4, 3, {.stride = 2, .algo = ConvAlgo::FFT}); });
   EXPECT_NE(m.find("stride 1 and dilation 1"), std::string::npos) << m;
   EXPECT_THROW(Conv2D(3, 4, 3, {.dilation = 2, .algo = ConvAlgo::FFT}), Error);
+  m = message_of([] { Conv2D(3, 4, 5, {.algo = ConvAlgo::Winograd}); });
+  EXPECT_NE(m.find("Conv2D(3->4, 5x5"), std::string::npos) << m;
+  EXPECT_NE(m.find("3x3 kernel, stride 1 and dilation 1"), std::string::npos) << m;
+  m = message_of([] { Conv2D(3, 4, 3, {.stride = 2}).set_algo(ConvAlgo::Winograd); });
+  EXPECT_NE(m.find("Conv2D(3->4, 3x3, stride 2"), std::string::npos) << m;
+  EXPECT_THROW(Conv2D(3, 4, 3, {.dilation = 2, .algo = ConvAlgo::Winograd}), Error);
   conv.forward(zeros({2, 3, 8, 8}));
   m = message_of([&] { conv.backward(zeros({2, 4, 5, 4})); });
   EXPECT_NE(m.find("(2, 4, 4, 4)"), std::string::npos) << m;

@@ -5,6 +5,7 @@
 #include <minicnn/layers/conv/fft.hpp>
 #include <minicnn/layers/conv/im2col_gemm.hpp>
 #include <minicnn/layers/conv/select.hpp>
+#include <minicnn/layers/conv/winograd.hpp>
 
 #include <gtest/gtest.h>
 
@@ -34,13 +35,27 @@ const Case kCases[] = {
     {1, 1, 17, 17, 1, 9, 9, 1, 0, 1},   {3, 2, 6, 6, 2, 1, 1, 2, 1, 1},
 };
 
+// Winograd's own grid (3x3, stride 1): an output of one pixel, batch 1 and one channel,
+// non-square planes, padding 0 to 4 (backward-data reads dy "padded by 2 − p": a crop
+// for p > 2), planes that are no multiple of any tile, 256 input channels, enough
+// tiles for blocks that span rows of tiles and images, and 192 channels in and out (over
+// a million transformed kernel values: that transform runs in parallel).
+const Case kWinogradCases[] = {
+    {1, 1, 3, 3, 1, 3, 3, 1, 0, 1},     {1, 1, 7, 13, 1, 3, 3, 1, 0, 1},
+    {2, 3, 11, 6, 5, 3, 3, 1, 1, 1},    {2, 2, 9, 14, 3, 3, 3, 1, 2, 1},
+    {1, 3, 5, 7, 2, 3, 3, 1, 3, 1},     {2, 2, 4, 5, 3, 3, 3, 1, 4, 1},
+    {2, 256, 9, 10, 8, 3, 3, 1, 1, 1},  {1, 7, 13, 9, 256, 3, 3, 1, 1, 1},
+    {5, 4, 31, 29, 6, 3, 3, 1, 1, 1},   {3, 17, 19, 23, 11, 3, 3, 1, 0, 1},
+    {1, 192, 6, 7, 192, 3, 3, 1, 1, 1},
+};
+
 ConvGeom geom(const Case& c) {
   return ConvGeom::make(c.N, c.C, c.H, c.W, c.K, c.KH, c.KW, c.stride, c.pad, c.dil);
 }
 
-std::vector<float> random_vec(std::size_t n, Rng& rng) {
+std::vector<float> random_vec(std::size_t n, Rng& rng, float scale = 1.0f) {
   std::vector<float> v(n);
-  for (auto& e : v) e = rng.uniform(-1, 1);
+  for (auto& e : v) e = scale * rng.uniform(-1, 1);
   return v;
 }
 
@@ -66,12 +81,13 @@ struct Data {
   std::vector<float> y, dx, dw, db;  // reference results
 };
 
-Data make_data(const ConvGeom& g, Rng& rng) {
+// Inputs uniform in [−scale, scale].
+Data make_data(const ConvGeom& g, Rng& rng, float scale = 1.0f) {
   Data d;
-  d.x = random_vec(g.N * g.C * g.H * g.W, rng);
-  d.w = random_vec(g.K * g.C * g.KH * g.KW, rng);
-  d.b = random_vec(g.K, rng);
-  d.dy = random_vec(g.N * g.K * g.OH * g.OW, rng);
+  d.x = random_vec(g.N * g.C * g.H * g.W, rng, scale);
+  d.w = random_vec(g.K * g.C * g.KH * g.KW, rng, scale);
+  d.b = random_vec(g.K, rng, scale);
+  d.dy = random_vec(g.N * g.K * g.OH * g.OW, rng, scale);
   d.y.resize(d.dy.size());
   d.dx.resize(d.x.size());
   d.dw.assign(d.w.size(), 0.0f);
@@ -114,6 +130,36 @@ void check_im2col(const ConvGeom& g, const Data& d, std::size_t limit) {
   const std::size_t T = std::size_t(num_threads()), R = g.col_rows();
   const std::size_t minimum = T * (2 * (R + g.K) + g.K * R + g.K + 64) * sizeof(float);
   EXPECT_LE(ws.buffer.bytes(), std::max(limit, minimum)) << describe(g);
+}
+
+// Winograd with tile m (0: chosen by geometry); returns the largest relative error of
+// the three passes, each also held to 1e-4 by check_algorithm.
+double check_winograd(const ConvGeom& g, const Data& d, std::size_t m,
+                      std::size_t limit = WinogradWorkspace::kDefaultLimit) {
+  WinogradWorkspace ws;
+  ws.tile = m;
+  ws.limit_bytes = limit;
+  std::vector<float> y(d.y.size()), dx(d.dx.size()), dw(d.dw.size(), 0.0f);
+  check_algorithm(
+      g, d,
+      [&](float* out) {
+        conv2d_winograd_forward(g, d.x.data(), d.w.data(), d.b.data(), out, ws);
+        std::copy(out, out + y.size(), y.begin());
+      },
+      [&](float* out) {
+        conv2d_winograd_backward_data(g, d.dy.data(), d.w.data(), out, ws);
+        std::copy(out, out + dx.size(), dx.begin());
+      },
+      [&](float* out_w, float* out_b) {
+        conv2d_winograd_backward_weights(g, d.x.data(), d.dy.data(), out_w, out_b, ws);
+      });
+  conv2d_winograd_backward_weights(g, d.x.data(), d.dy.data(), dw.data(), nullptr, ws);
+  // Within the limit, or the minimum (one tile per block) where that is larger.
+  std::size_t bound = limit;
+  for (ConvPass pass : {ConvPass::Forward, ConvPass::BackwardData, ConvPass::BackwardWeights})
+    bound = std::max(bound, conv2d_winograd_workspace_bytes(g, pass, num_threads(), 0, m));
+  EXPECT_LE(ws.buffer.bytes(), bound) << describe(g);
+  return std::max({rel_error(y, d.y), rel_error(dx, d.dx), rel_error(dw, d.dw)});
 }
 
 class ConvThreads : public ::testing::TestWithParam<int> {
@@ -258,6 +304,21 @@ TEST(ConvSelect, ChoosesOnlyEligibleAlgorithms) {
   EXPECT_TRUE(conv_algo_eligible(ConvAlgo::Im2colGemm, strided));
 }
 
+TEST(ConvSelect, WinogradForThreeByThreeLayersWithChannels) {
+  // bench_conv's S3 and R3: Winograd ran every pass 2 to 3 times faster than im2col; with
+  // stride 2 (R5) it is not eligible.
+  for (const ConvGeom& g : {ConvGeom::make(32, 64, 56, 56, 64, 3, 3, 1, 1),
+                            ConvGeom::make(64, 32, 14, 14, 32, 3, 3, 1, 1)})
+    for (ConvPass pass : {ConvPass::Forward, ConvPass::BackwardData, ConvPass::BackwardWeights}) {
+      const ConvChoice c = conv_select(g, pass, 2, Im2colWorkspace::kDefaultLimit);
+      EXPECT_EQ(c.algo, ConvAlgo::Winograd) << describe(g) << " " << to_string(pass);
+      EXPECT_EQ(c.workspace_bytes, conv_workspace_bytes(ConvAlgo::Winograd, g, pass, 2));
+    }
+  const ConvGeom strided = ConvGeom::make(64, 16, 28, 28, 32, 3, 3, 2, 1);
+  EXPECT_NE(conv_select(strided, ConvPass::Forward, 2, Im2colWorkspace::kDefaultLimit).algo,
+            ConvAlgo::Winograd);
+}
+
 TEST(ConvSelect, AutotuneTimesAndCachesTheWinner) {
   const ConvGeom g = ConvGeom::make(2, 3, 12, 12, 4, 5, 5, 1, 2);
   const ConvChoice a = conv_autotune(g, ConvPass::Forward, 1, Im2colWorkspace::kDefaultLimit);
@@ -270,9 +331,11 @@ TEST(ConvSelect, AutotuneTimesAndCachesTheWinner) {
 }
 
 TEST(ConvTypes, NamesRoundTrip) {
-  for (ConvAlgo a : {ConvAlgo::Auto, ConvAlgo::Direct, ConvAlgo::Im2colGemm, ConvAlgo::FFT})
+  for (ConvAlgo a : {ConvAlgo::Auto, ConvAlgo::Direct, ConvAlgo::Im2colGemm, ConvAlgo::FFT,
+                     ConvAlgo::Winograd})
     EXPECT_EQ(parse_conv_algo(to_string(a)), a);
-  EXPECT_THROW(parse_conv_algo("winograd"), Error);
+  EXPECT_EQ(to_string(ConvAlgo::Winograd), "winograd");
+  EXPECT_THROW(parse_conv_algo("wino"), Error);
   EXPECT_EQ(to_string(ConvPass::BackwardData), "backward-data");
 }
 
@@ -303,7 +366,7 @@ TEST(ConvDispatch, NanAndInfReachTheSameOutputsInEveryAlgorithm) {
     x[1 * g.C * g.H * g.W + 0 * g.H * g.W + 4 * g.W + 3] = bad;  // image 1, channel 0, (4, 3)
     dy[5] = bad;
     std::vector<std::vector<float>> ys, dxs, dws;
-    for (ConvAlgo a : {ConvAlgo::Direct, ConvAlgo::Im2colGemm, ConvAlgo::FFT}) {
+    for (ConvAlgo a : {ConvAlgo::Direct, ConvAlgo::Im2colGemm, ConvAlgo::FFT, ConvAlgo::Winograd}) {
       ConvWorkspace ws;
       std::vector<float> y(d.y.size()), dx(d.dx.size()), dw(d.dw.size(), 0.0f);
       const ConvTensors t{.x = x.data(), .w = d.w.data(), .b = d.b.data(), .dy = dy.data(),
@@ -327,4 +390,95 @@ TEST(ConvDispatch, NanAndInfReachTheSameOutputsInEveryAlgorithm) {
       EXPECT_EQ(finite_mask(dws[i]), finite_mask(dws[0])) << "backward-weights, algorithm " << i;
     }
   }
+}
+
+TEST_P(ConvThreads, WinogradMatchesDirect) {
+  // Every tile size on the shared grid (where eligible) and on Winograd's own, inputs of
+  // scale 1 and 1e3; the largest error per tile size is printed, to compare with the
+  // table of docs/walkthrough.md.
+  Rng rng(16);
+  std::vector<const Case*> cases;
+  for (const Case& c : kCases)
+    if (conv_algo_eligible(ConvAlgo::Winograd, geom(c))) cases.push_back(&c);
+  for (const Case& c : kWinogradCases) cases.push_back(&c);
+  EXPECT_EQ(cases.size(), 14u);
+  std::vector<double> worst(winograd_tile_sizes().size(), 0.0);
+  for (const Case* c : cases) {
+    const ConvGeom g = geom(*c);
+    for (float scale : {1.0f, 1e3f}) {
+      const Data d = make_data(g, rng, scale);
+      for (std::size_t i = 0; i < winograd_tile_sizes().size(); ++i)
+        worst[i] = std::max(worst[i], check_winograd(g, d, winograd_tile_sizes()[i]));
+      check_winograd(g, d, 0);
+    }
+  }
+  for (std::size_t i = 0; i < worst.size(); ++i)
+    std::printf("F(%zux%zu, 3x3): largest relative error %.2e\n", winograd_tile_sizes()[i],
+                winograd_tile_sizes()[i], worst[i]);
+}
+
+TEST_P(ConvThreads, WinogradMatchesDirectWithATinyWorkspace) {
+  // A limit below the minimum: one tile per block, blocks end mid-row.
+  Rng rng(17);
+  for (const Case& c : kWinogradCases) {
+    const ConvGeom g = geom(c);
+    const Data d = make_data(g, rng);
+    for (std::size_t m : winograd_tile_sizes()) check_winograd(g, d, m, 1024);
+  }
+}
+
+TEST(ConvWinograd, MatricesCorrelateExactlyIn1D) {
+  // y = Aᵀ [(G g) ⊙ (Bᵀ d)] must be y_i = Σ_j g_j d_(i+j), in double on small integers.
+  for (std::size_t m : winograd_tile_sizes()) {
+    const WinogradMatrices t = winograd_matrices(m);
+    ASSERT_EQ(t.alpha, m + 2);
+    ASSERT_EQ(t.Bt.size(), t.alpha * t.alpha);
+    const double g[3] = {2, -1, 3};
+    std::vector<double> d(t.alpha), u(t.alpha), v(t.alpha);
+    for (std::size_t i = 0; i < t.alpha; ++i) d[i] = double(i * i % 7) - 3.0;
+    for (std::size_t p = 0; p < t.alpha; ++p) {
+      u[p] = v[p] = 0;
+      for (std::size_t j = 0; j < 3; ++j) u[p] += t.G[p * 3 + j] * g[j];
+      for (std::size_t i = 0; i < t.alpha; ++i) v[p] += t.Bt[p * t.alpha + i] * d[i];
+    }
+    for (std::size_t i = 0; i < m; ++i) {
+      double y = 0, want = 0;
+      for (std::size_t p = 0; p < t.alpha; ++p) y += t.At[i * t.alpha + p] * u[p] * v[p];
+      for (std::size_t j = 0; j < 3; ++j) want += g[j] * d[i + j];
+      EXPECT_NEAR(y, want, 1e-5 * 30) << "F(" << m << ", 3) output " << i;
+    }
+  }
+  // F(2, 3) by hand: 4 multiplications for 2 outputs of a 3-tap filter.
+  const WinogradMatrices f2 = winograd_matrices(2);
+  const std::vector<float> bt = {1, 0, -1, 0, 0, 1, 1, 0, 0, -1, 1, 0, 0, -1, 0, 1};
+  EXPECT_EQ(f2.Bt, bt);
+  EXPECT_THROW(winograd_matrices(3), Error);
+}
+
+TEST(ConvWinograd, RejectsOtherKernelsStridesAndDilations) {
+  WinogradWorkspace ws;
+  std::vector<float> buf(4000);
+  for (const ConvGeom& g : {ConvGeom::make(1, 1, 8, 8, 1, 3, 3, 2), ConvGeom::make(1, 1, 8, 8, 1, 3, 3, 1, 0, 2),
+                            ConvGeom::make(1, 1, 8, 8, 1, 5, 5), ConvGeom::make(1, 1, 8, 8, 1, 3, 2)}) {
+    EXPECT_FALSE(conv_algo_eligible(ConvAlgo::Winograd, g)) << describe(g);
+    try {
+      conv2d_winograd_forward(g, buf.data(), buf.data(), nullptr, buf.data(), ws);
+      ADD_FAILURE() << "no throw for " << describe(g);
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("3x3 kernel, stride 1 and dilation 1"), std::string::npos)
+          << e.what();
+    }
+  }
+  const ConvGeom ok = ConvGeom::make(1, 1, 8, 8, 1, 3, 3, 1, 1);
+  ws.tile = 3;
+  EXPECT_THROW(conv2d_winograd_forward(ok, buf.data(), buf.data(), nullptr, buf.data(), ws), Error);
+}
+
+TEST(ConvWinograd, TileSizeFollowsTheOutputPlane) {
+  // The fewest transformed points: 4x4 tiles on 56x56 (14² tiles of 36 points against
+  // 28² of 16), 2x2 on a 2x2 output (one tile of 16 points against 36).
+  EXPECT_EQ(winograd_tile_size(ConvGeom::make(1, 1, 56, 56, 1, 3, 3, 1, 1), ConvPass::Forward), 4u);
+  EXPECT_EQ(winograd_tile_size(ConvGeom::make(1, 1, 4, 4, 1, 3, 3), ConvPass::Forward), 2u);
+  // backward-data tiles the input plane (4x4 here), not the 2x2 output.
+  EXPECT_EQ(winograd_tile_size(ConvGeom::make(1, 1, 4, 4, 1, 3, 3), ConvPass::BackwardData), 4u);
 }

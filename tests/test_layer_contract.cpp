@@ -28,6 +28,7 @@ std::vector<Made> every_layer() {
   return {
       {"Conv2D im2col", [] { return std::make_unique<Conv2D>(2, 3, 3, Conv2DOptions{.padding = 1, .algo = ConvAlgo::Im2colGemm}); }, {2, 2, 5, 4}},
       {"Conv2D fft", [] { return std::make_unique<Conv2D>(2, 3, 3, Conv2DOptions{.algo = ConvAlgo::FFT}); }, {2, 2, 5, 4}},
+      {"Conv2D winograd", [] { return std::make_unique<Conv2D>(2, 3, 3, Conv2DOptions{.padding = 1, .algo = ConvAlgo::Winograd}); }, {2, 2, 5, 4}},
       {"Conv2D auto", [] { return std::make_unique<Conv2D>(2, 3, 3); }, {2, 2, 5, 4}},
       {"ConvTranspose2D fft", [] { return std::make_unique<ConvTranspose2D>(2, 3, 3, ConvTranspose2DOptions{.padding = 1, .algo = ConvAlgo::FFT}); }, {2, 2, 4, 5}},
       {"ConvTranspose2D auto", [] { return std::make_unique<ConvTranspose2D>(2, 3, 2, ConvTranspose2DOptions{.stride = 2}); }, {1, 2, 3, 3}},
@@ -134,7 +135,8 @@ INSTANTIATE_TEST_SUITE_P(EveryLayer, LayerContract,
 
 // The crash of the first version: FFT forward, another algorithm, then backward.
 TEST(Conv2DContract, BackwardAfterSetAlgoThrowsForEveryPair) {
-  const ConvAlgo algos[] = {ConvAlgo::FFT, ConvAlgo::Im2colGemm, ConvAlgo::Direct, ConvAlgo::Auto};
+  const ConvAlgo algos[] = {ConvAlgo::FFT, ConvAlgo::Im2colGemm, ConvAlgo::Direct,
+                            ConvAlgo::Winograd, ConvAlgo::Auto};
   const Tensor x = random_tensor({2, 2, 6, 5}, 3);
   for (ConvAlgo from : algos)
     for (ConvAlgo to : algos) {

@@ -47,16 +47,18 @@ bool conv_algo_eligible(ConvAlgo a, const ConvGeom& g) {
     case ConvAlgo::Direct:
     case ConvAlgo::Im2colGemm: return true;
     case ConvAlgo::FFT: return g.stride == 1 && g.dilation == 1;
+    case ConvAlgo::Winograd: return g.KH == 3 && g.KW == 3 && g.stride == 1 && g.dilation == 1;
     case ConvAlgo::Auto: return false;
   }
   return false;
 }
 
 std::size_t conv_workspace_bytes(ConvAlgo a, const ConvGeom& g, ConvPass pass, int threads,
-                                 std::size_t im2col_limit) {
+                                 std::size_t limit) {
   switch (a) {
-    case ConvAlgo::Im2colGemm: return conv2d_im2col_workspace_bytes(g, pass, threads, im2col_limit);
+    case ConvAlgo::Im2colGemm: return conv2d_im2col_workspace_bytes(g, pass, threads, limit);
     case ConvAlgo::FFT: return conv2d_fft_workspace_bytes(g, threads);
+    case ConvAlgo::Winograd: return conv2d_winograd_workspace_bytes(g, pass, threads, limit);
     default: return 0;
   }
 }
@@ -66,6 +68,7 @@ void conv2d_run(ConvAlgo algo, ConvPass pass, const ConvGeom& g, const ConvTenso
   if (algo == ConvAlgo::Auto)
     throw Error(who + ": conv2d_run needs an algorithm, got auto (choose one with conv_select)");
   if (algo == ConvAlgo::FFT) check_fft_geom(g, who);
+  if (algo == ConvAlgo::Winograd) check_winograd_geom(g, who);
   switch (pass) {
     case ConvPass::Forward:
       need(t.x, "x", algo, pass, who);
@@ -83,10 +86,12 @@ void conv2d_run(ConvAlgo algo, ConvPass pass, const ConvGeom& g, const ConvTenso
       need(t.dw, "dw", algo, pass, who);
       break;
   }
-  // A transform mixes every value of a plane: one NaN would spread over the whole
-  // output. With a NaN or an Inf in its inputs a pass runs by im2col instead, so that
-  // it reaches only the outputs it touches, whatever the algorithm asked for.
-  if (algo == ConvAlgo::FFT && has_non_finite(pass, g, t)) algo = ConvAlgo::Im2colGemm;
+  // A transform mixes every value of a plane (FFT) or a tile (Winograd): one NaN would
+  // spread over the whole plane or tile of the output. With a NaN or an Inf in its
+  // inputs a pass runs by im2col instead, so that it reaches only the outputs it
+  // touches, whatever the algorithm asked for.
+  if ((algo == ConvAlgo::FFT || algo == ConvAlgo::Winograd) && has_non_finite(pass, g, t))
+    algo = ConvAlgo::Im2colGemm;
   // The same three lines per algorithm: y = W ⋆ x + b, dx = Wᵀ ⋆ dy, dW += dy ⋆ x.
   switch (algo) {
     case ConvAlgo::Direct:
@@ -103,6 +108,11 @@ void conv2d_run(ConvAlgo algo, ConvPass pass, const ConvGeom& g, const ConvTenso
       if (pass == ConvPass::Forward) conv2d_fft_forward(g, t.x, t.w, t.b, t.y, ws.fft);
       else if (pass == ConvPass::BackwardData) conv2d_fft_backward_data(g, t.dy, t.w, t.dx, ws.fft);
       else conv2d_fft_backward_weights(g, t.x, t.dy, t.dw, t.db, ws.fft);
+      break;
+    case ConvAlgo::Winograd:
+      if (pass == ConvPass::Forward) conv2d_winograd_forward(g, t.x, t.w, t.b, t.y, ws.winograd);
+      else if (pass == ConvPass::BackwardData) conv2d_winograd_backward_data(g, t.dy, t.w, t.dx, ws.winograd);
+      else conv2d_winograd_backward_weights(g, t.x, t.dy, t.dw, t.db, ws.winograd);
       break;
     case ConvAlgo::Auto: break;
   }

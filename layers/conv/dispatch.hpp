@@ -10,9 +10,9 @@
 // forward made (fft.hpp says when).
 //
 // NaN and Inf: in every algorithm a NaN or Inf input reaches exactly the outputs it
-// touches (those whose sum holds it), as in the textbook loops. FFT would spread it over
-// whole planes, so a pass whose inputs are not all finite runs by im2col instead (a
-// scan of the inputs, a few percent of an FFT pass).
+// touches (those whose sum holds it), as in the textbook loops. FFT and Winograd would
+// spread it over whole planes or tiles, so their pass whose inputs are not all finite
+// runs by im2col instead (a scan of the inputs, a few percent of the pass).
 #pragma once
 
 #include <cstddef>
@@ -20,6 +20,7 @@
 #include "fft.hpp"
 #include "geometry.hpp"
 #include "im2col_gemm.hpp"
+#include "winograd.hpp"
 
 namespace minicnn {
 
@@ -37,14 +38,16 @@ struct ConvTensors {
 struct ConvWorkspace {
   Im2colWorkspace im2col;
   FftWorkspace fft;
+  WinogradWorkspace winograd;
 };
 
-// Direct and im2col run every geometry; FFT needs stride 1 and dilation 1; Auto is not
-// an algorithm.
+// Direct and im2col run every geometry; FFT needs stride 1 and dilation 1; Winograd a
+// 3×3 kernel, stride 1 and dilation 1; Auto is not an algorithm.
 bool conv_algo_eligible(ConvAlgo a, const ConvGeom& g);
-// Bytes of workspace one pass of algorithm a takes with `threads` threads.
+// Bytes of workspace one pass of algorithm a takes with `threads` threads; `limit` bounds
+// im2col's and Winograd's (each raised to its minimum where that is larger).
 std::size_t conv_workspace_bytes(ConvAlgo a, const ConvGeom& g, ConvPass pass, int threads,
-                                 std::size_t im2col_limit = Im2colWorkspace::kDefaultLimit);
+                                 std::size_t limit = Im2colWorkspace::kDefaultLimit);
 // Runs one pass; throws Error (naming `who`) when algo is Auto or not eligible for g,
 // or a pointer the pass needs is null.
 void conv2d_run(ConvAlgo algo, ConvPass pass, const ConvGeom& g, const ConvTensors& t,

@@ -59,6 +59,7 @@ std::string to_string(ConvAlgo a) {
     case ConvAlgo::Direct: return "direct";
     case ConvAlgo::Im2colGemm: return "im2col";
     case ConvAlgo::FFT: return "fft";
+    case ConvAlgo::Winograd: return "winograd";
   }
   return "?";
 }
@@ -73,9 +74,11 @@ std::string to_string(ConvPass p) {
 }
 
 ConvAlgo parse_conv_algo(const std::string& s) {
-  for (ConvAlgo a : {ConvAlgo::Auto, ConvAlgo::Direct, ConvAlgo::Im2colGemm, ConvAlgo::FFT})
+  for (ConvAlgo a : {ConvAlgo::Auto, ConvAlgo::Direct, ConvAlgo::Im2colGemm, ConvAlgo::FFT,
+                     ConvAlgo::Winograd})
     if (s == to_string(a)) return a;
-  throw Error("conv algorithm must be one of auto, direct, im2col, fft; got '" + s + "'");
+  throw Error("conv algorithm must be one of auto, direct, im2col, fft, winograd; got '" + s +
+              "'");
 }
 
 }  // namespace minicnn

@@ -26,6 +26,12 @@ constexpr double kPieceSeconds = 4e-9;     // per output row of each unfolded ro
 constexpr double kFftSeconds = 0.25e-9;    // per n·log2(n) of one plane, copies included
 constexpr double kCgemmRate = 70e9;        // FLOP/s of the per-frequency complex products
 constexpr double kDirectRate = 1.2e9;      // FLOP/s of the reference loops (one thread)
+// Winograd, fitted to the single-thread CPU times of its three passes on the 3×3 shapes of
+// bench_conv (S3, S5, R1-R4) and six more (3 to 256 channels, 7² to 224² planes), three
+// runs: median error 19%, largest 49%. (Separate input and output transform costs fit
+// no better: on most shapes C and K grow together.)
+constexpr double kWinoGemmRate = 60e9;          // FLOP/s of the α² small per-point GEMMs
+constexpr double kWinoTransformSeconds = 0.087e-9;  // per tile, point and channel in or out
 
 double gemm_seconds(double flops, double m, double n, double k) {
   const double small = std::min({m, n, k});
@@ -62,6 +68,28 @@ double fft_seconds(const ConvGeom& g, ConvPass, int threads) {
   return (transforms + products) / threads;
 }
 
+// Winograd: the α² per-point GEMMs (Cout × tiles-per-block × Cin each) plus the input and
+// output transforms, per tile, channel and point; the kernel transform is negligible.
+// (backward-weights: dy's transform is the "output" one, its GEMMs Cout × Cin × tiles.)
+double winograd_seconds(const ConvGeom& g, ConvPass pass, int threads) {
+  const std::size_t m = winograd_tile_size(g, pass);
+  const bool data = pass == ConvPass::BackwardData;
+  const double Ho = double(data ? g.H : g.OH), Wo = double(data ? g.W : g.OW);
+  const double a2 = double((m + 2) * (m + 2));
+  const double tiles = double(g.N) * std::ceil(Ho / double(m)) * std::ceil(Wo / double(m));
+  const double Cin = double(data ? g.K : g.C), Cout = double(data ? g.C : g.K);
+  const double flops = 2.0 * a2 * tiles * Cin * Cout;
+  // Tiles per block, about as the planner cuts them.
+  const double by_cache = double(kWinogradBlockBytes) / sizeof(float) / (a2 * (Cin + Cout));
+  const double tb =
+      std::min(tiles, std::max({by_cache, double(kWinogradMinBlockTiles), Cin, Cout}));
+  const double small = pass == ConvPass::BackwardWeights ? std::min({Cout, Cin, tb})
+                                                         : std::min({Cout, tb, Cin});
+  const double gemm = flops / (kWinoGemmRate * small / (small + kGemmHalf));
+  const double transforms = tiles * a2 * (Cin + Cout) * kWinoTransformSeconds;
+  return (gemm + transforms) / threads;
+}
+
 struct TuneCache {
   std::mutex mutex;
   std::map<std::tuple<ConvGeom, ConvPass, int>, ConvChoice> choices;  // by threads too
@@ -80,6 +108,7 @@ double conv_estimate_seconds(ConvAlgo a, const ConvGeom& g, ConvPass pass, int t
     case ConvAlgo::Direct: return g.flops() / kDirectRate;
     case ConvAlgo::Im2colGemm: return im2col_seconds(g, pass, threads);
     case ConvAlgo::FFT: return fft_seconds(g, pass, threads);
+    case ConvAlgo::Winograd: return winograd_seconds(g, pass, threads);
     case ConvAlgo::Auto: break;
   }
   return 0.0;
@@ -88,7 +117,7 @@ double conv_estimate_seconds(ConvAlgo a, const ConvGeom& g, ConvPass pass, int t
 ConvChoice conv_select(const ConvGeom& g, ConvPass pass, int threads, std::size_t im2col_limit) {
   ConvChoice best;
   best.seconds = -1.0;
-  for (ConvAlgo a : {ConvAlgo::Im2colGemm, ConvAlgo::FFT, ConvAlgo::Direct}) {
+  for (ConvAlgo a : {ConvAlgo::Im2colGemm, ConvAlgo::FFT, ConvAlgo::Winograd, ConvAlgo::Direct}) {
     if (!conv_algo_eligible(a, g)) continue;
     const double t = conv_estimate_seconds(a, g, pass, threads);
     if (best.seconds < 0 || t < best.seconds) {
@@ -120,9 +149,10 @@ ConvChoice conv_autotune(const ConvGeom& g, ConvPass pass, int threads, std::siz
                       .y = y.data(), .dx = dx.data(), .dw = dw.data(), .db = db.data()};
   ConvWorkspace work;
   work.im2col.limit_bytes = im2col_limit;
+  work.winograd.limit_bytes = im2col_limit;
 
   double best_estimate = -1;
-  for (ConvAlgo a : {ConvAlgo::Im2colGemm, ConvAlgo::FFT})
+  for (ConvAlgo a : {ConvAlgo::Im2colGemm, ConvAlgo::FFT, ConvAlgo::Winograd})
     if (conv_algo_eligible(a, g)) {
       const double t = conv_estimate_seconds(a, g, pass, threads);
       if (best_estimate < 0 || t < best_estimate) best_estimate = t;
@@ -130,7 +160,7 @@ ConvChoice conv_autotune(const ConvGeom& g, ConvPass pass, int threads, std::siz
 
   ConvChoice best;
   best.seconds = -1.0;
-  for (ConvAlgo a : {ConvAlgo::Im2colGemm, ConvAlgo::FFT, ConvAlgo::Direct}) {
+  for (ConvAlgo a : {ConvAlgo::Im2colGemm, ConvAlgo::FFT, ConvAlgo::Winograd, ConvAlgo::Direct}) {
     if (!conv_algo_eligible(a, g)) continue;
     // The reference loops are only worth timing where the model says they might win.
     if (a == ConvAlgo::Direct && conv_estimate_seconds(a, g, pass, threads) > 4 * best_estimate)

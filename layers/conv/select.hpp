@@ -3,8 +3,9 @@
 // The cost model estimates each eligible algorithm's time from the geometry: for
 // im2col the GEMM's FLOPs at a rate that falls with its smallest dimension, plus the
 // unfolding; for FFT 0.25 ns per n·log2(n) of every plane it transforms plus the
-// per-frequency complex products. The constants were fitted to the single-thread
-// times of bench/bench_conv on the project's 2-core machine. Autotuning
+// per-frequency complex products; for Winograd its α² per-point GEMMs plus its input and
+// output transforms per tile, channel and point. The constants were fitted to the
+// single-thread times of bench/bench_conv on the project's 2-core machine. Autotuning
 // (Conv2DOptions::autotune, or MINICNN_CONV_AUTOTUNE=1) instead times every eligible
 // algorithm once per geometry, pass and thread count, as cuDNN's benchmark mode does,
 // and caches the winner for the rest of the process.
