@@ -141,7 +141,7 @@ int main(int argc, char** argv) try {
     t = Clock::now();
     opt.zero_grad();  // fit() zeroes the same tensors the same way
     prof.add("zero grad", since(t));
-    std::optional<Tensor> g = std::move(l.grad);
+    InputGrad g = std::move(l.grad);
     for (std::size_t i = net.size(); i-- > 0;) {
       t = Clock::now();
       g = net[i].backward(*g);  // the first layer returns none: its input is data

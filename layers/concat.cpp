@@ -100,7 +100,7 @@ void Concat::backward_impl(const Tensor& dy, Tensor* dx) {
       std::memcpy(dst + n * part, src + n * row + offset, part * sizeof(float));
     }, slice.size());
     offset += part;
-    std::optional<Tensor> g = branch.backward(slice);
+    InputGrad g = branch.backward(slice);
     if (!dx) continue;
     if (!g) throw Error(who(i) + ": its input gradient is off (set_needs_input_grad(false))");
     if (first) {

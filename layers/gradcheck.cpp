@@ -167,7 +167,7 @@ GradCheckResult check_gradients(Layer& layer, const Shape& input_shape,
     return result;
   }
   const double L0 = objective(y, g);
-  const std::optional<Tensor> maybe_dx = layer.backward(g);
+  const InputGrad maybe_dx = layer.backward(g);
   if (!maybe_dx) {
     fail(who + ": backward returned no input gradient although needs_input_grad() is true");
     return result;
@@ -205,7 +205,7 @@ GradCheckResult check_gradients(Layer& layer, const Shape& input_shape,
   if (shape_of(y2) != y_shape || max_scaled_diff(y, y2) > kRepeatTolerance)
     fail(who + ": two forwards of the same input differ; a check needs a deterministic "
          "forward (seed a random layer anew before each)");
-  const std::optional<Tensor> dx2 = layer.backward(g);
+  const InputGrad dx2 = layer.backward(g);
   if (!dx2 || shape_of(*dx2) != input_shape || max_scaled_diff(dx, *dx2) > kRepeatTolerance)
     fail(who + ": a second backward returned another dx; dx must be fresh, not accumulated");
   for (std::size_t i = 0; i < params.size(); ++i) {

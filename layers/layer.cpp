@@ -16,7 +16,16 @@ Tensor Layer::forward(const Tensor& x) {
   return y;
 }
 
-std::optional<Tensor> Layer::backward(const Tensor& dy) {
+Tensor& InputGrad::value() {
+  if (!dx_)
+    throw Error("no input gradient: the layer was told nobody needs it "
+                "(set_needs_input_grad(false))");
+  return *dx_;
+}
+
+const Tensor& InputGrad::value() const { return const_cast<InputGrad&>(*this).value(); }
+
+InputGrad Layer::backward(const Tensor& dy) {
   if (!saved_valid_) {
     if (!forgotten_by_.empty())
       throw Error(name() + ": backward called after " + forgotten_by_ +
@@ -24,10 +33,13 @@ std::optional<Tensor> Layer::backward(const Tensor& dy) {
     throw Error(name() + ": backward called without a forward in training mode before it");
   }
   check_shape(shape_of(dy), saved_.y_shape, name(), "dy");
-  std::optional<Tensor> dx;
-  if (needs_input_grad_) dx = Tensor::from_shape(saved_.x_shape);
-  backward_impl(dy, dx ? &*dx : nullptr);
-  if (dx) check_shape(shape_of(*dx), saved_.x_shape, name(), "input gradient");
+  if (!needs_input_grad_) {
+    backward_impl(dy, nullptr);
+    return {};
+  }
+  Tensor dx = Tensor::from_shape(saved_.x_shape);
+  backward_impl(dy, &dx);
+  check_shape(shape_of(dx), saved_.x_shape, name(), "input gradient");
   return dx;
 }
 

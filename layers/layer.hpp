@@ -14,9 +14,9 @@
 //     shape is not the shape forward returned. backward may be called again for the
 //     same forward (with another dy): the parameter gradients add up.
 //   - parameter gradients accumulate over backward calls until zero_grad().
-//   - backward returns the input gradient as a fresh tensor of the input's shape, or
-//     std::nullopt when the layer was told (set_needs_input_grad(false)) that nobody
-//     needs it, which saves the work.
+//   - backward returns the input gradient as a fresh tensor of the input's shape, or no
+//     tensor at all when the layer was told (set_needs_input_grad(false)) that nobody
+//     needs it, which saves the work: an InputGrad, below.
 //   - every misuse throws minicnn::Error naming the layer and the shapes or values.
 //
 // A new layer overrides forward_impl, backward_impl, output_shape and name, and
@@ -27,6 +27,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "../core/tensor.hpp"
@@ -45,15 +46,40 @@ struct Saved {
   std::vector<std::uint32_t> index;   // (MaxPool2D's argmax)
 };
 
+// What backward returns: dL/dx, or nothing when the layer was told nobody needs it.
+// It reads as the tensor (Tensor dx = layer.backward(dy)), and as an optional
+// (has_value(), *g); taking the tensor of an empty one throws Error instead of
+// handing out a tensor that is not the gradient.
+class InputGrad {
+ public:
+  InputGrad() = default;  // no gradient
+  InputGrad(Tensor dx) : dx_(std::move(dx)) {}  // NOLINT: a gradient is an InputGrad
+
+  bool has_value() const { return dx_.has_value(); }
+  explicit operator bool() const { return has_value(); }
+  // The gradient; throws Error when there is none.
+  Tensor& value();
+  const Tensor& value() const;
+  Tensor& operator*() { return value(); }
+  const Tensor& operator*() const { return value(); }
+  Tensor* operator->() { return &value(); }
+  const Tensor* operator->() const { return &value(); }
+  operator Tensor() && { return std::move(value()); }  // NOLINT: reads as the tensor
+  operator const Tensor&() const& { return value(); }   // NOLINT
+
+ private:
+  std::optional<Tensor> dx_;
+};
+
 class Layer {
  public:
   virtual ~Layer() = default;
 
   // y = f(x); in training mode keeps what backward needs.
   Tensor forward(const Tensor& x);
-  // dL/dx for dy = dL/dy of the latest forward (nullopt when !needs_input_grad());
+  // dL/dx for dy = dL/dy of the latest forward (none when !needs_input_grad());
   // adds dL/dθ into the parameter gradients.
-  std::optional<Tensor> backward(const Tensor& dy);
+  InputGrad backward(const Tensor& dy);
 
   // Trainable tensors with their gradients; empty for parameter-free layers.
   virtual std::vector<Parameter> parameters() { return {}; }

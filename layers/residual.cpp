@@ -81,10 +81,10 @@ Tensor Residual::forward_impl(const Tensor& x) {
 }
 
 void Residual::backward_impl(const Tensor& dy, Tensor* dx) {
-  std::optional<Tensor> ds_act;
+  InputGrad ds_act;
   if (act_) ds_act = children_.back().layer->backward(dy);
   const Tensor& ds = act_ ? *ds_act : dy;
-  std::optional<Tensor> d_body = children_[0].layer->backward(ds);
+  InputGrad d_body = children_[0].layer->backward(ds);
   if (!dx) {
     if (shortcut_) children_[1].layer->backward(ds);
     return;
@@ -92,7 +92,7 @@ void Residual::backward_impl(const Tensor& dy, Tensor* dx) {
   if (!d_body) throw Error(who(0) + ": its input gradient is off (set_needs_input_grad(false))");
   *dx = std::move(*d_body);
   if (shortcut_) {
-    const std::optional<Tensor> d_short = children_[1].layer->backward(ds);
+    const InputGrad d_short = children_[1].layer->backward(ds);
     if (!d_short) throw Error(who(1) + ": its input gradient is off (set_needs_input_grad(false))");
     add_into(*dx, *d_short);
   } else {

@@ -69,7 +69,7 @@ void Sequential::backward_impl(const Tensor& dy, Tensor* dx) {
   }
   std::size_t i = children_.size() - 1;
   try {
-    std::optional<Tensor> g = children_[i].layer->backward(dy);
+    InputGrad g = children_[i].layer->backward(dy);
     while (i > 0) {
       // add() tells every layer but the first to compute its input gradient.
       if (!g) throw Error("its input gradient is off (set_needs_input_grad(false))");

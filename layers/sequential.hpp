@@ -15,7 +15,7 @@
 // Input gradient: a Sequential is usually a whole model whose input is data, so unlike
 // other layers it starts with needs_input_grad() == false: its first layer is told it
 // need not compute dL/dx (saving the first convolution's backward-data pass) and
-// backward returns std::nullopt. set_needs_input_grad(true) passes the flag on to the
+// backward returns no gradient. set_needs_input_grad(true) passes the flag on to the
 // first layer and makes backward return dL/dx. Layers after the first always compute
 // their input gradient, as the layer before them needs it; a nested Sequential added
 // after the first position is switched on accordingly. add() also puts the new layer

@@ -115,7 +115,7 @@ TEST_P(LayerContract, BackwardWithAnotherDyShapeThrows) {
 TEST_P(LayerContract, InputGradientIsFreshAndOnlyWhenWanted) {
   layer->set_needs_input_grad(true);
   layer->forward(x);
-  const std::optional<Tensor> dx = layer->backward(dy());
+  const InputGrad dx = layer->backward(dy());
   ASSERT_TRUE(dx.has_value());
   EXPECT_EQ(shape_of(*dx), m.x);
   layer->set_needs_input_grad(false);
@@ -263,6 +263,26 @@ TEST(Conv2DContract, WeightsChangedBeforeBackwardAreHonouredByEveryAlgorithm) {
     dxs.push_back(conv.backward(dy).value());
   }
   for (const Tensor& dx : dxs) EXPECT_LT(xt::amax(xt::abs(dx - dxs[0]))(), 1e-4f);
+}
+
+}  // namespace
+
+namespace {
+
+TEST(InputGrad, ReadsAsTheTensorAndRefusesToBeOneWhenEmpty) {
+  Dense d(3, 2);
+  const Tensor x = random_tensor({4, 3}, 14), dy = random_tensor({4, 2}, 15);
+  d.forward(x);
+  Tensor dx = d.backward(dy);  // a gradient converts to its tensor
+  EXPECT_EQ(shape_of(dx), (Shape{4, 3}));
+  d.set_needs_input_grad(false);
+  d.forward(x);
+  InputGrad none = d.backward(dy);
+  EXPECT_FALSE(none.has_value());
+  EXPECT_FALSE(bool(none));
+  const std::string msg = error_message([&] { Tensor t = std::move(none); });
+  EXPECT_TRUE(contains(msg, "set_needs_input_grad(false)")) << msg;
+  EXPECT_THROW(*none, Error);
 }
 
 }  // namespace
