@@ -63,10 +63,17 @@ ConvGeom ConvTranspose2D::geometry(const Shape& x) const {
     throw Error(name() + ": expected input (N, " + std::to_string(in_) +
                 ", H, W) with N, H, W > 0, got " + to_string(x));
   }
-  // Signed: padding may eat more than the rest gives.
+  // Each term checked to stay within kMaxElements (2^40), so that the signed sum
+  // cannot overflow; padding may eat more than the rest gives.
+  check_arg(opt_.padding <= kMaxElements, name(), "padding", "<= 2^40",
+            std::to_string(opt_.padding));
+  check_arg(opt_.output_padding <= kMaxElements, name(), "output_padding", "<= 2^40",
+            std::to_string(opt_.output_padding));
   const auto out_size = [&](std::size_t in, std::size_t k) -> long long {
-    return (static_cast<long long>(in) - 1) * static_cast<long long>(opt_.stride) +
-           static_cast<long long>(opt_.dilation * (k - 1) + opt_.output_padding + 1) -
+    const std::size_t up = checked_mul(in - 1, opt_.stride, name(), "the upsampled input");
+    const std::size_t span = checked_mul(opt_.dilation, k - 1, name(), "the dilated kernel");
+    return static_cast<long long>(up) + static_cast<long long>(span) +
+           static_cast<long long>(opt_.output_padding) + 1 -
            2 * static_cast<long long>(opt_.padding);
   };
   const long long oh = out_size(x[2], kernel_.h), ow = out_size(x[3], kernel_.w);
