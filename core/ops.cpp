@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <sstream>
 
 #include "parallel.hpp"
 
@@ -44,12 +43,6 @@ void softmax_rows(const float* x, float* y, std::size_t N, std::size_t K, double
     for (std::size_t k = 0; k < K; ++k) yr[k] *= inv;
     if (lse) lse[n] = static_cast<double>(m) + std::log(sum);
   }, N * K);
-}
-
-std::string format_float(double v) {
-  std::ostringstream out;
-  out << v;
-  return out.str();
 }
 
 }  // namespace minicnn

@@ -5,7 +5,6 @@
 #pragma once
 
 #include <cstddef>
-#include <string>
 
 namespace minicnn {
 
@@ -18,8 +17,5 @@ void add_bias_grad(const float* dy, float* db, std::size_t N, std::size_t K, std
 // (y may be x). When lse is given, lse[n] = m + log Σ exp(x − m), in double.
 void softmax_rows(const float* x, float* y, std::size_t N, std::size_t K,
                   double* lse = nullptr);
-
-// A float as the shortest text that reads back as it: 0.1 -> "0.1", 1e-05 -> "1e-05".
-std::string format_float(double v);
 
 }  // namespace minicnn

@@ -17,6 +17,12 @@ std::string to_string(const Shape& s) {
   return out.str();
 }
 
+std::string format_float(double v) {
+  std::ostringstream out;
+  out << v;
+  return out.str();
+}
+
 Shape shape_of(const Tensor& t) { return Shape(t.shape().begin(), t.shape().end()); }
 
 std::size_t numel(const Shape& s) {

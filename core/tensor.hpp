@@ -36,6 +36,8 @@ struct Parameter {
 
 // "(64, 1, 28, 28)"
 std::string to_string(const Shape& s);
+// A number as the short text that error messages show: 0.1 -> "0.1", 1e-05 -> "1e-05".
+std::string format_float(double v);
 Shape shape_of(const Tensor& t);
 std::size_t numel(const Shape& s);
 

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 
-#include "../core/ops.hpp"
 #include "../core/parallel.hpp"
 
 namespace minicnn {

@@ -1,7 +1,5 @@
 #include "dropout.hpp"
 
-#include "../core/ops.hpp"
-
 namespace minicnn {
 
 Dropout::Dropout(float p) : Dropout(p, default_rng()) {}

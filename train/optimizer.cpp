@@ -6,7 +6,6 @@
 
 #include <xtensor/xbuilder.hpp>
 
-#include "../core/ops.hpp"
 #include "../core/parallel.hpp"
 
 namespace minicnn {
