@@ -33,6 +33,7 @@
 #include "layers/sequential.hpp"
 #include "layers/residual.hpp"
 #include "layers/concat.hpp"
+#include "layers/conv_layer.hpp"
 #include "layers/conv2d.hpp"
 #include "layers/conv_transpose2d.hpp"
 #include "layers/conv/geometry.hpp"

@@ -19,12 +19,9 @@
 #pragma once
 
 #include <cstddef>
-#include <map>
 #include <string>
-#include <utility>
-#include <vector>
 
-#include "conv2d.hpp"
+#include "conv_layer.hpp"
 
 namespace minicnn {
 
@@ -36,51 +33,27 @@ struct ConvTranspose2DOptions {
   std::size_t workspace_limit = Im2colWorkspace::kDefaultLimit;
 };
 
-class ConvTranspose2D : public Layer {
+class ConvTranspose2D : public ConvLayer {
  public:
   ConvTranspose2D(std::size_t in_channels, std::size_t out_channels, Kernel2D kernel,
                   ConvTranspose2DOptions opt = {});
 
-  std::vector<Parameter> parameters() override;
   // Throws Error naming the layer and the sizes when the output would be empty.
   Shape output_shape(const Shape& x) const override;
-  // "ConvTranspose2D(32->16, 4x4, stride 2, padding 1, auto)"
-  std::string name() const override;
-  // name() with the algorithm of each pass for input x (forward/backward-data/
-  // backward-weights), as Conv2D's.
-  std::string name_for(const Shape& x) const override;
-  double flops(const Shape& x) const override;
-
-  Tensor& weight() { return weight_; }
-  Tensor& bias() { return bias_; }
-  Tensor& weight_grad() { return dweight_; }
-  Tensor& bias_grad() { return dbias_; }
-  const ConvTranspose2DOptions& options() const { return opt_; }
-  void set_algo(ConvAlgo a);
-
-  // Per pass of this layer (forward, backward-data, backward-weights): the algorithm,
-  // its time and workspace, chosen for the Conv2D pass it runs.
-  ConvPlan plan(const Shape& x) const;
-  // The geometry of the convolution this layer transposes, for input x.
-  ConvGeom geometry(const Shape& x) const;
+  // The geometry of the convolution this layer transposes, for input x; its plan() has,
+  // per pass of this layer, the algorithm chosen for the Conv2D pass it runs.
+  ConvGeom geometry(const Shape& x) const override;
+  ConvTranspose2DOptions options() const;
 
  protected:
   Tensor forward_impl(const Tensor& x) override;
   // y = Cᵀ x + b  ⇒  dx = C dy,  dW += (the weight gradient of C with input dy and
   // output gradient x),  db += Σ dy
   void backward_impl(const Tensor& dy, Tensor* dx) override;
+  std::string name_extra() const override;
 
  private:
-  // Throws Error naming the layer and both shapes when a parameter or gradient tensor
-  // was replaced by one of another shape (weight() and the others are references).
-  void check_parameters() const;
-
-  std::size_t in_, out_;
-  Kernel2D kernel_;
-  ConvTranspose2DOptions opt_;
-  Tensor weight_, bias_, dweight_, dbias_;
-  ConvWorkspace ws_;
-  mutable std::map<std::pair<ConvGeom, int>, ConvPlan> plans_;
+  std::size_t output_padding_;
 };
 
 }  // namespace minicnn

@@ -1,0 +1,107 @@
+#include "conv_layer.hpp"
+
+#include <sstream>
+
+#include "../core/blas.hpp"
+#include "../core/random.hpp"
+
+namespace minicnn {
+
+ConvLayer::ConvLayer(const char* kind, std::size_t in, std::size_t out, Kernel2D kernel,
+                     Settings s, const Shape& weight_shape, std::size_t fan_in,
+                     std::array<ConvPass, 3> passes)
+    : kind_(kind), in_(in), out_(out), kernel_(kernel), s_(s), weight_shape_(weight_shape),
+      passes_(passes) {
+  check_arg(in_ > 0, kind, "in_channels", "> 0", std::to_string(in_));
+  check_arg(out_ > 0, kind, "out_channels", "> 0", std::to_string(out_));
+  check_arg(kernel_.h > 0 && kernel_.w > 0, kind, "kernel", "> 0 in both sizes",
+            std::to_string(kernel_.h) + "x" + std::to_string(kernel_.w));
+  check_arg(s_.stride > 0, kind, "stride", "> 0", std::to_string(s_.stride));
+  check_arg(s_.dilation > 0, kind, "dilation", "> 0", std::to_string(s_.dilation));
+  check_arg(s_.workspace_limit > 0, kind, "workspace_limit", "> 0", "0");
+  ws_.im2col.limit_bytes = s_.workspace_limit;
+  ws_.winograd.limit_bytes = s_.workspace_limit;
+  weight_ = zeros(weight_shape_, kind);
+  he_normal(weight_, fan_in);
+  dweight_ = zeros(weight_shape_, kind);
+  if (s_.bias) {
+    bias_ = zeros({out_}, kind);
+    dbias_ = zeros({out_}, kind);
+  }
+}
+
+void ConvLayer::set_algo(ConvAlgo a) {
+  const std::string got = "got a " + std::to_string(kernel_.h) + "x" +
+                          std::to_string(kernel_.w) + " kernel, stride " +
+                          std::to_string(s_.stride) + " and dilation " +
+                          std::to_string(s_.dilation);
+  if (a == ConvAlgo::FFT && (s_.stride != 1 || s_.dilation != 1))
+    throw Error(name() + ": the FFT algorithm needs stride 1 and dilation 1, " + got);
+  if (a == ConvAlgo::Winograd &&
+      (kernel_.h != 3 || kernel_.w != 3 || s_.stride != 1 || s_.dilation != 1)) {
+    throw Error(name() + ": the Winograd algorithm needs a 3x3 kernel, stride 1 and dilation 1, " +
+                got);
+  }
+  s_.algo = a;
+  plans_.clear();
+  forget_saved("set_algo");
+}
+
+ConvPlan ConvLayer::plan(const Shape& x) const {
+  const ConvGeom g = geometry(x);
+  const int T = num_threads();
+  auto it = plans_.find({g, T});
+  if (it != plans_.end()) return it->second;
+  ConvPlan p;
+  for (int i = 0; i < 3; ++i)
+    p[i] = conv_choose(s_.algo, g, passes_[i], T, s_.workspace_limit, s_.autotune);
+  plans_.emplace(std::pair{g, T}, p);
+  return p;
+}
+
+void ConvLayer::run(int i, const ConvGeom& g, const ConvTensors& t, const ConvPlan& p) {
+  conv2d_run(p[i].algo, passes_[i], g, t, ws_, name());
+}
+
+std::string ConvLayer::name() const {
+  std::ostringstream s;
+  s << kind_ << "(" << in_ << "->" << out_ << ", " << kernel_.h << "x" << kernel_.w;
+  if (s_.stride != 1) s << ", stride " << s_.stride;
+  if (s_.padding != 0) s << ", padding " << s_.padding;
+  s << name_extra();
+  if (s_.dilation != 1) s << ", dilation " << s_.dilation;
+  if (!s_.bias) s << ", no bias";
+  s << ", " << to_string(s_.algo) << ")";
+  return s.str();
+}
+
+std::string ConvLayer::name_for(const Shape& x) const {
+  std::string s = name();
+  if (s_.algo != ConvAlgo::Auto) return s;
+  const ConvPlan p = plan(x);
+  s.pop_back();
+  return s + ": " + to_string(p[0].algo) + "/" + to_string(p[1].algo) + "/" +
+         to_string(p[2].algo) + ")";
+}
+
+double ConvLayer::flops(const Shape& x) const {
+  const ConvGeom g = geometry(x);
+  return g.flops() + (s_.bias ? static_cast<double>(numel(output_shape(x))) : 0.0);
+}
+
+void ConvLayer::check_parameters() const {
+  check_shape(shape_of(weight_), weight_shape_, name(), "weight");
+  check_shape(shape_of(dweight_), weight_shape_, name(), "weight gradient");
+  if (s_.bias) {
+    check_shape(shape_of(bias_), {out_}, name(), "bias");
+    check_shape(shape_of(dbias_), {out_}, name(), "bias gradient");
+  }
+}
+
+std::vector<Parameter> ConvLayer::parameters() {
+  std::vector<Parameter> p{{"weight", &weight_, &dweight_}};
+  if (s_.bias) p.push_back({"bias", &bias_, &dbias_});
+  return p;
+}
+
+}  // namespace minicnn
