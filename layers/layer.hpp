@@ -41,7 +41,8 @@ struct Saved {
   Shape x_shape, y_shape;             // set by Layer::forward
   Tensor x;                           // the input (Dense, Conv2D, LeakyReLU)
   Tensor y;                           // the output (ReLU, Sigmoid, Tanh, Softmax)
-  Tensor aux;                         // more of the input's size (Dropout's mask, x̂)
+  Tensor aux;                         // one more (Dropout's mask, BatchNorm2D's x̂,
+                                      // Conv2D's weights as forward saw them)
   std::vector<float> per_channel;     // (BatchNorm2D's 1/σ)
   std::vector<std::uint32_t> index;   // (MaxPool2D's argmax)
 };
