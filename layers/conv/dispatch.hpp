@@ -12,7 +12,9 @@
 // NaN and Inf: in every algorithm a NaN or Inf input reaches exactly the outputs it
 // touches (those whose sum holds it), as in the textbook loops. FFT and Winograd would
 // spread it over whole planes or tiles, so their pass whose inputs are not all finite
-// runs by im2col instead (a scan of the inputs, a few percent of the pass).
+// runs by im2col instead. The scan reads each input once: about 1 ms for S3's x (6.4 M
+// floats, measured alone), 4% of a Winograd forward and 8% of its backward-weights
+// (which scans x and dy) on S3 with 2 threads.
 #pragma once
 
 #include <cstddef>
