@@ -1,10 +1,13 @@
 // The roofline every later figure is compared to: sgemm GFLOP/s at square sizes, and
-// im2col throughput in bytes of columns written per second.
+// im2col throughput in bytes of columns written per second. And one model serving
+// threads: LeNet's batch-1 eval forward from one or two threads sharing the model.
 #include <minicnn/minicnn.hpp>
 
 #include <benchmark/benchmark.h>
 
 #include <vector>
+
+#include "../examples/lenet.hpp"
 
 namespace {
 
@@ -50,6 +53,31 @@ BENCHMARK(BM_Im2col)
     ->Args({64, 56, 3})
     ->Args({3, 227, 11})
     ->Unit(benchmark::kMicrosecond);
+
+// One LeNet in eval mode answering batch-1 requests, from `threads:` caller threads at
+// once, each forward given `omp` threads of minicnn's own (set_num_threads). images/s
+// counts the images of all callers.
+void BM_LeNetServe(benchmark::State& state) {
+  static Sequential& net = [] () -> Sequential& {
+    static Sequential model = lenet::make_model();
+    model.set_training(false);
+    return model;
+  }();
+  set_num_threads(static_cast<int>(state.range(0)));
+  const Tensor x = xt::ones<float>({1, 1, 28, 28});
+  net.forward(x);  // the plan of this shape, before the timing
+  for (auto _ : state) benchmark::DoNotOptimize(net.forward(x).data());
+  state.counters["images/s"] =
+      benchmark::Counter(1.0, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_LeNetServe)
+    ->ArgNames({"omp"})
+    ->Arg(1)
+    ->Arg(2)
+    ->Threads(1)
+    ->Threads(2)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
 
 }  // namespace
 

@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <thread>
 
@@ -35,6 +37,9 @@ void check_ld(const char* who, const char* name, Op op, std::size_t rows_op,
 }
 
 std::atomic<int> g_threads{0};
+// BLAS calls hold it shared, set_num_threads exclusively: OpenBLAS must not change its
+// thread count (and its per-thread buffers) while a call of another thread runs in it.
+std::shared_mutex g_blas_mutex;
 
 int default_threads() {
   if (const char* env = std::getenv("MINICNN_NUM_THREADS")) {
@@ -48,14 +53,20 @@ int default_threads() {
   return hw == 0 ? 1 : static_cast<int>(hw);
 }
 
+// Waits for the BLAS calls in flight, then sets the count for the calls after it.
 void apply_threads(int n) {
+  std::unique_lock<std::shared_mutex> lock(g_blas_mutex);
   omp_set_num_threads(n);
   openblas_set_num_threads(n);
   g_threads.store(n);
 }
 
 void ensure_threads() {
-  if (g_threads.load() == 0) apply_threads(default_threads());
+  if (g_threads.load() != 0) return;
+  static std::once_flag once;  // two threads starting at once apply the default once
+  std::call_once(once, [] {
+    if (g_threads.load() == 0) apply_threads(default_threads());
+  });
 }
 
 // What sgemm and cgemm check and set up before BLAS runs; false when C is empty.
@@ -75,6 +86,7 @@ void sgemm(Op op_a, Op op_b, std::size_t M, std::size_t N, std::size_t K, float 
            const float* A, std::size_t lda, const float* B, std::size_t ldb, float beta,
            float* C, std::size_t ldc) {
   if (!gemm_ready("sgemm", op_a, op_b, M, N, K, lda, ldb, ldc)) return;
+  std::shared_lock<std::shared_mutex> lock(g_blas_mutex);
   cblas_sgemm(CblasRowMajor, to_cblas(op_a), to_cblas(op_b), static_cast<blasint>(M),
               static_cast<blasint>(N), static_cast<blasint>(K), alpha, A,
               static_cast<blasint>(lda), B, static_cast<blasint>(ldb), beta, C,
@@ -86,6 +98,7 @@ void cgemm(Op op_a, Op op_b, std::size_t M, std::size_t N, std::size_t K,
            const std::complex<float>* B, std::size_t ldb, std::complex<float> beta,
            std::complex<float>* C, std::size_t ldc) {
   if (!gemm_ready("cgemm", op_a, op_b, M, N, K, lda, ldb, ldc)) return;
+  std::shared_lock<std::shared_mutex> lock(g_blas_mutex);
   cblas_cgemm(CblasRowMajor, to_cblas(op_a), to_cblas(op_b), static_cast<blasint>(M),
               static_cast<blasint>(N), static_cast<blasint>(K), &alpha, A,
               static_cast<blasint>(lda), B, static_cast<blasint>(ldb), &beta, C,

@@ -29,7 +29,9 @@ void cgemm(Op op_a, Op op_b, std::size_t M, std::size_t N, std::size_t K,
            const std::complex<float>* B, std::size_t ldb, std::complex<float> beta,
            std::complex<float>* C, std::size_t ldc);
 
-// Threads for OpenBLAS and our own loops together; n in [1, 1024], else Error.
+// Threads for OpenBLAS and our own loops together; n in [1, 1024], else Error. Safe
+// to call at any time: it waits for the BLAS calls other threads have in flight, and
+// the count applies to every call and loop that starts after it.
 void set_num_threads(int n);
 int num_threads();
 

@@ -31,6 +31,8 @@ Tensor Conv2D::forward_impl(const Tensor& x) {
   const ConvGeom g = geometry(shape_of(x));
   check_parameters();
   const ConvPlan p = plan(shape_of(x));
+  Workspace lease(*this);
+  ConvWorkspace& ws = lease.get();
   Tensor y = Tensor::from_shape({g.N, g.K, g.OH, g.OW});
   ConvTensors t;
   if (training_) {
@@ -43,7 +45,7 @@ Tensor Conv2D::forward_impl(const Tensor& x) {
   t.w = weight_.data();
   t.b = s_.bias ? bias_.data() : nullptr;
   t.y = y.data();
-  run(0, g, t, p);
+  run(0, g, t, p, ws);
   return y;
 }
 
@@ -52,21 +54,24 @@ void Conv2D::backward_impl(const Tensor& dy, Tensor* dx) {
   const ConvGeom g = geometry(shape_of(x));
   check_parameters();
   const ConvPlan p = plan(shape_of(x));
-  ws_.fft.forget(dy.data());  // a new dy, maybe where an earlier one was
+  Workspace lease(*this);
+  ConvWorkspace& ws = lease.get();
+  ws.fft.forget(dy.data());  // a new dy, maybe where an earlier one was
   // Weights changed since forward (an optimiser stepped, a user wrote them): backward
   // uses them as they are now, whatever the algorithm.
   const Tensor& w0 = saved().aux;
-  if (!std::equal(w0.data(), w0.data() + w0.size(), weight_.data())) ws_.fft.forget(weight_.data());
+  if (!std::equal(w0.data(), w0.data() + w0.size(), weight_.data()))
+    ws.fft.forget(weight_.data());
   ConvTensors t;
   t.x = x.data();
   t.w = weight_.data();
   t.dy = dy.data();
   t.dw = dweight_.data();
   t.db = s_.bias ? dbias_.data() : nullptr;
-  run(2, g, t, p);
+  run(2, g, t, p, ws);
   if (!dx) return;
   t.dx = dx->data();
-  run(1, g, t, p);
+  run(1, g, t, p, ws);
 }
 
 }  // namespace minicnn

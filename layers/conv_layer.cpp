@@ -19,8 +19,7 @@ ConvLayer::ConvLayer(const char* kind, std::size_t in, std::size_t out, Kernel2D
   check_arg(s_.stride > 0, kind, "stride", "> 0", std::to_string(s_.stride));
   check_arg(s_.dilation > 0, kind, "dilation", "> 0", std::to_string(s_.dilation));
   check_arg(s_.workspace_limit > 0, kind, "workspace_limit", "> 0", "0");
-  ws_.im2col.limit_bytes = s_.workspace_limit;
-  ws_.winograd.limit_bytes = s_.workspace_limit;
+  shared_.ws = new_workspace();
   weight_ = zeros(weight_shape_, kind);
   he_normal(weight_, fan_in);
   dweight_ = zeros(weight_shape_, kind);
@@ -43,24 +42,65 @@ void ConvLayer::set_algo(ConvAlgo a) {
                 got);
   }
   s_.algo = a;
-  plans_.clear();
+  {
+    std::lock_guard<std::mutex> lock(shared_.plans_mutex);
+    shared_.plans.clear();
+  }
   forget_saved("set_algo");
 }
 
 ConvPlan ConvLayer::plan(const Shape& x) const {
   const ConvGeom g = geometry(x);
   const int T = num_threads();
-  auto it = plans_.find({g, T});
-  if (it != plans_.end()) return it->second;
+  // Held while choosing too: two threads asking for a new geometry choose (and, with
+  // autotune, time the algorithms) once, not at the same time on the same cores.
+  std::lock_guard<std::mutex> lock(shared_.plans_mutex);
+  auto it = shared_.plans.find({g, T});
+  if (it != shared_.plans.end()) return it->second;
   ConvPlan p;
   for (int i = 0; i < 3; ++i)
     p[i] = conv_choose(s_.algo, g, passes_[i], T, s_.workspace_limit, s_.autotune);
-  plans_.emplace(std::pair{g, T}, p);
+  shared_.plans.emplace(std::pair{g, T}, p);
   return p;
 }
 
-void ConvLayer::run(int i, const ConvGeom& g, const ConvTensors& t, const ConvPlan& p) {
-  conv2d_run(p[i].algo, passes_[i], g, t, ws_, name());
+ConvWorkspace ConvLayer::new_workspace() const {
+  ConvWorkspace ws;
+  ws.im2col.limit_bytes = s_.workspace_limit;
+  ws.winograd.limit_bytes = s_.workspace_limit;
+  return ws;
+}
+
+ConvLayer::Workspace::Workspace(ConvLayer& layer)
+    : layer_(layer), own_(layer.shared_.ws_mutex, std::defer_lock), ws_(&layer.shared_.ws) {
+  if (layer.training_) {
+    own_.lock();
+    return;
+  }
+  if (own_.try_lock()) return;
+  {
+    std::lock_guard<std::mutex> lock(layer.shared_.pool_mutex);
+    if (!layer.shared_.pool.empty()) {
+      pooled_ = std::move(layer.shared_.pool.back());
+      layer.shared_.pool.pop_back();
+    }
+  }
+  if (!pooled_) pooled_ = std::make_unique<ConvWorkspace>(layer.new_workspace());
+  ws_ = pooled_.get();
+}
+
+ConvLayer::Workspace::~Workspace() {
+  if (!pooled_) return;
+  std::lock_guard<std::mutex> lock(layer_.shared_.pool_mutex);
+  try {
+    layer_.shared_.pool.push_back(std::move(pooled_));
+  } catch (...) {  // no room to keep it: it is freed, the next call makes another
+  }
+}
+
+void ConvLayer::run(int i, const ConvGeom& g, const ConvTensors& t, const ConvPlan& p,
+                    ConvWorkspace& ws) {
+  conv2d_run(p[i].algo, passes_[i], g, t, ws, name());
 }
 
 std::string ConvLayer::name() const {

@@ -7,6 +7,8 @@
 #include <array>
 #include <cstddef>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -71,8 +73,27 @@ class ConvLayer : public Layer {
   // Throws Error naming the layer and both shapes when a parameter or gradient tensor
   // was replaced by one of another shape (weight() and the others are references).
   void check_parameters() const;
+  // The workspace one call runs on. In training mode the layer's own (its FFT spectra
+  // serve forward and backward alike); in eval mode the layer's own when no other
+  // thread holds it, else one from a pool that grows to the number of threads running
+  // the layer at once, so that threads sharing the model never share a workspace.
+  class Workspace {
+   public:
+    explicit Workspace(ConvLayer& layer);
+    ~Workspace();
+    Workspace(const Workspace&) = delete;
+    Workspace& operator=(const Workspace&) = delete;
+    ConvWorkspace& get() { return *ws_; }
+
+   private:
+    ConvLayer& layer_;
+    std::unique_lock<std::mutex> own_;
+    std::unique_ptr<ConvWorkspace> pooled_;
+    ConvWorkspace* ws_;
+  };
   // Runs the layer's pass i (0 forward, 1 backward-data, 2 backward-weights) by the plan.
-  void run(int i, const ConvGeom& g, const ConvTensors& t, const ConvPlan& p);
+  void run(int i, const ConvGeom& g, const ConvTensors& t, const ConvPlan& p,
+           ConvWorkspace& ws);
   // Text for name() after the padding (ConvTranspose2D's output_padding).
   virtual std::string name_extra() const { return {}; }
 
@@ -83,8 +104,29 @@ class ConvLayer : public Layer {
   Shape weight_shape_;
   std::array<ConvPass, 3> passes_;
   Tensor weight_, bias_, dweight_, dbias_;
-  ConvWorkspace ws_;
-  mutable std::map<std::pair<ConvGeom, int>, ConvPlan> plans_;  // by geometry and threads
+
+ private:
+  // What threads running forward in eval mode share, each part behind its mutex. A
+  // moved layer gets fresh mutexes (a mutex cannot move).
+  struct Shared {
+    std::mutex ws_mutex;  // held by the Workspace that uses ws
+    ConvWorkspace ws;
+    std::mutex pool_mutex;
+    std::vector<std::unique_ptr<ConvWorkspace>> pool;  // free workspaces of eval calls
+    std::mutex plans_mutex;
+    std::map<std::pair<ConvGeom, int>, ConvPlan> plans;  // by geometry and threads
+
+    Shared() = default;
+    Shared(Shared&& o) noexcept : ws(std::move(o.ws)), plans(std::move(o.plans)) {}
+    Shared& operator=(Shared&& o) noexcept {
+      ws = std::move(o.ws);
+      pool.clear();
+      plans = std::move(o.plans);
+      return *this;
+    }
+  };
+  ConvWorkspace new_workspace() const;
+  mutable Shared shared_;
 };
 
 }  // namespace minicnn

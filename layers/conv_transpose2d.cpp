@@ -85,11 +85,13 @@ Tensor ConvTranspose2D::forward_impl(const Tensor& x) {
   const ConvGeom g = geometry(shape_of(x));
   check_parameters();
   const ConvPlan p = plan(shape_of(x));
+  Workspace lease(*this);
+  ConvWorkspace& ws = lease.get();
   Tensor y = Tensor::from_shape({g.N, g.C, g.H, g.W});
   // A new step: the weights may have changed in place since the last one. (Conv2D's FFT
   // forward transforms everything anew by itself; its backward-data, which runs here,
   // reuses what it finds.)
-  ws_.fft.forget();
+  ws.fft.forget();
   ConvTensors t;
   if (training_) {
     keep(saved().x, x);
@@ -99,7 +101,7 @@ Tensor ConvTranspose2D::forward_impl(const Tensor& x) {
   }
   t.w = weight_.data();
   t.dx = y.data();
-  run(0, g, t, p);
+  run(0, g, t, p, ws);
   if (s_.bias) add_bias(y.data(), bias_.data(), g.N, g.C, g.H * g.W);
   return y;
 }
@@ -109,17 +111,19 @@ void ConvTranspose2D::backward_impl(const Tensor& dy, Tensor* dx) {
   const ConvGeom g = geometry(shape_of(x));
   check_parameters();
   const ConvPlan p = plan(shape_of(x));
-  ws_.fft.forget(dy.data());  // a new dy, maybe where an earlier one was
+  Workspace lease(*this);
+  ConvWorkspace& ws = lease.get();
+  ws.fft.forget(dy.data());  // a new dy, maybe where an earlier one was
   ConvTensors t;
   t.x = dy.data();  // the convolution's input is this layer's output
   t.dy = x.data();  // and its output gradient this layer's input
   t.w = weight_.data();
   t.dw = dweight_.data();
-  run(2, g, t, p);
+  run(2, g, t, p, ws);
   if (s_.bias) add_bias_grad(dy.data(), dbias_.data(), g.N, g.C, g.H * g.W);
   if (!dx) return;
   t.y = dx->data();
-  run(1, g, t, p);
+  run(1, g, t, p, ws);
 }
 
 }  // namespace minicnn

@@ -5,14 +5,15 @@
 namespace minicnn {
 
 Tensor Layer::forward(const Tensor& x) {
+  // In eval mode nothing of the layer's is written (so that many threads may share it);
+  // saved_valid_ is already false there, set_training(false) having forgotten it.
+  if (!training_) return forward_impl(x);
   saved_valid_ = false;
   forgotten_by_.clear();
   Tensor y = forward_impl(x);
-  if (training_) {
-    saved_.x_shape = shape_of(x);
-    saved_.y_shape = shape_of(y);
-    saved_valid_ = true;
-  }
+  saved_.x_shape = shape_of(x);
+  saved_.y_shape = shape_of(y);
+  saved_valid_ = true;
   return y;
 }
 

@@ -7,6 +7,9 @@
 //   backward(g) returns dx with  Σ dx⊙δx ≈ L(x + δx) − L(x)  for small δx, and adds
 //   into the gradient of every parameter θ the dθ with  Σ dθ⊙δθ ≈ L(θ + δθ) − L(θ).
 // The contract:
+//   - forward in eval mode writes nothing of the layer's, so that many threads may run
+//     one model at once (a layer's forward_impl keeps to this: what it must cache, it
+//     guards, as ConvLayer does its plans and workspaces).
 //   - backward refers to the latest forward. In training mode forward keeps in saved()
 //     what backward needs; in eval mode it keeps nothing. backward throws Error, naming
 //     the layer, when there is no such forward, when set_training, set_needs_input_grad

@@ -47,8 +47,10 @@ Tensor Sequential::forward_impl(const Tensor& x) {
   const Shape xs = shape_of(x);
   if (!checked_ || xs != checked_input_) {
     output_shape(xs);
-    checked_input_ = xs;
-    checked_ = true;
+    if (training_) {  // eval mode writes nothing: threads may share the model
+      checked_input_ = xs;
+      checked_ = true;
+    }
   }
   if (children_.empty()) return x;
   std::size_t i = 0;
