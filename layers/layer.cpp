@@ -28,9 +28,11 @@ const Tensor& InputGrad::value() const { return const_cast<InputGrad&>(*this).va
 
 InputGrad Layer::backward(const Tensor& dy) {
   if (!saved_valid_) {
+    // (An eval-mode forward leaves no trace, so the message covers both cases: a change
+    // since the last training forward, with or without eval forwards after it.)
     if (!forgotten_by_.empty())
-      throw Error(name() + ": backward called after " + forgotten_by_ +
-                  " changed the layer since its forward; run forward again");
+      throw Error(name() + ": backward called without a forward in training mode since " +
+                  forgotten_by_ + " changed the layer; run forward again");
     throw Error(name() + ": backward called without a forward in training mode before it");
   }
   check_shape(shape_of(dy), saved_.y_shape, name(), "dy");
