@@ -218,9 +218,14 @@ class Square : public ElementwiseActivation {
   std::string name() const override { return "Square"; }
 
  protected:
-  Tensor forward_impl(const Tensor& x) override { return x * x; }
-  // y = x²  ⇒  dx = 2·x·dy (unused here)
-  void backward_impl(const Tensor& dy, Tensor* dx) override { *dx = dy; }
+  Tensor forward_impl(const Tensor& x) override {
+    if (training()) keep(saved().x, x);
+    return x * x;
+  }
+  // y = x²  ⇒  dx = 2·x·dy
+  void backward_impl(const Tensor& dy, Tensor* dx) override {
+    if (dx) *dx = 2.0f * saved().x * dy;
+  }
 };
 
 class OnnxExport : public TempDirTest {};
