@@ -11,8 +11,12 @@
 //
 // Prints the confusion matrix with the class names, so that one sees which clothes the
 // model mixes up (shirts with T-shirts and coats, above all). Writes the checkpoint and
-// the metrics into --out (default out/fashion).
+// the metrics into --out (default out/fashion); with --export-onnx PATH the trained model
+// as an ONNX file too (its Dropout becomes an Identity).
 #include <minicnn/minicnn.hpp>
+#if MINICNN_WITH_ONNX
+#include <minicnn/onnx/export.hpp>
+#endif
 
 #include <CLI/CLI.hpp>
 
@@ -64,6 +68,12 @@ int main(int argc, char** argv) try {
                          {.data = "folder with the four Fashion-MNIST files",
                           .out = "folder for the checkpoint and the metrics",
                           .seed = "seed of the weights, dropout and the shuffling"});
+  std::string onnx_path;  // --export-onnx: empty, none
+#if MINICNN_WITH_ONNX
+  app.add_option("--export-onnx", onnx_path,
+                 "also write the trained model as an ONNX file (its input: images normalised as "
+                 "in training, (N, 1, 28, 28))");
+#endif
   CLI11_PARSE(app, argc, argv);
   auto [train, test] = mnist_run::start(args, load_fashion_mnist);
   const Normalization norm = Normalization::fashion_mnist();
@@ -90,6 +100,12 @@ int main(int argc, char** argv) try {
               result.confusion.correct(), result.confusion.total());
   std::cout << result.confusion.table(fashion_mnist_classes()) << '\n';
   mnist_run::print_files({{"checkpoint", checkpoint}, {"metrics", metrics}});
+#if MINICNN_WITH_ONNX
+  if (!onnx_path.empty()) {
+    export_onnx(net, /*input_shape=*/{1, 1, 28, 28}, onnx_path);
+    mnist_run::print_files({{"onnx model", onnx_path}});
+  }
+#endif
   return 0;
 } catch (const std::exception& e) {
   std::cerr << "fashion_mnist: " << e.what() << '\n';

@@ -12,7 +12,12 @@
 //   out/lenet/loss.png            the training loss per epoch
 //   out/lenet/accuracy.png        train and test accuracy per epoch
 //   out/lenet/filters.png         the 20 learned 5×5 filters of the first convolution
+//   --export-onnx PATH            the trained model as an ONNX file as well (built with
+//                                 MINICNN_BUILD_ONNX, the default)
 #include <minicnn/minicnn.hpp>
+#if MINICNN_WITH_ONNX
+#include <minicnn/onnx/export.hpp>
+#endif
 #include <minicnn/viz/plot.hpp>
 
 #include <CLI/CLI.hpp>
@@ -55,6 +60,12 @@ int main(int argc, char** argv) try {
   mnist_run::add_options(app, args,
                          {.data = "folder with the four MNIST files",
                           .out = "folder for the checkpoint, metrics and pictures"});
+  std::string onnx_path;  // --export-onnx: empty, none
+#if MINICNN_WITH_ONNX
+  app.add_option("--export-onnx", onnx_path,
+                 "also write the trained model as an ONNX file (its input: images normalised as "
+                 "in training, (N, 1, 28, 28))");
+#endif
   CLI11_PARSE(app, argc, argv);
   auto [train, test] = mnist_run::start(args, load_mnist);
   std::cout << "MNIST: " << train.size() << " training and " << test.size() << " test images from "
@@ -110,6 +121,12 @@ int main(int argc, char** argv) try {
                           {"loss curve", loss_png},
                           {"accuracy", acc_png},
                           {"filters", filters_png}});
+#if MINICNN_WITH_ONNX
+  if (!onnx_path.empty()) {
+    export_onnx(net, /*input_shape=*/{1, 1, 28, 28}, onnx_path);
+    mnist_run::print_files({{"onnx model", onnx_path}});
+  }
+#endif
   return 0;
 } catch (const std::exception& e) {
   std::cerr << "mnist_lenet: " << e.what() << '\n';

