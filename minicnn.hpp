@@ -38,6 +38,7 @@
 #include "layers/conv_transpose2d.hpp"
 #include "layers/conv/geometry.hpp"
 #include "layers/conv/dispatch.hpp"
+#include "layers/conv/depthwise.hpp"
 #include "layers/conv/direct.hpp"
 #include "layers/conv/im2col.hpp"
 #include "layers/conv/im2col_gemm.hpp"

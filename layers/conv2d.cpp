@@ -7,8 +7,8 @@ namespace minicnn {
 Conv2D::Conv2D(std::size_t in_channels, std::size_t out_channels, Kernel2D kernel,
                Conv2DOptions opt)
     : ConvLayer("Conv2D", in_channels, out_channels, kernel, opt,
-                {out_channels, in_channels, kernel.h, kernel.w},
-                /*fan_in=*/in_channels * kernel.h * kernel.w,
+                {out_channels, per_group(in_channels, opt.groups), kernel.h, kernel.w},
+                /*fan_in=*/per_group(in_channels, opt.groups) * kernel.h * kernel.w,
                 {ConvPass::Forward, ConvPass::BackwardData, ConvPass::BackwardWeights}) {
   set_algo(s_.algo);
 }
@@ -19,7 +19,8 @@ ConvGeom Conv2D::geometry(const Shape& x) const {
                 to_string(x));
   }
   return ConvGeom::make(x[0], x[1], x[2], x[3], out_, kernel_.h, kernel_.w, s_.stride,
-                        s_.padding, s_.dilation, name());
+                        s_.padding, s_.dilation, name())
+      .grouped(s_.groups, name());
 }
 
 Shape Conv2D::output_shape(const Shape& x) const {

@@ -1,16 +1,21 @@
 // Conv2D: a 2-D convolution layer (cross-correlation, as in every CNN framework).
 //
 //   x (N, C, H, W) -> y (N, K, OH, OW),   OH = (H + 2·padding − dilation·(KH − 1) − 1) / stride + 1
-//   weight (K, C, KH, KW), bias (K): PyTorch's layouts and names; He-normal weights,
-//   zero bias.
-//   y[n,k] = b[k] + Σ_c w[k,c] ⋆ x[n,c]
+//   weight (K, C/groups, KH, KW), bias (K): PyTorch's layouts and names; He-normal
+//   weights, zero bias.
+//   y[n,k] = b[k] + Σ_j w[k,j] ⋆ x[n, c0(k) + j]   over the C/groups channels of k's group
 //
 // Options (Conv2DOptions, designated initialisers): stride = 1, padding = 0,
-// dilation = 1, bias = true, algo = Auto, autotune = false (or MINICNN_CONV_AUTOTUNE=1),
-// workspace_limit = 64 MiB for im2col's and Winograd's scratch.
+// dilation = 1, groups = 1, bias = true, algo = Auto, autotune = false (or
+// MINICNN_CONV_AUTOTUNE=1), workspace_limit = 64 MiB for im2col's and Winograd's scratch.
 //
 //   Conv2D conv(1, 20, 5);                                   // 5x5 kernel
 //   Conv2D conv(3, 64, {7, 5}, {.stride = 2, .padding = 3, .algo = ConvAlgo::Im2colGemm});
+//   Conv2D dw(64, 64, 3, {.padding = 1, .groups = 64});      // depthwise 3x3
+//
+// Groups run by im2col (one GEMM per group), the direct loops and, with one input
+// channel per group (depthwise, groups = C), by the depthwise loops, which Auto takes;
+// FFT and Winograd need groups = 1.
 //
 // The layer owns the parameters, their gradients and the workspaces; the arithmetic is
 // in the plain functions of layers/conv/. With algo = Auto each pass (forward,

@@ -18,6 +18,12 @@ ConvLayer::ConvLayer(const char* kind, std::size_t in, std::size_t out, Kernel2D
             std::to_string(kernel_.h) + "x" + std::to_string(kernel_.w));
   check_arg(s_.stride > 0, kind, "stride", "> 0", std::to_string(s_.stride));
   check_arg(s_.dilation > 0, kind, "dilation", "> 0", std::to_string(s_.dilation));
+  check_arg(s_.groups > 0, kind, "groups", "> 0", "0");
+  if (in_ % s_.groups != 0 || out_ % s_.groups != 0) {
+    throw Error(std::string(kind) + ": groups must divide in_channels and out_channels, got " +
+                "groups " + std::to_string(s_.groups) + " for " + std::to_string(in_) + "->" +
+                std::to_string(out_));
+  }
   check_arg(s_.workspace_limit > 0, kind, "workspace_limit", "> 0", "0");
   shared_.ws = new_workspace();
   weight_ = zeros(weight_shape_, kind);
@@ -40,6 +46,17 @@ void ConvLayer::set_algo(ConvAlgo a) {
       (kernel_.h != 3 || kernel_.w != 3 || s_.stride != 1 || s_.dilation != 1)) {
     throw Error(name() + ": the Winograd algorithm needs a 3x3 kernel, stride 1 and dilation 1, " +
                 got);
+  }
+  if ((a == ConvAlgo::FFT || a == ConvAlgo::Winograd) && s_.groups != 1) {
+    throw Error(name() + ": the " + to_string(a) + " algorithm needs groups = 1, got groups " +
+                std::to_string(s_.groups) + " (grouped convolutions run by im2col, direct or "
+                "depthwise)");
+  }
+  // weight_shape_[1] is the channels each group of the convolution's input holds.
+  if (a == ConvAlgo::Depthwise && weight_shape_[1] != 1) {
+    throw Error(name() + ": the depthwise algorithm needs one input channel per group, got " +
+                std::to_string(weight_shape_[1]) + " (groups " + std::to_string(s_.groups) +
+                ")");
   }
   s_.algo = a;
   {
@@ -110,6 +127,7 @@ std::string ConvLayer::name() const {
   if (s_.padding != 0) s << ", padding " << s_.padding;
   s << name_extra();
   if (s_.dilation != 1) s << ", dilation " << s_.dilation;
+  if (s_.groups != 1) s << ", groups " << s_.groups;
   if (!s_.bias) s << ", no bias";
   s << ", " << to_string(s_.algo) << ")";
   return s.str();

@@ -27,7 +27,9 @@ struct Kernel2D {
 
 // Conv2D's options, which are also the settings every convolution layer has.
 struct Conv2DOptions {
-  std::size_t stride = 1, padding = 0, dilation = 1;
+  // groups as PyTorch's: in- and out-channels split into `groups` groups, each group of
+  // outputs seeing its own group of inputs; groups = in_channels is depthwise.
+  std::size_t stride = 1, padding = 0, dilation = 1, groups = 1;
   bool bias = true;
   ConvAlgo algo = ConvAlgo::Auto;
   bool autotune = false;
@@ -70,6 +72,11 @@ class ConvLayer : public Layer {
   ConvLayer(const char* kind, std::size_t in, std::size_t out, Kernel2D kernel, Settings s,
             const Shape& weight_shape, std::size_t fan_in, std::array<ConvPass, 3> passes);
 
+  // channels / groups, or 0 for 0 groups (which the constructor then refuses): for the
+  // weight shapes the subclasses compute before ConvLayer's checks run.
+  static std::size_t per_group(std::size_t channels, std::size_t groups) {
+    return groups ? channels / groups : 0;
+  }
   // Throws Error naming the layer and both shapes when a parameter or gradient tensor
   // was replaced by one of another shape (weight() and the others are references).
   void check_parameters() const;

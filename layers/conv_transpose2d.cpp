@@ -19,11 +19,12 @@ ConvTranspose2D::ConvTranspose2D(std::size_t in_channels, std::size_t out_channe
                                  Kernel2D kernel, ConvTranspose2DOptions opt)
     : ConvLayer("ConvTranspose2D", in_channels, out_channels, kernel,
                 {.stride = opt.stride, .padding = opt.padding, .dilation = opt.dilation,
-                 .bias = opt.bias, .algo = opt.algo, .autotune = opt.autotune,
-                 .workspace_limit = opt.workspace_limit},
-                {in_channels, out_channels, kernel.h, kernel.w},
-                // Each output sums about in·KH·KW / stride² products: He-normal for that.
-                std::max<std::size_t>(in_channels * kernel.h * kernel.w /
+                 .groups = opt.groups, .bias = opt.bias, .algo = opt.algo,
+                 .autotune = opt.autotune, .workspace_limit = opt.workspace_limit},
+                {in_channels, per_group(out_channels, opt.groups), kernel.h, kernel.w},
+                // Each output sums about (in/groups)·KH·KW / stride² products: He-normal
+                // for that.
+                std::max<std::size_t>(per_group(in_channels, opt.groups) * kernel.h * kernel.w /
                                           std::max<std::size_t>(opt.stride * opt.stride, 1),
                                       1),
                 kConvPass),
@@ -35,7 +36,7 @@ ConvTranspose2D::ConvTranspose2D(std::size_t in_channels, std::size_t out_channe
 
 ConvTranspose2DOptions ConvTranspose2D::options() const {
   return {.stride = s_.stride, .padding = s_.padding, .output_padding = output_padding_,
-          .dilation = s_.dilation, .bias = s_.bias, .algo = s_.algo,
+          .dilation = s_.dilation, .groups = s_.groups, .bias = s_.bias, .algo = s_.algo,
           .autotune = s_.autotune, .workspace_limit = s_.workspace_limit};
 }
 
@@ -68,7 +69,8 @@ ConvGeom ConvTranspose2D::geometry(const Shape& x) const {
   }
   const ConvGeom g = ConvGeom::make(x[0], out_, std::size_t(oh), std::size_t(ow), in_,
                                     kernel_.h, kernel_.w, s_.stride, s_.padding,
-                                    s_.dilation, name());
+                                    s_.dilation, name())
+                          .grouped(s_.groups, name());
   if (g.OH != x[2] || g.OW != x[3]) {  // output_padding < stride makes this impossible
     throw Error(name() + ": the output " + std::to_string(oh) + "x" + std::to_string(ow) +
                 " does not map back to the input " + to_string(x));

@@ -3,7 +3,7 @@
 //
 //   x (N, C_in, H, W) -> y (N, C_out, OH, OW),
 //   OH = (H − 1)·stride − 2·padding + dilation·(KH − 1) + output_padding + 1, likewise OW
-//   weight (C_in, C_out, KH, KW), bias (C_out): PyTorch's layouts and names.
+//   weight (C_in, C_out/groups, KH, KW), bias (C_out): PyTorch's layouts and names.
 //
 // It is the Conv2D c of geometry (input C_out × OH × OW, output C_in × H × W) run
 // backwards, with the same weight tensor:
@@ -14,8 +14,9 @@
 // through conv2d_run, with no kernel of its own.
 //
 // Options (ConvTranspose2DOptions): stride = 1, padding = 0, output_padding = 0 (less
-// than the stride: it picks one of the stride's output sizes), dilation = 1, bias =
-// true, algo = Auto, autotune = false, workspace_limit = 64 MiB.
+// than the stride: it picks one of the stride's output sizes), dilation = 1, groups = 1
+// (as Conv2D's: the transposed convolution of a grouped one), bias = true, algo = Auto,
+// autotune = false, workspace_limit = 64 MiB.
 #pragma once
 
 #include <cstddef>
@@ -26,7 +27,7 @@
 namespace minicnn {
 
 struct ConvTranspose2DOptions {
-  std::size_t stride = 1, padding = 0, output_padding = 0, dilation = 1;
+  std::size_t stride = 1, padding = 0, output_padding = 0, dilation = 1, groups = 1;
   bool bias = true;
   ConvAlgo algo = ConvAlgo::Auto;
   bool autotune = false;

@@ -1,11 +1,12 @@
 // Direct convolution: the textbook loops, kept as the reference every other
 // algorithm is tested against.
 //
-// x is (N,C,H,W), w is (K,C,KH,KW), b is (K) or null, y is (N,K,OH,OW), with the
-// stride, padding and dilation of g. Like every CNN framework, "convolution" here is
-// cross-correlation:
-//   y[n,k,oh,ow] = b[k] + Σ_c Σ_kh Σ_kw w[k,c,kh,kw] · x[n,c, oh·s + kh·d − p, ow·s + kw·d − p]
-// (terms that land in the padding are zero).
+// x is (N,C,H,W), w is (K,C/G,KH,KW), b is (K) or null, y is (N,K,OH,OW), with the
+// stride, padding, dilation and groups G of g. Like every CNN framework, "convolution"
+// here is cross-correlation:
+//   y[n,k,oh,ow] = b[k] + Σ_j Σ_kh Σ_kw w[k,j,kh,kw] · x[n,c0+j, oh·s + kh·d − p, ow·s + kw·d − p]
+// over the input channels c0 + j, j < C/G, of output channel k's group (c0 = ⌊k/(K/G)⌋·C/G;
+// with one group, every channel). Terms that land in the padding are zero.
 //
 // forward overwrites y; backward_data overwrites dx; backward_weights adds into dw and
 // db (db may be null), so gradients accumulate as the Layer contract says.

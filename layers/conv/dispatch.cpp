@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "../../core/tensor.hpp"
+#include "depthwise.hpp"
 #include "direct.hpp"
 
 namespace minicnn {
@@ -29,7 +30,7 @@ bool all_finite(const float* p, std::size_t n) {
 
 // The inputs of a pass hold a NaN or an Inf.
 bool has_non_finite(ConvPass pass, const ConvGeom& g, const ConvTensors& t) {
-  const std::size_t xs = g.N * g.C * g.H * g.W, ws = g.K * g.C * g.KH * g.KW,
+  const std::size_t xs = g.N * g.C * g.H * g.W, ws = g.weight_numel(),
                     ys = g.N * g.K * g.OH * g.OW;
   switch (pass) {
     case ConvPass::Forward:
@@ -46,8 +47,10 @@ bool conv_algo_eligible(ConvAlgo a, const ConvGeom& g) {
   switch (a) {
     case ConvAlgo::Direct:
     case ConvAlgo::Im2colGemm: return true;
-    case ConvAlgo::FFT: return g.stride == 1 && g.dilation == 1;
-    case ConvAlgo::Winograd: return g.KH == 3 && g.KW == 3 && g.stride == 1 && g.dilation == 1;
+    case ConvAlgo::FFT: return g.groups == 1 && g.stride == 1 && g.dilation == 1;
+    case ConvAlgo::Winograd:
+      return g.groups == 1 && g.KH == 3 && g.KW == 3 && g.stride == 1 && g.dilation == 1;
+    case ConvAlgo::Depthwise: return g.group_in() == 1;
     case ConvAlgo::Auto: return false;
   }
   return false;
@@ -69,6 +72,12 @@ void conv2d_run(ConvAlgo algo, ConvPass pass, const ConvGeom& g, const ConvTenso
     throw Error(who + ": conv2d_run needs an algorithm, got auto (choose one with conv_select)");
   if (algo == ConvAlgo::FFT) check_fft_geom(g, who);
   if (algo == ConvAlgo::Winograd) check_winograd_geom(g, who);
+  if (!conv_algo_eligible(algo, g)) {
+    throw Error(who + ": the " + to_string(algo) + " algorithm cannot run this convolution" +
+                (g.groups != 1 ? " of " + std::to_string(g.groups) + " groups" : std::string()) +
+                (algo == ConvAlgo::Depthwise ? " (it needs one input channel per group)"
+                                             : std::string()));
+  }
   switch (pass) {
     case ConvPass::Forward:
       need(t.x, "x", algo, pass, who);
@@ -108,6 +117,11 @@ void conv2d_run(ConvAlgo algo, ConvPass pass, const ConvGeom& g, const ConvTenso
       if (pass == ConvPass::Forward) conv2d_fft_forward(g, t.x, t.w, t.b, t.y, ws.fft);
       else if (pass == ConvPass::BackwardData) conv2d_fft_backward_data(g, t.dy, t.w, t.dx, ws.fft);
       else conv2d_fft_backward_weights(g, t.x, t.dy, t.dw, t.db, ws.fft);
+      break;
+    case ConvAlgo::Depthwise:
+      if (pass == ConvPass::Forward) conv2d_depthwise_forward(g, t.x, t.w, t.b, t.y);
+      else if (pass == ConvPass::BackwardData) conv2d_depthwise_backward_data(g, t.dy, t.w, t.dx);
+      else conv2d_depthwise_backward_weights(g, t.x, t.dy, t.dw, t.db);
       break;
     case ConvAlgo::Winograd:
       if (pass == ConvPass::Forward) conv2d_winograd_forward(g, t.x, t.w, t.b, t.y, ws.winograd);

@@ -43,8 +43,11 @@ struct ConvWorkspace {
   WinogradWorkspace winograd;
 };
 
-// Direct and im2col run every geometry; FFT needs stride 1 and dilation 1; Winograd a
-// 3×3 kernel, stride 1 and dilation 1; Auto is not an algorithm.
+// Direct and im2col run every geometry; FFT needs one group, stride 1 and dilation 1;
+// Winograd one group, a 3×3 kernel, stride 1 and dilation 1; Depthwise one input channel
+// per group (groups = C); Auto is not an algorithm. (FFT and Winograd turn the channel
+// sums into GEMMs over channels; a group's few channels leave those GEMMs too thin to
+// pay for the transforms, so grouped convolutions run by im2col or the depthwise loops.)
 bool conv_algo_eligible(ConvAlgo a, const ConvGeom& g);
 // Bytes of workspace one pass of algorithm a takes with `threads` threads; `limit` bounds
 // im2col's and Winograd's (each raised to its minimum where that is larger).

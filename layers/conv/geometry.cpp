@@ -49,8 +49,28 @@ ConvGeom ConvGeom::make(std::size_t N, std::size_t C, std::size_t H, std::size_t
   return g;
 }
 
+ConvGeom ConvGeom::grouped(std::size_t G, const std::string& who) const {
+  check_arg(G > 0, who, "groups", "> 0", "0");
+  if (C % G != 0 || K % G != 0) {
+    throw Error(who + ": groups must divide both channel counts, got groups " +
+                std::to_string(G) + " for " + std::to_string(C) + " in-channels and " +
+                std::to_string(K) + " out-channels");
+  }
+  ConvGeom g = *this;
+  g.groups = G;
+  return g;
+}
+
+ConvGeom ConvGeom::group() const {
+  ConvGeom g = *this;
+  g.C = group_in();
+  g.K = group_out();
+  g.groups = 1;
+  return g;
+}
+
 double ConvGeom::flops() const {
-  return 2.0 * static_cast<double>(N) * K * C * KH * KW * OH * OW;
+  return 2.0 * static_cast<double>(N) * K * group_in() * KH * KW * OH * OW;
 }
 
 std::string to_string(ConvAlgo a) {
@@ -60,6 +80,7 @@ std::string to_string(ConvAlgo a) {
     case ConvAlgo::Im2colGemm: return "im2col";
     case ConvAlgo::FFT: return "fft";
     case ConvAlgo::Winograd: return "winograd";
+    case ConvAlgo::Depthwise: return "depthwise";
   }
   return "?";
 }
@@ -75,10 +96,10 @@ std::string to_string(ConvPass p) {
 
 ConvAlgo parse_conv_algo(const std::string& s) {
   for (ConvAlgo a : {ConvAlgo::Auto, ConvAlgo::Direct, ConvAlgo::Im2colGemm, ConvAlgo::FFT,
-                     ConvAlgo::Winograd})
+                     ConvAlgo::Winograd, ConvAlgo::Depthwise})
     if (s == to_string(a)) return a;
-  throw Error("conv algorithm must be one of auto, direct, im2col, fft, winograd; got '" + s +
-              "'");
+  throw Error("conv algorithm must be one of auto, direct, im2col, fft, winograd, depthwise; "
+              "got '" + s + "'");
 }
 
 }  // namespace minicnn

@@ -120,15 +120,21 @@ void conv2d_im2col_forward(const ConvGeom& g, const float* x, const float* w, co
   const ChunkPlan p = make_plan(g, ConvPass::Forward, num_threads(), ws.limit_bytes);
   float* base = prepare(ws, p);
   const std::size_t R = g.col_rows(), P = g.out_plane(), CHW = g.C * g.H * g.W;
+  const ConvGeom one = g.group();
+  const std::size_t Kg = one.K, group_x = one.C * g.H * g.W;
   run_chunks(p, false, [&](int t, std::size_t c) {
     float* cols = base + static_cast<std::size_t>(t) * p.per_thread();
     float* stage = cols + p.cols_floats;
     std::size_t J = 0;
     for_each_segment(g, p, c, [&](const Segment& s) { J = std::max(J, s.at + s.o1 - s.o0); });
-    for_each_segment(g, p, c, [&](const Segment& s) {
-      im2col(x + s.n * CHW, g, s.o0, s.o1, cols + s.at, J);
-    });
-    sgemm(Op::N, Op::N, g.K, J, R, 1.0f, w, R, cols, J, 0.0f, stage, J);
+    // Group by group: its channels' columns, then its rows of the staged y.
+    for (std::size_t gi = 0; gi < g.groups; ++gi) {
+      for_each_segment(g, p, c, [&](const Segment& s) {
+        im2col(x + s.n * CHW + gi * group_x, one, s.o0, s.o1, cols + s.at, J);
+      });
+      sgemm(Op::N, Op::N, Kg, J, R, 1.0f, w + gi * Kg * R, R, cols, J, 0.0f,
+            stage + gi * Kg * J, J);
+    }
     for_each_segment(g, p, c, [&](const Segment& s) {
       const std::size_t len = s.o1 - s.o0;
       for (std::size_t k = 0; k < g.K; ++k) {
@@ -147,6 +153,8 @@ void conv2d_im2col_backward_data(const ConvGeom& g, const float* dy, const float
   const ChunkPlan p = make_plan(g, ConvPass::BackwardData, num_threads(), ws.limit_bytes);
   float* base = prepare(ws, p);
   const std::size_t R = g.col_rows(), P = g.out_plane(), CHW = g.C * g.H * g.W;
+  const ConvGeom one = g.group();
+  const std::size_t Kg = one.K, group_x = one.C * g.H * g.W;
   run_chunks(p, p.images_per_chunk == 0, [&](int t, std::size_t c) {
     float* cols = base + static_cast<std::size_t>(t) * p.per_thread();
     float* stage = cols + p.cols_floats;
@@ -159,10 +167,13 @@ void conv2d_im2col_backward_data(const ConvGeom& g, const float* dy, const float
                     (s.o1 - s.o0) * sizeof(float));
       }
     });
-    sgemm(Op::T, Op::N, R, J, g.K, 1.0f, w, R, stage, J, 0.0f, cols, J);
-    for_each_segment(g, p, c, [&](const Segment& s) {
-      col2im(cols + s.at, g, s.o0, s.o1, J, dx + s.n * CHW);
-    });
+    for (std::size_t gi = 0; gi < g.groups; ++gi) {
+      sgemm(Op::T, Op::N, R, J, Kg, 1.0f, w + gi * Kg * R, R, stage + gi * Kg * J, J, 0.0f,
+            cols, J);
+      for_each_segment(g, p, c, [&](const Segment& s) {
+        col2im(cols + s.at, one, s.o0, s.o1, J, dx + s.n * CHW + gi * group_x);
+      });
+    }
   });
 }
 
@@ -173,6 +184,8 @@ void conv2d_im2col_backward_weights(const ConvGeom& g, const float* x, const flo
   const ChunkPlan p = make_plan(g, ConvPass::BackwardWeights, num_threads(), ws.limit_bytes);
   float* base = prepare(ws, p);
   const std::size_t R = g.col_rows(), P = g.out_plane(), CHW = g.C * g.H * g.W;
+  const ConvGeom one = g.group();
+  const std::size_t Kg = one.K, group_x = one.C * g.H * g.W;
   for (int t = 0; t < p.threads; ++t) {
     float* part = base + static_cast<std::size_t>(t) * p.per_thread() + p.cols_floats + p.stage_floats;
     std::fill(part, part + g.K * R + g.K, 0.0f);
@@ -185,7 +198,6 @@ void conv2d_im2col_backward_weights(const ConvGeom& g, const float* x, const flo
     std::size_t J = 0;
     for_each_segment(g, p, c, [&](const Segment& s) { J = std::max(J, s.at + s.o1 - s.o0); });
     for_each_segment(g, p, c, [&](const Segment& s) {
-      im2col(x + s.n * CHW, g, s.o0, s.o1, cols + s.at, J);
       const std::size_t len = s.o1 - s.o0;
       for (std::size_t k = 0; k < g.K; ++k) {
         const float* src = dy + (s.n * g.K + k) * P + s.o0;
@@ -195,7 +207,13 @@ void conv2d_im2col_backward_weights(const ConvGeom& g, const float* x, const flo
         db_part[k] += sum;
       }
     });
-    sgemm(Op::N, Op::T, g.K, R, J, 1.0f, stage, J, cols, J, 1.0f, dw_part, R);
+    for (std::size_t gi = 0; gi < g.groups; ++gi) {
+      for_each_segment(g, p, c, [&](const Segment& s) {
+        im2col(x + s.n * CHW + gi * group_x, one, s.o0, s.o1, cols + s.at, J);
+      });
+      sgemm(Op::N, Op::T, Kg, R, J, 1.0f, stage + gi * Kg * J, J, cols, J, 1.0f,
+            dw_part + gi * Kg * R, R);
+    }
   });
   for (int t = 0; t < p.threads; ++t) {
     const float* dw_part =

@@ -6,6 +6,9 @@
 //   forward           Y  = W · col(x) + b
 //   backward-data     dx = col2im(Wᵀ · dY)
 //   backward-weights  dW += dY · col(x)ᵀ,   db += Σ_columns dY
+// With G groups (w is (K, C/G, KH, KW)) these are G GEMMs per chunk, group g's rows of
+// W and dY against the columns of its own C/G channels, unfolded one group at a time
+// into the same scratch.
 // The columns are processed in chunks: a chunk spans several small images (so that a
 // LeNet-sized layer still makes one wide GEMM) or part of a large one, and each thread
 // takes whole chunks with a single-threaded GEMM, which keeps OpenBLAS and our loops

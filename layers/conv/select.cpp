@@ -26,6 +26,7 @@ constexpr double kPieceSeconds = 4e-9;     // per output row of each unfolded ro
 constexpr double kFftSeconds = 0.25e-9;    // per n·log2(n) of one plane, copies included
 constexpr double kCgemmRate = 70e9;        // FLOP/s of the per-frequency complex products
 constexpr double kDirectRate = 1.2e9;      // FLOP/s of the reference loops (one thread)
+constexpr double kDepthwiseRate = 6e9;     // FLOP/s of the depthwise loops (one thread)
 // Winograd, fitted to the single-thread CPU times of its three passes on the 3×3 shapes of
 // bench_conv (S3, S5, R1-R4) and six more (3 to 256 channels, 7² to 224² planes), three
 // runs: median error 19%, largest 49%. (Separate input and output transform costs fit
@@ -38,8 +39,9 @@ double gemm_seconds(double flops, double m, double n, double k) {
   return flops / (kGemmRate * small / (small + kGemmHalf));
 }
 
+// (With groups, each GEMM is one group's: K/G rows, (C/G)·KH·KW columns of W.)
 double im2col_seconds(const ConvGeom& g, ConvPass pass, int threads) {
-  const double R = double(g.col_rows()), K = double(g.K);
+  const double R = double(g.col_rows()), K = double(g.group_out());
   const double J = double(g.N) * double(g.out_plane());
   // Columns per GEMM: one chunk of unfolded input, as the chunk planner cuts it.
   const double cols = std::max(1.0, std::min(J, double(kIm2colChunkBytes) / sizeof(float) / R));
@@ -49,9 +51,10 @@ double im2col_seconds(const ConvGeom& g, ConvPass pass, int threads) {
     case ConvPass::BackwardData: gemm = gemm_seconds(g.flops(), R, cols, K); break;
     case ConvPass::BackwardWeights: gemm = gemm_seconds(g.flops(), K, R, cols); break;
   }
-  const double unfold = R * J * (g.stride == 1 ? kUnfoldSeconds : kUnfoldStrided) +
-                        R * double(g.N) * double(g.OH) * kPieceSeconds;
-  const double stage = pass == ConvPass::Forward ? 0.0 : K * J * kUnfoldSeconds;
+  const double G = double(g.groups);
+  const double unfold = G * (R * J * (g.stride == 1 ? kUnfoldSeconds : kUnfoldStrided) +
+                             R * double(g.N) * double(g.OH) * kPieceSeconds);
+  const double stage = pass == ConvPass::Forward ? 0.0 : G * K * J * kUnfoldSeconds;
   return (gemm + unfold + stage) / threads;
 }
 
@@ -106,6 +109,7 @@ double conv_estimate_seconds(ConvAlgo a, const ConvGeom& g, ConvPass pass, int t
   threads = std::max(1, threads);
   switch (a) {
     case ConvAlgo::Direct: return g.flops() / kDirectRate;
+    case ConvAlgo::Depthwise: return g.flops() / (kDepthwiseRate * threads);
     case ConvAlgo::Im2colGemm: return im2col_seconds(g, pass, threads);
     case ConvAlgo::FFT: return fft_seconds(g, pass, threads);
     case ConvAlgo::Winograd: return winograd_seconds(g, pass, threads);
@@ -117,7 +121,8 @@ double conv_estimate_seconds(ConvAlgo a, const ConvGeom& g, ConvPass pass, int t
 ConvChoice conv_select(const ConvGeom& g, ConvPass pass, int threads, std::size_t im2col_limit) {
   ConvChoice best;
   best.seconds = -1.0;
-  for (ConvAlgo a : {ConvAlgo::Im2colGemm, ConvAlgo::FFT, ConvAlgo::Winograd, ConvAlgo::Direct}) {
+  for (ConvAlgo a : {ConvAlgo::Im2colGemm, ConvAlgo::FFT, ConvAlgo::Winograd,
+                     ConvAlgo::Depthwise, ConvAlgo::Direct}) {
     if (!conv_algo_eligible(a, g)) continue;
     const double t = conv_estimate_seconds(a, g, pass, threads);
     if (best.seconds < 0 || t < best.seconds) {
@@ -139,7 +144,7 @@ ConvChoice conv_autotune(const ConvGeom& g, ConvPass pass, int threads, std::siz
   }
   // Random data of the layer's shape; the timings do not depend on the values.
   Rng rng(1);
-  const std::size_t xs = g.N * g.C * g.H * g.W, ws = g.K * g.C * g.KH * g.KW,
+  const std::size_t xs = g.N * g.C * g.H * g.W, ws = g.weight_numel(),
                     ys = g.N * g.K * g.OH * g.OW;
   std::vector<float> x(xs), w(ws), y(ys), dy(ys), dx(xs), dw(ws), db(g.K);
   for (auto& v : x) v = rng.uniform(-1, 1);
@@ -152,7 +157,7 @@ ConvChoice conv_autotune(const ConvGeom& g, ConvPass pass, int threads, std::siz
   work.winograd.limit_bytes = im2col_limit;
 
   double best_estimate = -1;
-  for (ConvAlgo a : {ConvAlgo::Im2colGemm, ConvAlgo::FFT, ConvAlgo::Winograd})
+  for (ConvAlgo a : {ConvAlgo::Im2colGemm, ConvAlgo::FFT, ConvAlgo::Winograd, ConvAlgo::Depthwise})
     if (conv_algo_eligible(a, g)) {
       const double t = conv_estimate_seconds(a, g, pass, threads);
       if (best_estimate < 0 || t < best_estimate) best_estimate = t;
@@ -160,7 +165,8 @@ ConvChoice conv_autotune(const ConvGeom& g, ConvPass pass, int threads, std::siz
 
   ConvChoice best;
   best.seconds = -1.0;
-  for (ConvAlgo a : {ConvAlgo::Im2colGemm, ConvAlgo::FFT, ConvAlgo::Winograd, ConvAlgo::Direct}) {
+  for (ConvAlgo a : {ConvAlgo::Im2colGemm, ConvAlgo::FFT, ConvAlgo::Winograd,
+                     ConvAlgo::Depthwise, ConvAlgo::Direct}) {
     if (!conv_algo_eligible(a, g)) continue;
     // The reference loops are only worth timing where the model says they might win.
     if (a == ConvAlgo::Direct && conv_estimate_seconds(a, g, pass, threads) > 4 * best_estimate)

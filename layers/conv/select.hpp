@@ -4,7 +4,8 @@
 // im2col the GEMM's FLOPs at a rate that falls with its smallest dimension, plus the
 // unfolding; for FFT 0.25 ns per n·log2(n) of every plane it transforms plus the
 // per-frequency complex products; for Winograd its α² per-point GEMMs plus its input and
-// output transforms per tile, channel and point. The constants were fitted to the
+// output transforms per tile, channel and point; for the depthwise loops their FLOPs at
+// one rate. The constants were fitted to the
 // single-thread times of bench/bench_conv on the project's 2-core machine. Autotuning
 // (Conv2DOptions::autotune, or MINICNN_CONV_AUTOTUNE=1) instead times every eligible
 // algorithm once per geometry, pass and thread count, as cuDNN's benchmark mode does,
@@ -14,7 +15,6 @@
 #include <array>
 #include <cstddef>
 
-#include "dispatch.hpp"
 #include "dispatch.hpp"
 
 namespace minicnn {
