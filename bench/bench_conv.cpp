@@ -1,6 +1,6 @@
-// Conv2D algorithms × passes × the shapes of issue #3 and the 3×3 layers of a ResNet-20
-// on 28×28 images (R1–R5, as in the side-by-side yardstick), with GFLOP/s counters
-// (FLOPs per pass = 2·N·K·C·KH·KW·OH·OW) and the same run's 1024² sgemm as the roofline.
+// Conv2D algorithms × passes × the shapes of issue #3, the 3×3 layers of a ResNet-20
+// on 28×28 images (R1–R5, as in the side-by-side yardstick) and a depthwise and a grouped
+// 3×3 layer (D1, D2), with GFLOP/s counters (FLOPs per pass = 2·N·K·(C/groups)·KH·KW·OH·OW) and the same run's 1024² sgemm as the roofline.
 // Auto runs whichever algorithm the cost model picks for the pass (its name is in
 // the label). Direct only runs where it takes under a second.
 //   ./bench_conv --benchmark_filter=S2        one shape
@@ -18,7 +18,7 @@ using namespace minicnn;
 
 struct BenchShape {
   const char* name;
-  std::size_t N, C, H, W, K, KH, KW, stride, pad;
+  std::size_t N, C, H, W, K, KH, KW, stride, pad, groups = 1;
 };
 
 const BenchShape kShapes[] = {
@@ -35,7 +35,13 @@ const BenchShape kShapes[] = {
     {"R3-resnet28-stage2", 64, 32, 14, 14, 32, 3, 3, 1, 1},
     {"R4-resnet28-stage3", 64, 64, 7, 7, 64, 3, 3, 1, 1},
     {"R5-resnet28-down", 64, 16, 28, 28, 32, 3, 3, 2, 1},
+    {"D1-depthwise-3x3", 64, 64, 28, 28, 64, 3, 3, 1, 1, 64},
+    {"D2-grouped-3x3", 64, 64, 28, 28, 64, 3, 3, 1, 1, 8},
 };
+
+ConvGeom geometry(const BenchShape& s) {
+  return ConvGeom::make(s.N, s.C, s.H, s.W, s.K, s.KH, s.KW, s.stride, s.pad).grouped(s.groups);
+}
 
 void BM_Sgemm1024(benchmark::State& state) {
   const std::size_t n = 1024;
@@ -53,7 +59,7 @@ void BM_Sgemm1024(benchmark::State& state) {
 struct Buffers {
   std::vector<float> x, w, b, y, dy, dx, dw, db;
   explicit Buffers(const ConvGeom& g)
-      : x(g.N * g.C * g.H * g.W), w(g.K * g.C * g.KH * g.KW), b(g.K),
+      : x(g.N * g.C * g.H * g.W), w(g.weight_numel()), b(g.K),
         y(g.N * g.K * g.OH * g.OW), dy(y.size()), dx(x.size()), dw(w.size()), db(g.K) {
     Rng rng(1);
     for (auto* v : {&x, &w, &b, &dy})
@@ -74,7 +80,7 @@ void run(ConvAlgo a, ConvPass pass, const ConvGeom& g, const ConvTensors& t, Con
 }
 
 void BM_Conv(benchmark::State& state, BenchShape s, ConvAlgo algo, ConvPass pass) {
-  const ConvGeom g = ConvGeom::make(s.N, s.C, s.H, s.W, s.K, s.KH, s.KW, s.stride, s.pad);
+  const ConvGeom g = geometry(s);
   ConvAlgo a = algo;
   if (algo == ConvAlgo::Auto) {
     a = conv_select(g, pass, num_threads(), Im2colWorkspace::kDefaultLimit).algo;
@@ -101,10 +107,10 @@ void BM_Conv(benchmark::State& state, BenchShape s, ConvAlgo algo, ConvPass pass
 int main(int argc, char** argv) {
   benchmark::RegisterBenchmark("sgemm/1024", BM_Sgemm1024)->Unit(benchmark::kMillisecond)->UseRealTime();
   for (const BenchShape& s : kShapes) {
-    const ConvGeom g = ConvGeom::make(s.N, s.C, s.H, s.W, s.K, s.KH, s.KW, s.stride, s.pad);
+    const ConvGeom g = geometry(s);
     for (ConvPass pass : {ConvPass::Forward, ConvPass::BackwardData, ConvPass::BackwardWeights}) {
       for (ConvAlgo a : {ConvAlgo::Direct, ConvAlgo::Im2colGemm, ConvAlgo::FFT, ConvAlgo::Winograd,
-                         ConvAlgo::Auto}) {
+                         ConvAlgo::Depthwise, ConvAlgo::Auto}) {
         if (a != ConvAlgo::Auto && !conv_algo_eligible(a, g)) continue;
         if (a == ConvAlgo::Direct && g.flops() > 0.5e9) continue;
         const std::string name = std::string(s.name) + "/" + to_string(pass) + "/" + to_string(a);

@@ -1,0 +1,152 @@
+// Layers put together, forward + backward of a training step, with 2 threads unless
+// MINICNN_NUM_THREADS says otherwise:
+//   Residual/<shape>/block   a ResNet BasicBlock (3×3 conv, BN, ReLU, 3×3 conv, BN, + x,
+//                            ReLU) on the ResNet-20 stage shapes R2–R4
+//   Residual/<shape>/parts   the same block's body and ReLU run as layers of their own:
+//                            block − parts is what the Residual container costs
+//   Depthwise/grouped        Conv2D(64, 64, 3×3, groups 64) on (64, 64, 28, 28)
+//   Depthwise/separate       the same as 64 Conv2D(1, 1, 3×3) on the 64 channels, each
+//                            on its own (N, 1, 28, 28) input (the slicing not timed)
+//   Separable/block          MobileNet's block: depthwise 3×3 + BN + ReLU, pointwise 1×1
+//                            64→128 + BN + ReLU, on (64, 64, 28, 28)
+//   Separable/full3x3        one Conv2D(64, 128, 3×3) + BN + ReLU on the same input
+#include <minicnn/minicnn.hpp>
+
+#include <benchmark/benchmark.h>
+
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace minicnn;
+
+struct StageShape {
+  const char* name;
+  std::size_t N, C, H;
+};
+const StageShape kStages[] = {
+    {"R2", 64, 16, 28},
+    {"R3", 64, 32, 14},
+    {"R4", 64, 64, 7},
+};
+
+Tensor uniform(const Shape& s, std::uint64_t seed) {
+  Tensor t = zeros(s);
+  Rng rng(seed);
+  fill_uniform(t, -1, 1, rng);
+  return t;
+}
+
+Sequential basic_body(std::size_t C) {
+  Sequential body;
+  body.add("conv1", Conv2D(C, C, 3, {.padding = 1, .bias = false}));
+  body.add("bn1", BatchNorm2D(C));
+  body.add("relu", ReLU());
+  body.add("conv2", Conv2D(C, C, 3, {.padding = 1, .bias = false}));
+  body.add("bn2", BatchNorm2D(C));
+  return body;
+}
+
+void step(Layer& l, const Tensor& x, const Tensor& dy) {
+  benchmark::DoNotOptimize(l.forward(x).data());
+  benchmark::DoNotOptimize(l.backward(dy)->data());
+}
+
+void BM_ResidualBlock(benchmark::State& state, StageShape s) {
+  Residual block(basic_body(s.C), Sequential{}, ReLU());
+  const Tensor x = uniform({s.N, s.C, s.H, s.H}, 1), dy = uniform({s.N, s.C, s.H, s.H}, 2);
+  step(block, x, dy);
+  for (auto _ : state) step(block, x, dy);
+}
+
+void BM_ResidualParts(benchmark::State& state, StageShape s) {
+  Sequential body = basic_body(s.C);
+  ReLU act;
+  const Tensor x = uniform({s.N, s.C, s.H, s.H}, 1), dy = uniform({s.N, s.C, s.H, s.H}, 2);
+  step(body, x, dy);
+  step(act, x, dy);
+  for (auto _ : state) {
+    step(body, x, dy);
+    step(act, x, dy);
+  }
+}
+
+constexpr std::size_t kDwN = 64, kDwC = 64, kDwH = 28;
+
+void BM_DepthwiseGrouped(benchmark::State& state) {
+  Conv2D conv(kDwC, kDwC, 3, {.padding = 1, .groups = kDwC});
+  const Tensor x = uniform({kDwN, kDwC, kDwH, kDwH}, 1), dy = uniform({kDwN, kDwC, kDwH, kDwH}, 2);
+  step(conv, x, dy);
+  state.SetLabel(conv.name_for(shape_of(x)));
+  for (auto _ : state) step(conv, x, dy);
+}
+
+void BM_DepthwiseSeparate(benchmark::State& state) {
+  std::vector<Conv2D> convs;
+  std::vector<Tensor> xs, dys;
+  for (std::size_t c = 0; c < kDwC; ++c) {
+    convs.emplace_back(1, 1, 3, Conv2DOptions{.padding = 1});
+    xs.push_back(uniform({kDwN, 1, kDwH, kDwH}, 10 + c));
+    dys.push_back(uniform({kDwN, 1, kDwH, kDwH}, 100 + c));
+  }
+  for (std::size_t c = 0; c < kDwC; ++c) step(convs[c], xs[c], dys[c]);
+  state.SetLabel(convs[0].name_for(shape_of(xs[0])));
+  for (auto _ : state)
+    for (std::size_t c = 0; c < kDwC; ++c) step(convs[c], xs[c], dys[c]);
+}
+
+void BM_SeparableBlock(benchmark::State& state) {
+  Sequential block;
+  block.add(Conv2D(64, 64, 3, {.padding = 1, .groups = 64, .bias = false}));
+  block.add(BatchNorm2D(64));
+  block.add(ReLU());
+  block.add(Conv2D(64, 128, 1, {.bias = false}));
+  block.add(BatchNorm2D(128));
+  block.add(ReLU());
+  const Tensor x = uniform({kDwN, 64, kDwH, kDwH}, 1), dy = uniform({kDwN, 128, kDwH, kDwH}, 2);
+  step(block, x, dy);
+  for (auto _ : state) step(block, x, dy);
+}
+
+void BM_SeparableFull(benchmark::State& state) {
+  Sequential block;
+  block.add(Conv2D(64, 128, 3, {.padding = 1, .bias = false}));
+  block.add(BatchNorm2D(128));
+  block.add(ReLU());
+  const Tensor x = uniform({kDwN, 64, kDwH, kDwH}, 1), dy = uniform({kDwN, 128, kDwH, kDwH}, 2);
+  step(block, x, dy);
+  for (auto _ : state) step(block, x, dy);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  for (const StageShape& s : kStages) {
+    benchmark::RegisterBenchmark((std::string("Residual/") + s.name + "/block").c_str(),
+                                 BM_ResidualBlock, s)
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
+    benchmark::RegisterBenchmark((std::string("Residual/") + s.name + "/parts").c_str(),
+                                 BM_ResidualParts, s)
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
+  }
+  benchmark::RegisterBenchmark("Depthwise/grouped", BM_DepthwiseGrouped)
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime();
+  benchmark::RegisterBenchmark("Depthwise/separate", BM_DepthwiseSeparate)
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime();
+  benchmark::RegisterBenchmark("Separable/block", BM_SeparableBlock)
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime();
+  benchmark::RegisterBenchmark("Separable/full3x3", BM_SeparableFull)
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
