@@ -35,16 +35,12 @@ constexpr const char* kKnownLayers =
     "Conv2D, ConvTranspose2D, BatchNorm2D, Dense, ReLU, LeakyReLU, Sigmoid, Tanh, Softmax, "
     "MaxPool2D, AvgPool2D, GlobalAvgPool2D, Flatten, Dropout, Sequential, Residual, Concat";
 
-// The `group` attribute of a convolution, decided in this one place: the options' `groups`
-// once the layer's options have that field, 1 (every output channel sees every input
-// channel) while they do not. The weights are then (K, C/group, KH, KW) for Conv and
-// (C_in, C_out/group, KH, KW) for ConvTranspose, ONNX's layouts as well.
+// The `group` attribute of a convolution: the layer's `groups`. The weights are then
+// (K, C/group, KH, KW) for Conv and (C_in, C_out/group, KH, KW) for ConvTranspose,
+// ONNX's layouts as well as minicnn's.
 template <class Options>
 std::int64_t conv_groups(const Options& opt) {
-  if constexpr (requires { opt.groups; })
-    return static_cast<std::int64_t>(opt.groups);
-  else
-    return 1;
+  return static_cast<std::int64_t>(opt.groups);
 }
 
 // "a.b" from path "a" and name "b"; the name alone at the root.

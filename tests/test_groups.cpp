@@ -6,6 +6,7 @@
 #include <minicnn/layers/conv/dispatch.hpp>
 
 #include <gtest/gtest.h>
+#include <xtensor/xview.hpp>
 
 #include <algorithm>
 #include <cmath>

@@ -316,25 +316,17 @@ TEST_F(OnnxExport, ConvSettingsBecomeAttributesAndMatchOpenCV) {
   EXPECT_EQ(node_named(m, "b").input_size(), 2);  // no bias
 }
 
-// Grouped convolution: the exporter reads Conv2DOptions::groups into Conv's `group` once the
-// option exists (conv_groups in onnx/export.cpp); until then this test is skipped.
-template <class Options = Conv2DOptions>
-void check_grouped_conv(const std::string& path) {
-  if constexpr (requires(Options o) { o.groups = 2; }) {
-    manual_seed(20);
-    Options o{};
-    o.padding = 1;
-    o.groups = 2;
-    Sequential net;
-    net.add("g", Conv2D(4, 6, 3, o));
-    const onnx::ModelProto m = export_and_compare(net, random_tensor({2, 4, 7, 7}, 9), path);
-    EXPECT_EQ(int_of(node_named(m, "g"), "group"), 2);
-  } else {
-    GTEST_SKIP() << "Conv2DOptions has no groups yet";
-  }
+// A grouped convolution (two groups) and a depthwise one: `group` and the weights.
+TEST_F(OnnxExport, GroupedConvMatchesOpenCV) {
+  manual_seed(20);
+  Sequential net;
+  net.add("g", Conv2D(4, 6, 3, {.padding = 1, .groups = 2}));
+  net.add("dw", Conv2D(6, 6, 3, {.padding = 1, .groups = 6}));
+  const onnx::ModelProto m =
+      export_and_compare(net, random_tensor({2, 4, 7, 7}, 9), file("grouped.onnx"));
+  EXPECT_EQ(int_of(node_named(m, "g"), "group"), 2);
+  EXPECT_EQ(int_of(node_named(m, "dw"), "group"), 6);
 }
-
-TEST_F(OnnxExport, GroupedConvMatchesOpenCV) { check_grouped_conv(file("grouped.onnx")); }
 
 TEST_F(OnnxExport, ConvTransposeMatchesOpenCV) {
   manual_seed(15);
