@@ -78,7 +78,8 @@ void write_int64s(FileSink& out, const std::int64_t* v, std::size_t n) {
   unsigned char buf[kChunk * 8];
   for (std::size_t i = 0; i < n; i += kChunk) {
     const std::size_t k = std::min(kChunk, n - i);
-    for (std::size_t j = 0; j < k; ++j) store_u64_le(static_cast<std::uint64_t>(v[i + j]), buf + 8 * j);
+    for (std::size_t j = 0; j < k; ++j)
+      store_u64_le(static_cast<std::uint64_t>(v[i + j]), buf + 8 * j);
     out.write(buf, k * 8);
   }
 }

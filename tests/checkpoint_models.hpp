@@ -21,7 +21,7 @@
 namespace minicnn::testing {
 
 struct CheckpointModel {
-  std::string name;   // the file is <name>.safetensors, its recorded output <name>.expected.safetensors
+  std::string name;   // <name>.safetensors; the recorded output <name>.expected.safetensors
   Shape input_shape;  // of the recorded input
   Sequential (*make)();
 };

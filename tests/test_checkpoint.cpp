@@ -10,8 +10,10 @@
 #include <minicnn/layers/batchnorm.hpp>
 #include <minicnn/layers/conv2d.hpp>
 #include <minicnn/layers/dense.hpp>
+#include <minicnn/layers/flatten.hpp>
 #include <minicnn/layers/sequential.hpp>
 #include <minicnn/train/checkpoint.hpp>
+#include <minicnn/train/fit.hpp>
 #include <minicnn/train/optimizer.hpp>
 #include <minicnn/train/schedule.hpp>
 #include <string>
@@ -86,9 +88,10 @@ State snapshot(Layer& model) {
 
 // The same names with the same bits.
 bool same_state(const State& a, const State& b) {
-  return a.ints == b.ints && std::ranges::equal(a.floats, b.floats, [](const auto& x, const auto& y) {
-           return x.first == y.first && same_bits(x.second, y.second);
-         });
+  const auto same = [](const auto& x, const auto& y) {
+    return x.first == y.first && same_bits(x.second, y.second);
+  };
+  return a.ints == b.ints && std::ranges::equal(a.floats, b.floats, same);
 }
 
 class CheckpointTest : public TempDirTest {
@@ -245,6 +248,34 @@ TEST_F(CheckpointTest, TrainingCheckpointNamesOptimiserScheduleAndEpoch) {
   EXPECT_EQ(meta.at("minicnn.epoch"), "1");
   EXPECT_EQ(meta.at("minicnn.optimizer"), "Adam, lr 0.001");
   EXPECT_EQ(meta.count("minicnn.schedule"), 0u);
+}
+
+TEST_F(CheckpointTest, FitSavesTrainingCheckpointsThatSayWhereTrainingStood) {
+  // 32 images of 4×4 bytes, two classes: the brighter half.
+  std::vector<std::uint8_t> images(32 * 16), labels(32);
+  for (std::size_t i = 0; i < 32; ++i) {
+    labels[i] = std::uint8_t(i % 2);
+    for (std::size_t k = 0; k < 16; ++k)
+      images[i * 16 + k] = std::uint8_t((k < 8) == (i % 2 == 0) ? 200 : 10 + (i * 7 + k) % 30);
+  }
+  const Dataset data(std::move(images), std::move(labels), 4, 4, 2, "halves");
+  Sequential net;
+  net.add<Flatten>();
+  net.add<Dense>(16, 2);
+  SGD sgd(net.parameters(), {.lr = 0.05f});
+  CosineLR schedule(sgd, /*t_max=*/4);
+  fit(net, sgd, data, data,
+      {.epochs = 2, .batch_size = 8, .schedule = &schedule, .checkpoint_path = path_,
+       .progress = false});
+
+  SafetensorsMetadata meta;
+  read_safetensors(path_, &meta);
+  EXPECT_EQ(meta.at("minicnn.epoch"), "2 of 2");
+  // Saved before the schedule stepped at the end of epoch 2: the lr epoch 2 trained with.
+  EXPECT_EQ(meta.at("minicnn.optimizer"), "SGD, lr " + format_float(schedule.lr_at(1)));
+  EXPECT_EQ(meta.at("minicnn.schedule"),
+            "CosineLR, lr " + format_float(schedule.lr_at(1)) + " after 1 step, base lr 0.05");
+  EXPECT_EQ(meta.at("minicnn.summary"), net.summary({1, 1, 4, 4}));
 }
 
 namespace {

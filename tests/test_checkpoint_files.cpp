@@ -63,7 +63,8 @@ TEST(CheckpointFiles, BatchNormStateIsKeptExactly) {
 
   // The nested model's counts: one per BatchNorm2D, three training steps each.
   const auto nested = read_safetensors(kept("nested_containers.safetensors"));
-  for (const char* name : {"stem.1.num_batches_tracked", "block.bn1.num_batches_tracked",
-                           "block.bn2.num_batches_tracked", "block.downsample.1.num_batches_tracked"})
+  for (const char* name :
+       {"stem.1.num_batches_tracked", "block.bn1.num_batches_tracked",
+        "block.bn2.num_batches_tracked", "block.downsample.1.num_batches_tracked"})
     EXPECT_EQ(nested.at(name).ints, std::vector<std::int64_t>{3}) << name;
 }

@@ -403,8 +403,9 @@ TEST_F(SafetensorsTest, OtherDtypesAndBadSizesThrowNamingFileTensorAndDtype) {
   for (const char* dtype : {"F64", "I32", "U8", "BOOL", "F8_E4M3", "f32", ""}) {
     const std::string header = std::string(R"({"w":{"dtype":")") + dtype +
                                R"(","shape":[2],"data_offsets":[0,8]}})";
-    expect_read_error(write_file(std::string("dtype-") + dtype + ".safetensors", header, kEightBytes),
-                      {"tensor 'w'", std::string("dtype ") + dtype});
+    const std::string path = write_file(std::string("dtype-") + dtype + ".safetensors", header,
+                                        kEightBytes);
+    expect_read_error(path, {"tensor 'w'", std::string("dtype ") + dtype});
   }
   expect_read_error(
       write_file("i64size.safetensors", R"({"c":{"dtype":"I64","shape":[2],"data_offsets":[0,8]}})",

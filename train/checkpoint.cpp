@@ -7,6 +7,8 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <sstream>
+#include <string_view>
 #include <typeinfo>
 #include <utility>
 
@@ -60,7 +62,8 @@ std::string joined(const std::string& prefix, const std::string& name) {
 void collect_leaves(Layer& layer, const std::string& path,
                     std::vector<std::pair<std::string, std::string>>& rows) {
   if (auto* c = dynamic_cast<Container*>(&layer)) {
-    for (std::size_t i = 0; i < c->size(); ++i) collect_leaves((*c)[i], joined(path, c->child_name(i)), rows);
+    for (std::size_t i = 0; i < c->size(); ++i)
+      collect_leaves((*c)[i], joined(path, c->child_name(i)), rows);
     return;
   }
   rows.emplace_back(path, layer.name());
@@ -71,8 +74,11 @@ std::string layer_list(Layer& model) {
   collect_leaves(model, "", rows);
   std::size_t width = 1;
   for (const auto& r : rows) width = std::max(width, r.first.size());
-  std::string out = "#" + std::string(width + 1, ' ') + "Layer\n";
-  for (const auto& [path, name] : rows) out += path + std::string(width + 2 - path.size(), ' ') + name + '\n';
+  std::string out(width + 2, ' ');
+  out[0] = '#';
+  out += "Layer\n";
+  for (const auto& [path, name] : rows)
+    out += path + std::string(width + 2 - path.size(), ' ') + name + '\n';
   return out;
 }
 
@@ -185,18 +191,19 @@ LoadReport load_safetensors(Layer& model, const std::string& path, const LoadOpt
   if (options.strict && !report.fits()) {
     std::string counts;
     const auto add = [&](std::size_t n, const char* one, const char* many) {
-      if (n > 0) counts += (counts.empty() ? "" : ", ") + std::to_string(n) + " " + (n == 1 ? one : many);
+      if (n == 0) return;
+      if (!counts.empty()) counts += ", ";
+      counts += std::to_string(n) + " " + (n == 1 ? one : many);
     };
     add(report.missing.size(), "missing", "missing");
     add(report.unexpected.size(), "unexpected", "unexpected");
     add(report.shape_mismatches.size(), "shape mismatch", "shape mismatches");
     add(report.dtype_mismatches.size(), "dtype mismatch", "dtype mismatches");
-    std::string lines = report.differences();
-    lines.pop_back();
-    std::string indented = "  ";
-    for (const char ch : lines) indented += ch == '\n' ? std::string("\n  ") : std::string(1, ch);
+    std::string listed;
+    std::istringstream lines(report.differences());
+    for (std::string line; std::getline(lines, line);) listed += "\n  " + line;
     throw Error("load_safetensors: '" + path + "' does not fit " + model.name() + ": " + counts +
-                " (the model is unchanged)\n" + indented);
+                " (the model is unchanged)" + listed);
   }
 
   for (const auto& [p, t] : fitting) {
