@@ -3,6 +3,7 @@
 // with them.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <minicnn/io/safetensors.hpp>
@@ -43,9 +44,9 @@ TEST(CheckpointFiles, EveryKeptCheckpointLoadsAndGivesItsRecordedOutput) {
     net.set_training(false);
     const Tensor out = net.forward(x);
     ASSERT_EQ(shape_of(out), shape_of(y));
-    // The algorithms may sum in another order than the run that recorded y.
+    // Auto may pick other algorithms on another machine, which sum in another order.
     for (std::size_t i = 0; i < y.size(); ++i)
-      EXPECT_NEAR(out.data()[i], y.data()[i], 1e-5f * std::max(1.0f, std::abs(y.data()[i])))
+      EXPECT_NEAR(out.data()[i], y.data()[i], 1e-4f * std::max(1.0f, std::abs(y.data()[i])))
           << "output " << i;
   }
 }
