@@ -20,6 +20,7 @@
 #pragma once
 
 // core: numeric primitives
+#include "core/version.hpp"
 #include "core/tensor.hpp"
 #include "core/blas.hpp"
 #include "core/fft.hpp"

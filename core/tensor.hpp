@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -28,10 +29,20 @@ class Error : public std::runtime_error {
 // A named tensor of a layer and its gradient, as layers hand them to optimisers and
 // checkpoints. Buffers (state saved with a model but not trained, such as
 // BatchNorm's running statistics) have grad == nullptr.
+//
+// A buffer may be one int64 instead (BatchNorm2D's num_batches_tracked: a count, which a
+// float would round above 2^24). Then int64 points at the layer's count, the state
+// itself, and checkpoints save and load it as a 0-d I64 tensor, as PyTorch does. value
+// still points at a 0-d tensor, the count as a float, which the layer refreshes each
+// time it lists its buffers, so that code which treats every buffer as floats (the
+// summary's count, a copy for comparison) keeps working; writing it changes nothing.
+// The record carries the int64 because it is what names a layer's state along its path
+// in the tree (Container::buffers) on its way to a checkpoint.
 struct Parameter {
   std::string name;
   Tensor* value = nullptr;
   Tensor* grad = nullptr;
+  std::int64_t* int64 = nullptr;
 };
 
 // "(64, 1, 28, 28)"

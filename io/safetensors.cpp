@@ -12,6 +12,7 @@
 #include <cstring>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -39,6 +40,17 @@ void store_u64_le(std::uint64_t v, unsigned char* b) {
   for (int i = 0; i < 8; ++i) b[i] = static_cast<unsigned char>(v >> (8 * i));
 }
 
+std::uint16_t load_u16_le(const unsigned char* b) {
+  return static_cast<std::uint16_t>(b[0] | (b[1] << 8));
+}
+
+// The dtype a header names, or nothing for one minicnn does not read.
+std::optional<DType> parse_dtype(const std::string& s) {
+  for (DType d : {DType::F32, DType::F16, DType::BF16, DType::I64})
+    if (s == dtype_name(d)) return d;
+  return std::nullopt;
+}
+
 [[maybe_unused]] void byteswap_floats(float* p, std::size_t n) {  // big-endian hosts only
   for (std::size_t i = 0; i < n; ++i) {
     std::uint32_t u;
@@ -61,6 +73,17 @@ struct Fd {
 
 // ---- saving ---------------------------------------------------------------------------
 
+void write_int64s(FileSink& out, const std::int64_t* v, std::size_t n) {
+  constexpr std::size_t kChunk = 1 << 11;
+  unsigned char buf[kChunk * 8];
+  for (std::size_t i = 0; i < n; i += kChunk) {
+    const std::size_t k = std::min(kChunk, n - i);
+    for (std::size_t j = 0; j < k; ++j)
+      store_u64_le(static_cast<std::uint64_t>(v[i + j]), buf + 8 * j);
+    out.write(buf, k * 8);
+  }
+}
+
 void write_floats(FileSink& out, const Tensor& t) {
   if constexpr (std::endian::native == std::endian::little) {
     out.write(t.data(), t.size() * sizeof(float));
@@ -80,6 +103,7 @@ void write_floats(FileSink& out, const Tensor& t) {
 
 struct Entry {
   std::string name;
+  DType dtype = DType::F32;
   Shape shape;
   std::uint64_t begin = 0, end = 0;
 };
@@ -112,12 +136,16 @@ class Reader {
     if (!j.is_object()) fail(who + ": entry is not a JSON object");
     const auto dtype = j.find("dtype");
     if (dtype == j.end() || !dtype->is_string()) fail(who + ": no \"dtype\" string");
-    if (dtype->get<std::string>() != "F32") {
-      fail(who + " has dtype " + dtype->get<std::string>() + "; only F32 is supported");
+    const std::optional<DType> dt = parse_dtype(dtype->get<std::string>());
+    if (!dt) {
+      fail(who + " has dtype " + dtype->get<std::string>() +
+           "; minicnn reads F32, F16, BF16 and I64");
     }
 
     Entry e;
     e.name = name;
+    e.dtype = *dt;
+    const std::uint64_t width = dtype_size(e.dtype);
     const auto shape = j.find("shape");
     if (shape == j.end() || !shape->is_array()) fail(who + ": no \"shape\" array");
     std::uint64_t count = 1;
@@ -141,11 +169,12 @@ class Reader {
     const std::string range =
         "data_offsets [" + std::to_string(e.begin) + ", " + std::to_string(e.end) + "]";
     if (e.end < e.begin) fail(who + " has " + range + " that end before they begin");
-    if (overflow || count > (std::numeric_limits<std::uint64_t>::max() / 4) ||
-        count * 4 != e.end - e.begin) {
+    if (overflow || count > (std::numeric_limits<std::uint64_t>::max() / width) ||
+        count * width != e.end - e.begin) {
       fail(who + " has shape " + to_string(e.shape) + ", " +
-           (overflow ? std::string("more than 2^64") : std::to_string(count * 4)) +
-           " bytes as F32, but " + range + " span " + std::to_string(e.end - e.begin) + " bytes");
+           (overflow ? std::string("more than 2^64") : std::to_string(count * width)) +
+           " bytes as " + std::string(dtype_name(e.dtype)) + ", but " + range + " span " +
+           std::to_string(e.end - e.begin) + " bytes");
     }
     if (e.end > data_size) {
       fail(who + " has " + range + " past the end of the " + std::to_string(data_size) +
@@ -185,7 +214,83 @@ class Reader {
   std::string path_;
 };
 
+// The values of e, at data_start + e.begin in the file, as a StoredTensor.
+StoredTensor read_values(const Reader& r, int fd, const Entry& e, std::uint64_t data_start) {
+  StoredTensor t;
+  t.dtype = e.dtype;
+  t.shape = e.shape;
+  const std::uint64_t at = data_start + e.begin;
+  const auto bytes = static_cast<std::size_t>(e.end - e.begin);
+  if (e.dtype == DType::F32) {
+    t.values = Tensor::from_shape(e.shape);
+    r.pread_all(fd, t.values.data(), bytes, at);
+    if constexpr (std::endian::native != std::endian::little) {
+      byteswap_floats(t.values.data(), t.values.size());
+    }
+    return t;
+  }
+  std::vector<unsigned char> raw(bytes);
+  r.pread_all(fd, raw.data(), bytes, at);
+  if (e.dtype == DType::I64) {
+    t.values = Tensor::from_shape(Shape{0});
+    t.ints.resize(bytes / 8);
+    for (std::size_t i = 0; i < t.ints.size(); ++i)
+      t.ints[i] = static_cast<std::int64_t>(load_u64_le(raw.data() + 8 * i));
+    return t;
+  }
+  t.values = Tensor::from_shape(e.shape);
+  float* v = t.values.data();
+  const auto convert = e.dtype == DType::F16 ? f16_to_float : bf16_to_float;
+  for (std::size_t i = 0; i < t.values.size(); ++i) v[i] = convert(load_u16_le(raw.data() + 2 * i));
+  return t;
+}
+
 }  // namespace
+
+std::string_view dtype_name(DType d) {
+  switch (d) {
+    case DType::F32: return "F32";
+    case DType::F16: return "F16";
+    case DType::BF16: return "BF16";
+    case DType::I64: return "I64";
+  }
+  return "?";
+}
+
+std::size_t dtype_size(DType d) {
+  switch (d) {
+    case DType::F32: return 4;
+    case DType::F16: return 2;
+    case DType::BF16: return 2;
+    case DType::I64: return 8;
+  }
+  return 0;
+}
+
+// A half is (−1)^s · 2^(e−15) · 1.m for 0 < e < 31, (−1)^s · 2^−14 · 0.m for e = 0 (zero
+// and the subnormals), ±inf or NaN for e = 31. As a float: the exponent rebiased by
+// 127 − 15 = 112, the mantissa moved up 13 bits; a subnormal half m·2^−24 is normal as a
+// float, and exactly a float's conversion of the integer m, scaled.
+float f16_to_float(std::uint16_t bits) {
+  const std::uint32_t sign = static_cast<std::uint32_t>(bits & 0x8000u) << 16;
+  const std::uint32_t exponent = (bits >> 10) & 0x1fu;
+  const std::uint32_t mantissa = bits & 0x3ffu;
+  if (exponent == 0) {
+    const float magnitude = static_cast<float>(mantissa) * 0x1p-24f;  // exact: m < 2^10
+    return std::bit_cast<float>(sign | std::bit_cast<std::uint32_t>(magnitude));
+  }
+  if (exponent == 0x1f) return std::bit_cast<float>(sign | 0x7f800000u | (mantissa << 13));
+  return std::bit_cast<float>(sign | ((exponent + 112) << 23) | (mantissa << 13));
+}
+
+float bf16_to_float(std::uint16_t bits) {
+  return std::bit_cast<float>(static_cast<std::uint32_t>(bits) << 16);
+}
+
+TensorRef::TensorRef(std::string n, const Tensor* values) : name(std::move(n)), f32(values) {}
+
+TensorRef::TensorRef(std::string n, const std::int64_t* values, Shape s)
+    : name(std::move(n)), i64(values), shape(std::move(s)) {}
 
 void save_safetensors(const TensorRefs& tensors, const std::string& path,
                       const SafetensorsMetadata& metadata) {
@@ -202,14 +307,24 @@ void save_safetensors(const TensorRefs& tensors, const std::string& path,
     std::set<std::string> names;
     std::uint64_t offset = 0;
     for (std::size_t i = 0; i < tensors.size(); ++i) {
-      const auto& [name, t] = tensors[i];
+      const TensorRef& t = tensors[i];
+      const std::string& name = t.name;
       if (name.empty()) fail("tensor #" + std::to_string(i) + " has an empty name");
       if (name == kMetadataKey) fail("a tensor may not be named " + name);
-      if (t == nullptr) fail("tensor '" + name + "' is a null pointer");
+      if (t.f32 == nullptr && t.i64 == nullptr) fail("tensor '" + name + "' is a null pointer");
       if (!names.insert(name).second) fail("two tensors are named '" + name + "'");
-      const std::uint64_t bytes = t->size() * sizeof(float);
-      header[name] = {
-          {"dtype", "F32"}, {"shape", shape_of(*t)}, {"data_offsets", {offset, offset + bytes}}};
+      const bool ints = t.f32 == nullptr;
+      const Shape shape = ints ? t.shape : shape_of(*t.f32);
+      std::uint64_t count = 1;
+      for (const std::size_t d : shape) {
+        if (d != 0 && count > std::numeric_limits<std::uint64_t>::max() / 8 / d)
+          fail("tensor '" + name + "' has shape " + to_string(shape) + ", more than 2^61 values");
+        count *= d;
+      }
+      const std::uint64_t bytes = count * (ints ? 8 : sizeof(float));
+      header[name] = {{"dtype", ints ? "I64" : "F32"},
+                      {"shape", shape},
+                      {"data_offsets", {offset, offset + bytes}}};
       offset += bytes;
     }
   } catch (const Json::exception& e) {
@@ -232,13 +347,19 @@ void save_safetensors(const TensorRefs& tensors, const std::string& path,
         store_u64_le(text.size(), len);
         out.write(len, sizeof len);
         out.write(text);
-        for (const auto& [name, t] : tensors) write_floats(out, *t);
+        for (const TensorRef& t : tensors) {
+          if (t.f32 != nullptr) {
+            write_floats(out, *t.f32);
+          } else {
+            write_int64s(out, t.i64, numel(t.shape));
+          }
+        }
       },
       "save_safetensors");
 }
 
-std::map<std::string, Tensor> read_safetensors(const std::string& path,
-                                               SafetensorsMetadata* metadata) {
+std::map<std::string, StoredTensor> read_safetensors(const std::string& path,
+                                                     SafetensorsMetadata* metadata) {
   const Reader r(path);
   Fd file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (file.fd < 0) r.fail("cannot open: " + errno_text(errno));
@@ -298,13 +419,8 @@ std::map<std::string, Tensor> read_safetensors(const std::string& path,
   }
   r.check_tiling(entries, data_size);
 
-  std::map<std::string, Tensor> out;
-  for (const Entry& e : entries) {
-    Tensor t = Tensor::from_shape(e.shape);
-    r.pread_all(file.fd, t.data(), static_cast<std::size_t>(e.end - e.begin), data_start + e.begin);
-    if constexpr (std::endian::native != std::endian::little) byteswap_floats(t.data(), t.size());
-    out.emplace(e.name, std::move(t));
-  }
+  std::map<std::string, StoredTensor> out;
+  for (const Entry& e : entries) out.emplace(e.name, read_values(r, file.fd, e, data_start));
   if (metadata != nullptr) {
     metadata->clear();
     if (const auto m = header.find(kMetadataKey); m != header.end()) {

@@ -19,6 +19,7 @@ BatchNorm2D::BatchNorm2D(std::size_t C, const BatchNormOptions& opt) : C_(C), op
   dbias_ = zeros({C});
   running_mean_ = zeros({C});
   running_var_ = Tensor(Shape{C}, 1.0f);
+  count_as_float_ = zeros({});
 }
 
 std::string BatchNorm2D::name() const { return "BatchNorm2D(" + std::to_string(C_) + ')'; }
@@ -28,7 +29,10 @@ std::vector<Parameter> BatchNorm2D::parameters() {
 }
 
 std::vector<Parameter> BatchNorm2D::buffers() {
-  return {{"running_mean", &running_mean_, nullptr}, {"running_var", &running_var_, nullptr}};
+  count_as_float_() = static_cast<float>(num_batches_tracked_);
+  return {{"running_mean", &running_mean_, nullptr},
+          {"running_var", &running_var_, nullptr},
+          {"num_batches_tracked", &count_as_float_, nullptr, &num_batches_tracked_}};
 }
 
 Shape BatchNorm2D::output_shape(const Shape& x) const {
@@ -126,6 +130,7 @@ Tensor BatchNorm2D::forward_impl(const Tensor& x) {
     rm[c] = (1.0f - mom) * rm[c] + mom * meanf;
     rv[c] = (1.0f - mom) * rv[c] + mom * static_cast<float>(var * unbias);
   }
+  ++num_batches_tracked_;
   return y;
 }
 

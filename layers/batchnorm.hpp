@@ -9,16 +9,20 @@
 //               (the unbiased variance, m = N·H·W, as PyTorch does);
 //     eval:     μ, σ² are running_mean and running_var.
 //   parameters(): "weight" γ (C), initially 1; "bias" β (C), initially 0.
-//   buffers():    "running_mean" (C), initially 0; "running_var" (C), initially 1.
+//   buffers():    "running_mean" (C), initially 0; "running_var" (C), initially 1;
+//                 "num_batches_tracked", an int64 (Parameter::int64), initially 0.
+//
+// num_batches_tracked counts the training-mode forward passes, as PyTorch's does (eval
+// mode leaves it). Only PyTorch's cumulative average (momentum=None) reads it, which is
+// not offered here, so it changes no output; it is kept so that a state_dict moves
+// between the two with every key, the count exact and saved as I64.
 //
 // BatchNorm2D(C, {.eps = 1e-5f, .momentum = 0.1f}), the defaults of PyTorch's
-// nn.BatchNorm2d: eps > 0, momentum in [0, 1]. PyTorch's cumulative average
-// (momentum=None) is not offered. PyTorch's state_dict also holds num_batches_tracked,
-// an int64 counter that only that cumulative average reads; it is left out here, so a
-// checkpoint from PyTorch carries one key this layer does not have.
+// nn.BatchNorm2d: eps > 0, momentum in [0, 1].
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -52,6 +56,7 @@ class BatchNorm2D : public Layer {
   Tensor& bias_grad() { return dbias_; }
   Tensor& running_mean() { return running_mean_; }
   Tensor& running_var() { return running_var_; }
+  std::int64_t& num_batches_tracked() { return num_batches_tracked_; }
 
  protected:
   // Keeps x̂ in saved().aux and r per channel in saved().per_channel.
@@ -67,6 +72,8 @@ class BatchNorm2D : public Layer {
   std::size_t C_;
   BatchNormOptions opt_;
   Tensor weight_, bias_, dweight_, dbias_, running_mean_, running_var_;
+  std::int64_t num_batches_tracked_ = 0;
+  Tensor count_as_float_;  // 0-d: num_batches_tracked_ as buffers() last listed it
 };
 
 }  // namespace minicnn

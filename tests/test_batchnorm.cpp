@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <initializer_list>
 #include <string>
 
@@ -145,11 +146,17 @@ TEST(BatchNorm2D, ParametersAndBuffersAreNamedAsInPyTorch) {
   EXPECT_EQ(p[1].name, "bias");
   EXPECT_EQ(p[0].grad, &bn.weight_grad());
   auto b = bn.buffers();
-  ASSERT_EQ(b.size(), 2u);
+  ASSERT_EQ(b.size(), 3u);
   EXPECT_EQ(b[0].name, "running_mean");
   EXPECT_EQ(b[1].name, "running_var");
+  EXPECT_EQ(b[2].name, "num_batches_tracked");
   EXPECT_EQ(b[0].grad, nullptr);
   EXPECT_EQ(b[1].value, &bn.running_var());
+  EXPECT_EQ(b[0].int64, nullptr);
+  EXPECT_EQ(b[2].int64, &bn.num_batches_tracked());
+  EXPECT_EQ(b[2].grad, nullptr);
+  EXPECT_EQ(shape_of(*b[2].value), Shape{});
+  EXPECT_EQ(bn.num_batches_tracked(), 0);
   EXPECT_EQ(bn.weight(), Tensor(Shape{4}, 1.0f));
   EXPECT_EQ(bn.bias(), zeros({4}));
   EXPECT_EQ(bn.running_mean(), zeros({4}));
@@ -159,6 +166,27 @@ TEST(BatchNorm2D, ParametersAndBuffersAreNamedAsInPyTorch) {
   EXPECT_EQ(bn.options().momentum, 0.1f);
   EXPECT_EQ(bn.output_shape({8, 4, 5, 5}), (Shape{8, 4, 5, 5}));
   EXPECT_EQ(bn.flops({8, 4, 5, 5}), 4.0 * 8 * 4 * 5 * 5);
+}
+
+TEST(BatchNorm2D, NumBatchesTrackedCountsTrainingForwardsExactly) {
+  BatchNorm2D bn = example_layer();
+  for (int i = 0; i < 3; ++i) bn.forward(kX);
+  EXPECT_EQ(bn.num_batches_tracked(), 3);
+  bn.set_training(false);
+  bn.forward(kX);
+  EXPECT_EQ(bn.num_batches_tracked(), 3) << "eval mode counts nothing";
+
+  // A count past 2^24, where floats are 2 apart, still counts one by one.
+  bn.set_training(true);
+  bn.num_batches_tracked() = (std::int64_t{1} << 24) + 1;
+  bn.forward(kX);
+  EXPECT_EQ(bn.num_batches_tracked(), (std::int64_t{1} << 24) + 2);
+  // buffers() shows it as a float for code that reads every buffer as one.
+  EXPECT_EQ((*bn.buffers()[2].value)(), float((std::int64_t{1} << 24) + 2));
+
+  // A forward that throws counts nothing.
+  EXPECT_THROW(bn.forward(zeros({1, 3, 2, 2})), Error);
+  EXPECT_EQ(bn.num_batches_tracked(), (std::int64_t{1} << 24) + 2);
 }
 
 TEST(BatchNorm2D, EvalModeAndBackwardWithoutForward) {

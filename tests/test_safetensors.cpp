@@ -2,6 +2,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <csignal>
 #include <cstdint>
 #include <cstring>
@@ -69,11 +70,11 @@ TEST_F(SafetensorsTest, RoundTripIsBitExact) {
   SafetensorsMetadata meta;
   const auto back = read_safetensors(path, &meta);
   ASSERT_EQ(back.size(), 4u);
-  EXPECT_TRUE(same_bits(back.at("w"), w));
-  EXPECT_TRUE(same_bits(back.at("b"), b));
-  EXPECT_TRUE(same_bits(back.at("s"), scalar));
-  EXPECT_EQ(shape_of(back.at("s")), Shape{});
-  EXPECT_EQ(shape_of(back.at("e")), (Shape{0, 3}));
+  EXPECT_TRUE(same_bits(back.at("w").values, w));
+  EXPECT_TRUE(same_bits(back.at("b").values, b));
+  EXPECT_TRUE(same_bits(back.at("s").values, scalar));
+  EXPECT_EQ(back.at("s").shape, Shape{});
+  EXPECT_EQ(back.at("e").shape, (Shape{0, 3}));
   EXPECT_EQ(meta, (SafetensorsMetadata{{"format", "pt"}, {"note", "ünïcode"}}));
   EXPECT_TRUE(dir_.temp_files().empty());
 
@@ -81,7 +82,7 @@ TEST_F(SafetensorsTest, RoundTripIsBitExact) {
   save_safetensors({{"only", &b}}, path);
   const auto again = read_safetensors(path, &meta);
   ASSERT_EQ(again.size(), 1u);
-  EXPECT_TRUE(same_bits(again.at("only"), b));
+  EXPECT_TRUE(same_bits(again.at("only").values, b));
   EXPECT_TRUE(meta.empty());
 }
 
@@ -135,9 +136,9 @@ TEST_F(SafetensorsTest, ReadsAFileWrittenByHand) {
                                       R"("x":{"dtype":"F32","shape":[2,1],"data_offsets":[0,8]}})",
                                       data);
   const auto t = read_safetensors(path);
-  EXPECT_EQ(shape_of(t.at("x")), (Shape{2, 1}));
-  EXPECT_EQ(t.at("x")(1, 0), -2.0f);
-  EXPECT_EQ(t.at("y")(0), 4.0f);
+  EXPECT_EQ(t.at("x").shape, (Shape{2, 1}));
+  EXPECT_EQ(t.at("x").values(1, 0), -2.0f);
+  EXPECT_EQ(t.at("y").values(0), 4.0f);
 }
 
 TEST_F(SafetensorsTest, CorruptFilesThrowNamingFileAndFault) {
@@ -157,9 +158,9 @@ TEST_F(SafetensorsTest, CorruptFilesThrowNamingFileAndFault) {
   expect_read_error(write_file("notjson.safetensors", "{\"w\": [1, 2", ""), {"not valid JSON"});
   expect_read_error(write_file("array.safetensors", "[1, 2]", ""), {"not a JSON object", "array"});
   expect_read_error(
-      write_file("dtype.safetensors", R"({"w":{"dtype":"F16","shape":[4],"data_offsets":[0,8]}})",
+      write_file("dtype.safetensors", R"({"w":{"dtype":"F64","shape":[1],"data_offsets":[0,8]}})",
                  kEightBytes),
-      {"tensor 'w'", "F16", "only F32"});
+      {"tensor 'w'", "dtype F64", "reads F32, F16, BF16 and I64"});
   expect_read_error(
       write_file("sizes.safetensors", R"({"w":{"dtype":"F32","shape":[2,3],"data_offsets":[0,8]}})",
                  kEightBytes),
@@ -253,7 +254,7 @@ TEST_F(SafetensorsTest, FailedSaveLeavesThePreviousFile) {
   EXPECT_TRUE(dir_.temp_files().empty());
   auto back = read_safetensors(path);
   ASSERT_EQ(back.size(), 1u);
-  EXPECT_TRUE(same_bits(back.at("w"), old));
+  EXPECT_TRUE(same_bits(back.at("w").values, old));
 
   // The rename fails when the target is a folder that is not empty: the folder stays.
   const std::string folder = file("folder.safetensors");
@@ -261,4 +262,165 @@ TEST_F(SafetensorsTest, FailedSaveLeavesThePreviousFile) {
   EXPECT_THROW(save_safetensors({{"w", &old}}, folder), Error);
   EXPECT_TRUE(fs::is_directory(fs::path(folder) / "inside"));
   EXPECT_TRUE(dir_.temp_files().empty());
+}
+
+// ---- dtypes other than F32 ------------------------------------------------------------
+
+namespace {
+
+// The value of a binary floating-point format with the given exponent and mantissa
+// widths, from its bits by the textbook formula: (−1)^s · 2^(e − bias) · (1 + m / 2^M)
+// for normal numbers, (−1)^s · 2^(1 − bias) · (m / 2^M) for e = 0, ±inf or NaN for the
+// largest e. Computed in double, independently of the bit moves under test.
+double reference_value(std::uint32_t bits, int exponent_bits, int mantissa_bits) {
+  const std::uint32_t m = bits & ((1u << mantissa_bits) - 1);
+  const std::uint32_t e = (bits >> mantissa_bits) & ((1u << exponent_bits) - 1);
+  const bool negative = (bits >> (mantissa_bits + exponent_bits)) & 1u;
+  const int bias = (1 << (exponent_bits - 1)) - 1;
+  const std::uint32_t e_max = (1u << exponent_bits) - 1;
+  double v;
+  if (e == e_max) {
+    v = m == 0 ? std::numeric_limits<double>::infinity() : std::numeric_limits<double>::quiet_NaN();
+  } else if (e == 0) {
+    v = std::ldexp(double(m), 1 - bias - mantissa_bits);
+  } else {
+    v = std::ldexp(1.0 + std::ldexp(double(m), -mantissa_bits), int(e) - bias);
+  }
+  return negative ? -v : v;
+}
+
+// float == the reference exactly; for NaN, a NaN of the same sign.
+void expect_exact(float actual, double expected, std::uint32_t bits, const char* format) {
+  if (std::isnan(expected)) {
+    EXPECT_TRUE(std::isnan(actual)) << format << " 0x" << std::hex << bits;
+    EXPECT_EQ(std::signbit(actual), std::signbit(expected)) << format << " 0x" << std::hex << bits;
+    return;
+  }
+  EXPECT_EQ(double(actual), expected) << format << " 0x" << std::hex << bits;
+  EXPECT_EQ(std::signbit(actual), std::signbit(expected)) << format << " 0x" << std::hex << bits;
+}
+
+std::string le_bytes(std::uint64_t v, int n) {
+  std::string s;
+  for (int i = 0; i < n; ++i) s += static_cast<char>(v >> (8 * i));
+  return s;
+}
+
+}  // namespace
+
+TEST(Safetensors, HalfAndBfloat16ConvertExactlyForEveryBitPattern) {
+  for (std::uint32_t b = 0; b <= 0xffff; ++b) {
+    expect_exact(f16_to_float(std::uint16_t(b)), reference_value(b, 5, 10), b, "F16");
+    expect_exact(bf16_to_float(std::uint16_t(b)), reference_value(b, 8, 7), b, "BF16");
+  }
+  // A few by hand: the boundaries of each range.
+  EXPECT_EQ(f16_to_float(0x3c00), 1.0f);
+  EXPECT_EQ(f16_to_float(0xc000), -2.0f);
+  EXPECT_EQ(f16_to_float(0x0001), 0x1p-24f);               // the smallest subnormal
+  EXPECT_EQ(f16_to_float(0x03ff), 1023.0f * 0x1p-24f);     // the largest subnormal
+  EXPECT_EQ(f16_to_float(0x0400), 0x1p-14f);               // the smallest normal
+  EXPECT_EQ(f16_to_float(0x7bff), 65504.0f);               // the largest finite
+  EXPECT_EQ(f16_to_float(0xfc00), -std::numeric_limits<float>::infinity());
+  EXPECT_TRUE(std::signbit(f16_to_float(0x8000)));          // -0
+  EXPECT_EQ(bf16_to_float(0x3f80), 1.0f);
+  EXPECT_EQ(bf16_to_float(0x0001), 0x1p-133f);             // the smallest subnormal
+  EXPECT_EQ(bf16_to_float(0x7f7f), 0x1.fep127f);           // the largest finite
+  EXPECT_EQ(bf16_to_float(0x7f80), std::numeric_limits<float>::infinity());
+  EXPECT_TRUE(std::isnan(bf16_to_float(0xffc1)));
+}
+
+TEST_F(SafetensorsTest, ReadsHalfBfloat16AndInt64Tensors) {
+  // h: F16 (2, 2): 1, -0 (0x8000), the smallest subnormal, NaN; b: BF16 (3): 0.5, -inf,
+  // a subnormal; n: I64 (3): values no float holds exactly; c: I64 []. Laid out by dtype
+  // as safetensors writes them (I64 first, then by name).
+  const std::int64_t big = (std::int64_t{1} << 53) + 1;
+  std::string data = le_bytes(std::uint64_t(-7), 8) + le_bytes(std::uint64_t(big), 8) +
+                     le_bytes(std::uint64_t(std::numeric_limits<std::int64_t>::min()), 8) +
+                     le_bytes(16777217, 8);
+  data += le_bytes(0x3f00, 2) + le_bytes(0xff80, 2) + le_bytes(0x0003, 2);
+  data += le_bytes(0x3c00, 2) + le_bytes(0x8000, 2) + le_bytes(0x0001, 2) + le_bytes(0x7e00, 2);
+  const std::string path = write_file(
+      "kinds.safetensors",
+      R"({"n":{"dtype":"I64","shape":[3],"data_offsets":[0,24]},)"
+      R"("c":{"dtype":"I64","shape":[],"data_offsets":[24,32]},)"
+      R"("b":{"dtype":"BF16","shape":[3],"data_offsets":[32,38]},)"
+      R"("h":{"dtype":"F16","shape":[2,2],"data_offsets":[38,46]}})",
+      data);
+  const auto t = read_safetensors(path);
+  ASSERT_EQ(t.size(), 4u);
+
+  const StoredTensor& h = t.at("h");
+  EXPECT_EQ(h.dtype, DType::F16);
+  EXPECT_EQ(h.shape, (Shape{2, 2}));
+  ASSERT_EQ(shape_of(h.values), (Shape{2, 2}));
+  EXPECT_EQ(h.values(0, 0), 1.0f);
+  EXPECT_EQ(h.values(0, 1), 0.0f);
+  EXPECT_TRUE(std::signbit(h.values(0, 1)));
+  EXPECT_EQ(h.values(1, 0), 0x1p-24f);
+  EXPECT_TRUE(std::isnan(h.values(1, 1)));
+  EXPECT_TRUE(h.ints.empty());
+
+  const StoredTensor& b = t.at("b");
+  EXPECT_EQ(b.dtype, DType::BF16);
+  ASSERT_EQ(b.values.size(), 3u);
+  EXPECT_EQ(b.values(0), 0.5f);
+  EXPECT_EQ(b.values(1), -std::numeric_limits<float>::infinity());
+  EXPECT_EQ(b.values(2), 3.0f * 0x1p-133f);
+
+  const StoredTensor& n = t.at("n");
+  EXPECT_EQ(n.dtype, DType::I64);
+  EXPECT_EQ(n.shape, (Shape{3}));
+  EXPECT_EQ(n.ints, (std::vector<std::int64_t>{-7, big, std::numeric_limits<std::int64_t>::min()}));
+  EXPECT_EQ(n.values.size(), 0u);
+  EXPECT_EQ(t.at("c").shape, Shape{});
+  EXPECT_EQ(t.at("c").ints, std::vector<std::int64_t>{16777217});
+}
+
+TEST_F(SafetensorsTest, SavesInt64TensorsAsI64) {
+  const std::int64_t count = (std::int64_t{1} << 40) + 3;
+  const std::vector<std::int64_t> row = {-1, 0, std::numeric_limits<std::int64_t>::max()};
+  const Tensor w = ramp({2});
+  const std::string path = file("ints.safetensors");
+  save_safetensors({{"w", &w}, {"count", &count, Shape{}}, {"row", row.data(), Shape{3}}}, path);
+
+  const std::string bytes = read_bytes(path);
+  std::uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(bytes[i]);
+  const auto j = nlohmann::json::parse(bytes.substr(8, n));
+  EXPECT_EQ(j["count"]["dtype"], "I64");
+  EXPECT_EQ(j["count"]["shape"], nlohmann::json::array());
+  EXPECT_EQ(j["count"]["data_offsets"], (nlohmann::json{8, 16}));
+  EXPECT_EQ(j["row"]["data_offsets"], (nlohmann::json{16, 40}));
+  EXPECT_EQ(bytes.substr(8 + n + 8, 8), le_bytes(std::uint64_t(count), 8));
+
+  const auto back = read_safetensors(path);
+  EXPECT_EQ(back.at("count").ints, std::vector<std::int64_t>{count});
+  EXPECT_EQ(back.at("row").ints, row);
+  EXPECT_TRUE(same_bits(back.at("w").values, w));
+}
+
+TEST_F(SafetensorsTest, OtherDtypesAndBadSizesThrowNamingFileTensorAndDtype) {
+  for (const char* dtype : {"F64", "I32", "U8", "BOOL", "F8_E4M3", "f32", ""}) {
+    const std::string header = std::string(R"({"w":{"dtype":")") + dtype +
+                               R"(","shape":[2],"data_offsets":[0,8]}})";
+    const std::string path = write_file(std::string("dtype-") + dtype + ".safetensors", header,
+                                        kEightBytes);
+    expect_read_error(path, {"tensor 'w'", std::string("dtype ") + dtype});
+  }
+  expect_read_error(
+      write_file("i64size.safetensors", R"({"c":{"dtype":"I64","shape":[2],"data_offsets":[0,8]}})",
+                 kEightBytes),
+      {"tensor 'c'", "16 bytes as I64", "span 8 bytes"});
+  expect_read_error(
+      write_file("f16size.safetensors", R"({"h":{"dtype":"F16","shape":[3],"data_offsets":[0,8]}})",
+                 kEightBytes),
+      {"tensor 'h'", "6 bytes as F16"});
+  expect_read_error(
+      write_file("nodtype.safetensors", R"({"h":{"shape":[2],"data_offsets":[0,8]}})", kEightBytes),
+      {"tensor 'h'", "no \"dtype\""});
+
+  const std::string path = file("null.safetensors");
+  expect_error_naming(
+      [&] { save_safetensors({{"c", static_cast<const std::int64_t*>(nullptr), Shape{}}}, path); },
+      {path, "'c' is a null pointer"});
 }

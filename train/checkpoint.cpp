@@ -1,14 +1,26 @@
 #include "checkpoint.hpp"
 
-#include <algorithm>
-#include <map>
-#include <set>
-#include <vector>
+#include <cxxabi.h>
 
-#include "../io/safetensors.hpp"
+#include <algorithm>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <string_view>
+#include <typeinfo>
+#include <utility>
+
+#include "../core/version.hpp"
+#include "../layers/container.hpp"
+#include "optimizer.hpp"
+#include "schedule.hpp"
 
 namespace minicnn {
 namespace {
+
+constexpr char kFloatDtypes[] = "F32 (or F16, BF16)";
 
 // Parameters then buffers; throws when two share a name (they could not both be saved).
 std::vector<Parameter> state_of(Layer& model, const char* who, const std::string& path) {
@@ -28,41 +40,181 @@ std::vector<Parameter> state_of(Layer& model, const char* who, const std::string
   return all;
 }
 
-}  // namespace
-
-void save_safetensors(Layer& model, const std::string& path) {
-  const std::vector<Parameter> state = state_of(model, "save_safetensors", path);
-  TensorRefs refs;
-  refs.reserve(state.size());
-  for (const Parameter& p : state) refs.emplace_back(p.name, p.value);
-  save_safetensors(refs, path, {{"format", "pt"}});
+// "SGD" for a minicnn::SGD: the dynamic type's name, so that a user's optimiser or
+// schedule is named too.
+std::string type_name(const std::type_info& type) {
+  int status = 0;
+  std::unique_ptr<char, void (*)(void*)> demangled(
+      abi::__cxa_demangle(type.name(), nullptr, nullptr, &status), std::free);
+  std::string name = status == 0 && demangled ? demangled.get() : type.name();
+  constexpr std::string_view kOurs = "minicnn::";
+  if (name.starts_with(kOurs)) name.erase(0, kOurs.size());
+  return name;
 }
 
-void load_safetensors(Layer& model, const std::string& path) {
-  const std::vector<Parameter> state = state_of(model, "load_safetensors", path);
-  std::map<std::string, Tensor> file = read_safetensors(path);
-  const auto fail = [&](const std::string& what) {
-    throw Error("load_safetensors: '" + path + "': " + what + " (the model is unchanged)");
-  };
+std::string joined(const std::string& prefix, const std::string& name) {
+  if (prefix.empty()) return name;
+  if (name.empty()) return prefix;
+  return prefix + "." + name;
+}
 
+// Each leaf layer of the tree as (path, name), the paths as the state_dict keys have them.
+void collect_leaves(Layer& layer, const std::string& path,
+                    std::vector<std::pair<std::string, std::string>>& rows) {
+  if (auto* c = dynamic_cast<Container*>(&layer)) {
+    for (std::size_t i = 0; i < c->size(); ++i)
+      collect_leaves((*c)[i], joined(path, c->child_name(i)), rows);
+    return;
+  }
+  rows.emplace_back(path, layer.name());
+}
+
+std::string layer_list(Layer& model) {
+  std::vector<std::pair<std::string, std::string>> rows;
+  collect_leaves(model, "", rows);
+  std::size_t width = 1;
+  for (const auto& r : rows) width = std::max(width, r.first.size());
+  std::string out(width + 2, ' ');
+  out[0] = '#';
+  out += "Layer\n";
+  for (const auto& [path, name] : rows)
+    out += path + std::string(width + 2 - path.size(), ' ') + name + '\n';
+  return out;
+}
+
+std::string summary_of(Layer& model, const Shape& input_shape) {
+  if (input_shape.empty()) return layer_list(model);
+  if (auto* c = dynamic_cast<Container*>(&model)) return c->summary(input_shape);
+  return model.name_for(input_shape) + ": " + to_string(input_shape) + " -> " +
+         to_string(model.output_shape(input_shape)) + '\n';
+}
+
+SafetensorsMetadata metadata_of(Layer& model, const std::string& path, const SaveOptions& o) {
+  SafetensorsMetadata meta{{"format", "pt"},
+                           {"minicnn.version", kVersion},
+                           {"minicnn.model", model.name()}};
+  try {
+    meta["minicnn.summary"] = summary_of(model, o.input_shape);
+  } catch (const Error& e) {
+    throw Error("save_safetensors: '" + path + "': no summary for input_shape " +
+                to_string(o.input_shape) + ": " + e.what());
+  }
+  if (o.training) {
+    const TrainingState& t = *o.training;
+    meta["minicnn.epoch"] =
+        std::to_string(t.epoch) + (t.epochs ? " of " + std::to_string(t.epochs) : "");
+    if (t.optimizer) {
+      meta["minicnn.optimizer"] =
+          type_name(typeid(*t.optimizer)) + ", lr " + format_float(t.optimizer->lr());
+    }
+    if (t.schedule) {
+      const std::size_t steps = t.schedule->epoch();
+      meta["minicnn.schedule"] = type_name(typeid(*t.schedule)) + ", lr " +
+                                 format_float(t.schedule->lr()) + " after " +
+                                 std::to_string(steps) + (steps == 1 ? " step" : " steps") +
+                                 ", base lr " + format_float(t.schedule->base_lr());
+    }
+  }
+  for (const auto& [key, value] : o.metadata) {
+    if (!meta.emplace(key, value).second) {
+      throw Error("save_safetensors: '" + path + "': metadata key '" + key +
+                  "' is the library's own");
+    }
+  }
+  return meta;
+}
+
+}  // namespace
+
+bool LoadReport::fits() const {
+  return missing.empty() && unexpected.empty() && shape_mismatches.empty() &&
+         dtype_mismatches.empty();
+}
+
+std::string LoadReport::differences() const {
+  std::string out;
+  for (const std::string& n : missing) out += "missing tensor '" + n + "'\n";
+  for (const std::string& n : unexpected) out += "unexpected tensor '" + n + "'\n";
+  for (const Mismatch& m : shape_mismatches)
+    out += "shape of '" + m.name + "' is " + m.in_file + ", expected " + m.in_model + '\n';
+  for (const Mismatch& m : dtype_mismatches)
+    out += "dtype of '" + m.name + "' is " + m.in_file + ", expected " + m.in_model + '\n';
+  return out;
+}
+
+void save_safetensors(Layer& model, const std::string& path, const SaveOptions& options) {
+  const std::vector<Parameter> state = state_of(model, "save_safetensors", path);
+  const SafetensorsMetadata meta = metadata_of(model, path, options);
+  TensorRefs refs;
+  refs.reserve(state.size());
+  for (const Parameter& p : state) {
+    if (p.int64 != nullptr) {
+      refs.emplace_back(p.name, p.int64, Shape{});
+    } else {
+      refs.emplace_back(p.name, p.value);
+    }
+  }
+  save_safetensors(refs, path, meta);
+}
+
+LoadReport load_safetensors(Layer& model, const std::string& path, const LoadOptions& options) {
+  const std::vector<Parameter> state = state_of(model, "load_safetensors", path);
+  LoadReport report;
+  const std::map<std::string, StoredTensor> file = read_safetensors(path, &report.metadata);
+
+  std::vector<std::pair<const Parameter*, const StoredTensor*>> fitting;
   std::set<std::string> expected;
   for (const Parameter& p : state) {
     expected.insert(p.name);
     const auto it = file.find(p.name);
-    if (it == file.end()) fail("missing tensor '" + p.name + "'");
-    const Shape have = shape_of(it->second), want = shape_of(*p.value);
-    if (have != want) {
-      fail("shape of '" + p.name + "' is " + to_string(have) + ", expected " + to_string(want));
+    if (it == file.end()) {
+      (p.int64 ? report.kept_counts : report.missing).push_back(p.name);
+      continue;
     }
+    const StoredTensor& t = it->second;
+    const bool want_ints = p.int64 != nullptr;
+    if ((t.dtype == DType::I64) != want_ints) {
+      report.dtype_mismatches.push_back(
+          {p.name, std::string(dtype_name(t.dtype)), want_ints ? "I64" : kFloatDtypes});
+      continue;
+    }
+    const Shape want = want_ints ? Shape{} : shape_of(*p.value);
+    if (t.shape != want) {
+      report.shape_mismatches.push_back({p.name, to_string(t.shape), to_string(want)});
+      continue;
+    }
+    fitting.emplace_back(&p, &t);
   }
-  for (const auto& [name, t] : file) {
-    if (!expected.contains(name)) fail("unexpected tensor '" + name + "'");
+  for (const auto& [name, t] : file)
+    if (!expected.contains(name)) report.unexpected.push_back(name);
+
+  if (options.strict && !report.fits()) {
+    std::string counts;
+    const auto add = [&](std::size_t n, const char* one, const char* many) {
+      if (n == 0) return;
+      if (!counts.empty()) counts += ", ";
+      counts += std::to_string(n) + " " + (n == 1 ? one : many);
+    };
+    add(report.missing.size(), "missing", "missing");
+    add(report.unexpected.size(), "unexpected", "unexpected");
+    add(report.shape_mismatches.size(), "shape mismatch", "shape mismatches");
+    add(report.dtype_mismatches.size(), "dtype mismatch", "dtype mismatches");
+    std::string listed;
+    std::istringstream lines(report.differences());
+    for (std::string line; std::getline(lines, line);) listed += "\n  " + line;
+    throw Error("load_safetensors: '" + path + "' does not fit " + model.name() + ": " + counts +
+                " (the model is unchanged)" + listed);
   }
 
-  for (const Parameter& p : state) {
-    const Tensor& src = file.at(p.name);
-    std::copy(src.data(), src.data() + src.size(), p.value->data());
+  for (const auto& [p, t] : fitting) {
+    if (p->int64 != nullptr) {
+      *p->int64 = t->ints.front();
+    } else {
+      std::copy(t->values.data(), t->values.data() + t->values.size(), p->value->data());
+    }
+    report.loaded.push_back(p->name);
   }
+  return report;
 }
 
 }  // namespace minicnn

@@ -1,28 +1,103 @@
-// Checkpoints: a model's parameters and buffers as a safetensors file.
+// Checkpoints: a model's parameters and buffers as a safetensors file that PyTorch reads
+// and writes (docs/pytorch.md).
 //
 //   save_safetensors(net, "lenet.safetensors");
-//   load_safetensors(net, "lenet.safetensors");
+//   load_safetensors(net, "lenet.safetensors");             // all or nothing
+//   LoadReport r = load_safetensors(net, "other.safetensors", {.strict = false});
 //
-// The tensors are model.parameters() followed by model.buffers(), under their names
-// ("0.weight", "0.bias", ... for a Sequential, as PyTorch's state_dict), in that order
-// in the file, with the metadata {"format": "pt"}. Gradients and optimiser state are
-// not saved.
+// Tensors: model.parameters() followed by model.buffers(), in that order in the file,
+// under their names, which are PyTorch's state_dict keys ("0.weight",
+// "layer1.0.bn1.running_mean"). Float tensors are saved as F32; integer buffers
+// (Parameter::int64: BatchNorm2D's num_batches_tracked) as I64 of shape [], as PyTorch
+// saves them. Gradients and optimiser state are not saved.
 //
-// load_safetensors reads the whole file and checks it against the model before it
-// changes anything: every name the model expects is present, no name is left over, and
-// every shape matches. The first mismatch throws Error naming the file and the tensor
-// ("missing tensor '3.bias'", "unexpected tensor '5.weight'", "shape of '0.weight' is
-// (20, 1, 3, 3), expected (20, 1, 5, 5)"), and the model is left as it was. The values
-// are copied into the model's existing tensors, which keep their storage.
+// Metadata: the header's "__metadata__" (strings), so that a file says what it holds:
+//   format             "pt", as safetensors.torch writes it
+//   minicnn.version    kVersion (core/version.hpp) of the library that wrote the file
+//   minicnn.model      model.name()
+//   minicnn.summary    the summary of a Container (Container::summary: each leaf layer by
+//                      its path, its output shape, parameters and FLOPs) for
+//                      SaveOptions::input_shape; without one, each leaf layer's path and
+//                      name (the shapes of its tensors are the header's)
+//   and for a training checkpoint (SaveOptions::training; fit saves one each epoch):
+//   minicnn.epoch      "3 of 12": the epochs the weights have trained
+//   minicnn.optimizer  "SGD, lr 0.02": its type and learning rate
+//   minicnn.schedule   "CosineLR, lr 0.0195 after 1 step, base lr 0.02"
+//   then SaveOptions::metadata, the caller's own entries (which may not reuse these keys).
+//
+// Loading reads the whole file and compares it with the model before it changes
+// anything. What does not fit is collected, every key at once, into a LoadReport:
+// tensors the model has and the file lacks (missing), tensors the file has and the model
+// lacks (unexpected), and tensors of another shape or dtype. A float tensor accepts F32,
+// F16 and BF16 (converted, exactly); an integer buffer I64 alone. An integer buffer
+// absent from the file keeps its value (kept_counts), as PyTorch's BatchNorm2d keeps
+// num_batches_tracked when a state_dict lacks it: files written before minicnn kept the
+// count still load. Strict (the default), any difference throws one Error naming the file
+// and listing every difference, and the model is unchanged:
+//   load_safetensors: 'net.safetensors' does not fit Sequential(3 layers): 1 missing,
+//   1 shape mismatch (the model is unchanged)
+//     missing tensor '3.weight'
+//     shape of '2.weight' is (3,), expected (5,)
+// Not strict, what fits is loaded, the rest is left as it was, and the report says which
+// is which. Values are copied into the model's existing tensors, which keep their storage.
+// A file that is not valid safetensors throws Error (io/safetensors.hpp) either way.
 #pragma once
 
+#include <cstddef>
+#include <optional>
 #include <string>
+#include <vector>
 
+#include "../io/safetensors.hpp"
 #include "../layers/layer.hpp"
 
 namespace minicnn {
 
-void save_safetensors(Layer& model, const std::string& path);
-void load_safetensors(Layer& model, const std::string& path);
+class Optimizer;
+class LRScheduler;
+
+// Where training stands when a checkpoint is saved.
+struct TrainingState {
+  const Optimizer* optimizer = nullptr;  // nullptr: not recorded
+  const LRScheduler* schedule = nullptr;  // nullptr: none
+  std::size_t epoch = 0;                  // epochs trained
+  std::size_t epochs = 0;                 // epochs planned (0: not recorded)
+};
+
+struct SaveOptions {
+  Shape input_shape = {};                       // for the summary; {}: none
+  std::optional<TrainingState> training = {};   // a training checkpoint's state
+  SafetensorsMetadata metadata = {};            // more entries of the caller's
+};
+
+void save_safetensors(Layer& model, const std::string& path, const SaveOptions& options = {});
+
+struct LoadOptions {
+  bool strict = true;  // any difference throws and loads nothing
+};
+
+struct LoadReport {
+  struct Mismatch {
+    std::string name;
+    std::string in_file;   // "(3,)", or "I64"
+    std::string in_model;  // "(5,)", or "F32 (or F16, BF16)"
+  };
+  std::vector<std::string> loaded;      // copied into the model
+  std::vector<std::string> missing;     // the model's, not in the file: left as they were
+  std::vector<std::string> unexpected;  // the file's, not in the model: ignored
+  std::vector<Mismatch> shape_mismatches;  // left as they were
+  std::vector<Mismatch> dtype_mismatches;  // left as they were
+  std::vector<std::string> kept_counts;    // integer buffers not in the file: kept
+  SafetensorsMetadata metadata;            // the file's "__metadata__"
+
+  // Nothing missing, unexpected or mismatched.
+  bool fits() const;
+  // One line per difference, "missing tensor '3.weight'", in the order of the lists.
+  std::string differences() const;
+};
+
+// Throws Error naming the file on a file that cannot be read, and, when options.strict,
+// on any difference (see above).
+LoadReport load_safetensors(Layer& model, const std::string& path, const LoadOptions& options = {});
 
 }  // namespace minicnn

@@ -213,7 +213,12 @@ std::vector<EpochRecord> fit(Layer& model, Optimizer& opt, const Dataset& train,
     history.push_back(r);
     if (csv) csv->add(r);
     if (!o.checkpoint_path.empty()) {
-      save_safetensors(model, o.checkpoint_path);
+      save_safetensors(model, o.checkpoint_path,
+                       {.input_shape = {1, 1, train.height(), train.width()},
+                        .training = TrainingState{.optimizer = &opt,
+                                                  .schedule = o.schedule,
+                                                  .epoch = epoch,
+                                                  .epochs = o.epochs}});
       saved_epoch = epoch;
     }
     if (o.schedule) o.schedule->step();

@@ -15,7 +15,9 @@
 //   epoch 3/12 938/938  9699 img/s  loss 0.0259  6.2 s  train acc 99.17%  test acc 99.11%
 // (its time and images/s include the test pass), and then, in this order: appends the
 // epoch to the metrics CSV (MetricsCsv), saves the checkpoint (save_safetensors,
-// replaced through a temporary and a rename), steps the LR schedule and calls on_epoch.
+// replaced through a temporary and a rename, its metadata naming the epoch, the
+// optimiser and the schedule: train/checkpoint.hpp), steps the LR schedule and calls
+// on_epoch.
 //
 // EpochRecord per epoch: train_loss and train_acc are the running mean loss and accuracy
 // over the epoch's batches (each computed before that batch's step), test_acc is
