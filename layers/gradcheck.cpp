@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <numeric>
 #include <optional>
@@ -60,13 +61,16 @@ class StateGuard {
       if (p.value) saved_.push_back({p.value, *p.value});
       if (p.grad) saved_.push_back({p.grad, *p.grad});
     }
-    for (const Parameter& b : layer.buffers())
-      if (b.value) saved_.push_back({b.value, *b.value});
+    for (const Parameter& b : layer.buffers()) {
+      if (b.int64) counts_.push_back({b.int64, *b.int64});  // the state is the count
+      else if (b.value) saved_.push_back({b.value, *b.value});
+    }
   }
   StateGuard(const StateGuard&) = delete;
   StateGuard& operator=(const StateGuard&) = delete;
   ~StateGuard() {
     for (auto& [where, value] : saved_) *where = value;
+    for (auto& [where, count] : counts_) *where = count;
     layer_.set_needs_input_grad(needs_input_grad_);
   }
 
@@ -74,6 +78,7 @@ class StateGuard {
   Layer& layer_;
   bool needs_input_grad_;
   std::vector<std::pair<Tensor*, Tensor>> saved_;
+  std::vector<std::pair<std::int64_t*, std::int64_t>> counts_;
 };
 
 // Largest |a − b| / max(|a|, |b|, 1) over two tensors of the same size.

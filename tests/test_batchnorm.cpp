@@ -231,3 +231,12 @@ TEST(BatchNorm2D, BadInputAndOptionsThrowNamingTheValues) {
   EXPECT_TRUE(contains(m, "momentum")) << m;
   EXPECT_TRUE(contains(m, "1.5")) << m;
 }
+
+// A gradient check puts back all of the layer's state, the int64 count included.
+TEST(BatchNorm2D, GradientCheckLeavesTheCountAsItWas) {
+  BatchNorm2D bn(2);
+  bn.num_batches_tracked() = 7;
+  const GradCheckResult r = check_gradients(bn, {3, 2, 2, 3});
+  EXPECT_TRUE(r.ok) << r.summary();
+  EXPECT_EQ(bn.num_batches_tracked(), 7);
+}
