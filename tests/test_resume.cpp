@@ -215,8 +215,9 @@ TEST(Resume, ATrainingCheckpointLoadsAsAPlainModelCheckpoint) {
   const auto file = read_safetensors(ckpt, &meta);
   EXPECT_EQ(file.at("__training__.epoch").ints, (std::vector<std::int64_t>{2}));
   EXPECT_EQ(file.at("__training__.optimizer.steps").ints, (std::vector<std::int64_t>{8}));
-  EXPECT_EQ(file.at("__training__.schedule.steps").ints, (std::vector<std::int64_t>{2}));
-  EXPECT_FLOAT_EQ(file.at("__training__.optimizer.lr").values(0), 0.0125f);
+  // Saved before the schedule's step at the end of epoch 2: the lr epoch 2 trained with.
+  EXPECT_EQ(file.at("__training__.schedule.steps").ints, (std::vector<std::int64_t>{1}));
+  EXPECT_FLOAT_EQ(file.at("__training__.optimizer.lr").values(0), 0.025f);  // 0.05 · 0.5
   EXPECT_EQ(file.at("__training__.optimizer.momentum_buffer.6.weight").shape, (Shape{4, 36}));
   EXPECT_TRUE(file.contains("__training__.rng.default"));
   EXPECT_EQ(meta.at("minicnn.optimizer.kind"), "SGD");

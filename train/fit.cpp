@@ -267,6 +267,8 @@ std::vector<EpochRecord> fit(Layer& model, Optimizer& opt, const Dataset& all_tr
                                  {{"fit.run", signature}});
     progress = read_progress(point.metadata, o.resume_from);
     first_epoch = point.epoch + 1;
+    // The checkpoint was saved before the epoch's step of a per-epoch schedule; take it.
+    if (o.schedule && o.schedule->every() == StepEvery::Epoch) o.schedule->step();
     namespace fs = std::filesystem;
     if (!o.checkpoint_path.empty() &&
         fs::weakly_canonical(o.resume_from) == fs::weakly_canonical(o.checkpoint_path))
@@ -366,7 +368,6 @@ std::vector<EpochRecord> fit(Layer& model, Optimizer& opt, const Dataset& all_tr
     }
     history.push_back(r);
     if (csv) csv->add(r);
-    if (o.schedule && !per_batch) o.schedule->step();
     bool improved = false;
     if (split) {
       improved = r.val_acc > progress.best_val_acc;
@@ -386,6 +387,7 @@ std::vector<EpochRecord> fit(Layer& model, Optimizer& opt, const Dataset& all_tr
                         .metadata = progress_metadata(progress, signature)});
       saved_epoch = epoch;
     }
+    if (o.schedule && !per_batch) o.schedule->step();
     if (o.on_epoch) o.on_epoch(r);
     if (o.patience > 0 && progress.stale_epochs >= o.patience) {
       if (o.progress) {

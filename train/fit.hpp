@@ -16,9 +16,10 @@
 //   epoch 3/12 938/938  9699 img/s  loss 0.0259  6.2 s  train acc 99.17%  val loss 0.0412
 //   val acc 98.80%  test acc 99.11%
 // (one line; its time and images/s include the evaluations), and then, in this order:
-// appends the epoch to the metrics CSV (MetricsCsv), steps a per-epoch schedule, saves
-// the best model when validation accuracy rose, saves the checkpoint (replaced through a
-// temporary and a rename; train/checkpoint.hpp) and calls on_epoch.
+// appends the epoch to the metrics CSV (MetricsCsv), saves the best model when validation
+// accuracy rose, saves the checkpoint (replaced through a temporary and a rename, its
+// metadata naming the epoch, the optimiser and the lr the epoch trained with:
+// train/checkpoint.hpp), steps a per-epoch schedule and calls on_epoch.
 //
 // Validation: validation_count images (or, when that is 0, validation_fraction of them,
 // rounded) are drawn from the training set with validation_seed and held out: they never
@@ -33,8 +34,9 @@
 // state and lr, the schedule's steps, the epoch, default_rng()'s state (Dropout draws
 // from it) and that of FitOptions::generators, and fit's own: the seed, the split, the
 // best validation accuracy and the epochs without improvement. fit with resume_from set
-// loads all of it (load_training_checkpoint; every misfit is an Error naming the file)
-// and trains epochs resumed+1 .. epochs, so that a run stopped after any epoch and resumed
+// loads all of it (load_training_checkpoint; every misfit is an Error naming the file),
+// takes the per-epoch schedule's step that followed the save, and trains epochs
+// resumed+1 .. epochs, so that a run stopped after any epoch and resumed
 // ends with the weights of one never stopped, bit for bit (same thread count). The
 // shuffle is not stored: its order is a function of the seed and the epochs before, and
 // is replayed. The returned history, the progress lines and the metrics CSV hold the
