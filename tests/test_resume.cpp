@@ -36,7 +36,9 @@ Dataset quadrants(std::size_t n, std::uint64_t seed = 3) {
 
 // Every kind of state a resume must restore: conv and dense weights, BatchNorm's running
 // statistics and count, and a Dropout that draws from default_rng() (or from rng).
-Sequential resumable_net(Rng* rng = nullptr) {
+// side×side images; 4 classes, or 10 for MNIST.
+Sequential resumable_net(Rng* rng = nullptr, std::size_t side = 8, std::size_t classes = 4) {
+  const std::size_t pooled = (side - 2) / 2;
   Sequential net;
   net.add<Conv2D>(1, 4, 3);
   net.add<BatchNorm2D>(4);
@@ -47,7 +49,7 @@ Sequential resumable_net(Rng* rng = nullptr) {
     net.add<Dropout>(0.3f, *rng);
   else
     net.add<Dropout>(0.3f);
-  net.add<Dense>(36, 4);
+  net.add<Dense>(4 * pooled * pooled, classes);
   return net;
 }
 
@@ -79,13 +81,14 @@ struct Recipe {
   std::function<std::unique_ptr<LRScheduler>(Optimizer&)> schedule;
   FitOptions options;
   bool own_rng = false;  // the Dropout draws from a generator of its own
+  std::size_t side = 8, classes = 4;
 
   std::vector<Tensor> run(const std::string& checkpoint, std::size_t kill_after,
                           const std::string& resume_from, const Dataset& train,
                           std::vector<EpochRecord>* history = nullptr) const {
     manual_seed(21);
     Rng dropout_rng(77);
-    Sequential net = resumable_net(own_rng ? &dropout_rng : nullptr);
+    Sequential net = resumable_net(own_rng ? &dropout_rng : nullptr, side, classes);
     std::unique_ptr<Optimizer> opt = optimizer(net);
     std::unique_ptr<LRScheduler> sched = schedule ? schedule(*opt) : nullptr;
     FitOptions o = options;
@@ -110,8 +113,7 @@ struct Recipe {
 };
 
 // The uninterrupted run against runs killed after each earlier epoch and resumed.
-void expect_resume_matches(const Recipe& recipe) {
-  const Dataset train = quadrants(kTrain);
+void expect_resume_matches(const Recipe& recipe, const Dataset& train = quadrants(kTrain)) {
   const TempDir tmp;
   const std::string whole = tmp.string() + "/whole.safetensors";
   std::vector<EpochRecord> whole_history;
@@ -173,6 +175,24 @@ TEST(Resume, AdamWPerEpochWarmupAndAGeneratorOfTheModelsOwnEndBitForBit) {
   };
   r.own_rng = true;
   expect_resume_matches(r);
+}
+
+TEST(Resume, MnistSubsetKilledAfterEachEpochEndsBitForBit) {
+  const std::string dir = std::string(MINICNN_SOURCE_DIR) + "/data/mnist";
+  if (!std::filesystem::exists(dir + "/train-images-idx3-ubyte") &&
+      !std::filesystem::exists(dir + "/train-images-idx3-ubyte.gz"))
+    GTEST_SKIP() << "MNIST is missing in " << dir << " (scripts/fetch-data.sh)";
+  const Dataset train = load_mnist(dir).train.subset(0, kTrain);
+  Recipe r;
+  r.optimizer = [](Sequential& net) {
+    return std::make_unique<SGD>(net.parameters(),
+                                 SGDOptions{.lr = 0.02f, .momentum = 0.9f, .weight_decay = 5e-4f});
+  };
+  r.schedule = [](Optimizer& opt) { return std::make_unique<CosineLR>(opt, kEpochs); };
+  r.options = {.validation_count = 40};
+  r.side = 28;
+  r.classes = 10;
+  expect_resume_matches(r, train);
 }
 
 TEST(Resume, AGeneratorTheCheckpointKeepsMustBeGivenAgain) {
