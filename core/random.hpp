@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "tensor.hpp"
@@ -29,6 +30,13 @@ class Rng {
 
  private:
   std::mt19937_64 engine_;
+};
+
+// A generator under a name: a training checkpoint keeps its state as
+// "__training__.rng.<name>" (train/checkpoint.hpp).
+struct NamedRng {
+  std::string name;
+  Rng* rng;
 };
 
 Rng& default_rng();

@@ -103,7 +103,8 @@ int main(int argc, char** argv) try {
   std::printf("test accuracy %.2f%% (%zu / %zu)\n\n", 100.0 * result.accuracy,
               result.confusion.correct(), result.confusion.total());
   std::cout << result.confusion.table(fashion_mnist_classes()) << '\n';
-  if (training.val > 0) mnist_run::print_files({{"best model", args.out_dir + "/best.safetensors"}});
+  if (training.val > 0)
+    mnist_run::print_files({{"best model", args.out_dir + "/best.safetensors"}});
   mnist_run::print_files({{"checkpoint", checkpoint}, {"metrics", metrics}});
 #if MINICNN_WITH_ONNX
   if (!onnx_path.empty()) {

@@ -124,7 +124,8 @@ int main(int argc, char** argv) try {
                          .columns = 10,
                          .title = "LeNet on MNIST: the 20 learned 5×5 filters of conv 1"}));
 
-  if (training.val > 0) mnist_run::print_files({{"best model", args.out_dir + "/best.safetensors"}});
+  if (training.val > 0)
+    mnist_run::print_files({{"best model", args.out_dir + "/best.safetensors"}});
   mnist_run::print_files({{"checkpoint", checkpoint},
                           {"metrics", metrics},
                           {"loss curve", loss_png},

@@ -132,7 +132,8 @@ void expect_resume_matches(const Recipe& recipe, const Dataset& train = quadrant
     for (std::size_t i = 0; i < rest.size(); ++i) {
       const EpochRecord& a = rest[i];
       const EpochRecord& b = whole_history[kill + i];
-      EXPECT_EQ(std::memcmp(&a.train_loss, &b.train_loss, sizeof(double)), 0) << "epoch " << a.epoch;
+      EXPECT_EQ(std::memcmp(&a.train_loss, &b.train_loss, sizeof(double)), 0)
+          << "epoch " << a.epoch;
       EXPECT_EQ(a.train_acc, b.train_acc);
       if (!std::isnan(b.val_acc)) {
         EXPECT_EQ(a.val_acc, b.val_acc);
@@ -166,8 +167,8 @@ TEST(Resume, SgdNesterovOneCycleDropoutAndValidationEndBitForBit) {
 TEST(Resume, AdamWPerEpochWarmupAndAGeneratorOfTheModelsOwnEndBitForBit) {
   Recipe r;
   r.optimizer = [](Sequential& net) {
-    return std::make_unique<Adam>(net.parameters(),
-                                  AdamOptions{.lr = 3e-3f, .weight_decay = 1e-2f, .decoupled = true});
+    return std::make_unique<Adam>(
+        net.parameters(), AdamOptions{.lr = 3e-3f, .weight_decay = 1e-2f, .decoupled = true});
   };
   r.schedule = [](Optimizer& opt) {
     return std::make_unique<WarmupCosineLR>(
@@ -296,9 +297,10 @@ TEST(Resume, BadResumesThrowNamingTheFileAndWhatDoesNotFit) {
   wide.add<Dropout>(0.3f);
   wide.add<Dense>(45, 4);
   SGD wide_sgd(wide.parameters(), {.lr = 0.05f, .momentum = 0.9f});
-  expect_error_naming([&] { resume(wide, wide_sgd, nullptr, ckpt); },
-                      {"resume", ckpt, "optimiser state '__training__.optimizer.momentum_buffer.0.weight'",
-                       "(4, 1, 3, 3)", "expected (5, 1, 3, 3)"});
+  expect_error_naming(
+      [&] { resume(wide, wide_sgd, nullptr, ckpt); },
+      {"resume", ckpt, "optimiser state '__training__.optimizer.momentum_buffer.0.weight'",
+       "(4, 1, 3, 3)", "expected (5, 1, 3, 3)"});
   // Another seed or split than the run it resumes.
   expect_error_naming([&] { resume(net, sgd, nullptr, ckpt, {.seed = 2}); },
                       {"resume", ckpt, "fit.run is 'seed 1", "this run's 'seed 2"});

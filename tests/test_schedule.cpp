@@ -85,7 +85,8 @@ TEST(WarmupCosineLR, RisesLinearlyThenFollowsTheCosine) {
 
 TEST(WarmupCosineLR, WithoutWarmupItIsCosineLRHeldAtEtaMin) {
   Fixture a, b;
-  WarmupCosineLR warm(a.opt, {.warmup = 0, .total = 4, .eta_min = 0.01f, .every = StepEvery::Epoch});
+  WarmupCosineLR warm(a.opt,
+                      {.warmup = 0, .total = 4, .eta_min = 0.01f, .every = StepEvery::Epoch});
   CosineLR cosine(b.opt, 4, 0.01f);
   EXPECT_EQ(warm.every(), StepEvery::Epoch);
   for (int s = 0; s < 4; ++s) {

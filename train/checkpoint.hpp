@@ -33,7 +33,7 @@
 //   __training__.optimizer.steps           I64 (1)  optimiser steps taken
 //   __training__.optimizer.lr              F32 (1)  its learning rate
 //   __training__.optimizer.<state>         F32      Optimizer::state(), e.g.
-//                                                   "__training__.optimizer.momentum_buffer.0.weight"
+//                                     "__training__.optimizer.momentum_buffer.0.weight"
 //   __training__.schedule.steps            I64 (1)  LRScheduler::steps(), with a schedule
 //   __training__.rng.<name>                I64 (n)  a generator's state (Rng::state(), the
 //                                                   uint64 words stored as int64 bits)
@@ -66,6 +66,7 @@
 #include <string>
 #include <vector>
 
+#include "../core/random.hpp"
 #include "../io/safetensors.hpp"
 #include "../layers/layer.hpp"
 
@@ -73,16 +74,9 @@ namespace minicnn {
 
 class Optimizer;
 class LRScheduler;
-class Rng;
 
 // The prefix of a training checkpoint's own keys (see above).
 inline constexpr char kTrainingPrefix[] = "__training__.";
-
-// A generator whose state a training checkpoint keeps, under "__training__.rng.<name>".
-struct NamedRng {
-  std::string name;
-  Rng* rng;
-};
 
 // Where training stands when a checkpoint is saved.
 struct TrainingState {

@@ -12,6 +12,7 @@
 #include <optional>
 #include <stdexcept>
 
+#include "checkpoint.hpp"
 #include "loss.hpp"
 
 namespace minicnn {
@@ -150,9 +151,10 @@ Dataset gather(const Dataset& data, const std::vector<std::size_t>& indices,
 std::size_t validation_size(const Dataset& train, const FitOptions& o) {
   check_arg(o.validation_fraction >= 0.0 && o.validation_fraction < 1.0, "fit",
             "validation_fraction", "in [0, 1)", format_float(o.validation_fraction));
-  const std::size_t n = o.validation_count > 0
-                            ? o.validation_count
-                            : std::size_t(std::llround(o.validation_fraction * double(train.size())));
+  const std::size_t n =
+      o.validation_count > 0
+          ? o.validation_count
+          : std::size_t(std::llround(o.validation_fraction * double(train.size())));
   if (n == 0 && o.validation_count == 0 && o.validation_fraction == 0.0) return 0;
   if (n == 0 || n >= train.size())
     throw Error("fit: a validation split of " + std::to_string(n) + " of the " +
@@ -253,7 +255,8 @@ std::vector<EpochRecord> fit(Layer& model, Optimizer& opt, const Dataset& all_tr
   std::string best_path;  // "": the best model is not saved
   if (num_val > 0 && !o.best_path.empty()) best_path = o.best_path;
   if (num_val > 0 && o.best_path.empty() && !o.checkpoint_path.empty())
-    best_path = (std::filesystem::path(o.checkpoint_path).parent_path() / "best.safetensors").string();
+    best_path =
+        (std::filesystem::path(o.checkpoint_path).parent_path() / "best.safetensors").string();
   const std::string signature = run_signature(o, train.size(), num_val);
   std::vector<NamedRng> generators{{"default", &default_rng()}};
   generators.insert(generators.end(), o.generators.begin(), o.generators.end());

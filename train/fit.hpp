@@ -72,7 +72,6 @@
 #include <vector>
 
 #include "../data/mnist.hpp"
-#include "checkpoint.hpp"
 #include "metrics.hpp"
 #include "optimizer.hpp"
 #include "progress.hpp"

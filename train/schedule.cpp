@@ -60,8 +60,8 @@ WarmupCosineLR::WarmupCosineLR(Optimizer& opt, WarmupCosineOptions o)
   check_arg(o.total > o.warmup, kWho, "total", "> warmup (" + std::to_string(o.warmup) + ")",
             std::to_string(o.total));
   check_non_negative(o.eta_min, kWho, "eta_min");
-  check_arg(o.eta_min <= base_lr_, kWho, "eta_min", "<= the optimiser's lr " + format_float(base_lr_),
-            format_float(o.eta_min));
+  check_arg(o.eta_min <= base_lr_, kWho, "eta_min",
+            "<= the optimiser's lr " + format_float(base_lr_), format_float(o.eta_min));
   opt_.set_lr(lr_at(0));
 }
 
