@@ -493,6 +493,15 @@ TEST(Fit, KeepsTheBestModelByValidationAccuracyAndStopsAfterThePatience) {
   for (std::size_t i = 0; i < got.size(); ++i) EXPECT_TRUE(same_bits(got[i], weights[1][i]));
   // The last checkpoint holds epoch 4; a configured path is used instead of best.safetensors.
   EXPECT_EQ(load_safetensors(loaded, ckpt).metadata.at("minicnn.epoch"), "4 of 10");
+  // Resumed from there, the run has nothing left to do: patience ran out at epoch 4.
+  const auto resumed = fit(net, opt, data, Dataset(),
+                           {.epochs = 10,
+                            .batch_size = 50,
+                            .progress = false,
+                            .validation_fraction = 0.25,
+                            .patience = 2,
+                            .resume_from = ckpt});
+  EXPECT_TRUE(resumed.empty());
   const std::string elsewhere = tmp.string() + "/chosen.safetensors";
   pick = picks[0];
   fit(net, opt, data, Dataset(),
@@ -561,4 +570,10 @@ TEST(Fit, RejectsBadValidationPatienceAndSmoothingOptions) {
   expect_error_naming(
       [&] { fit(net, opt, train, Dataset(), {.progress = false, .label_smoothing = 2.0f}); },
       {"fit", "label_smoothing", "2"});
+  Rng mine(1);
+  expect_error_naming(
+      [&] {
+        fit(net, opt, train, Dataset(), {.progress = false, .generators = {{"default", &mine}}});
+      },
+      {"fit", "generator 'default'", "a name of its own"});
 }

@@ -259,7 +259,14 @@ std::vector<EpochRecord> fit(Layer& model, Optimizer& opt, const Dataset& all_tr
         (std::filesystem::path(o.checkpoint_path).parent_path() / "best.safetensors").string();
   const std::string signature = run_signature(o, train.size(), num_val);
   std::vector<NamedRng> generators{{"default", &default_rng()}};
-  generators.insert(generators.end(), o.generators.begin(), o.generators.end());
+  for (const NamedRng& g : o.generators) {
+    const bool taken = std::any_of(generators.begin(), generators.end(),
+                                   [&](const NamedRng& h) { return h.name == g.name; });
+    if (taken || g.name.empty() || g.rng == nullptr)
+      throw Error("fit: generator '" + g.name +
+                  "' needs a name of its own (\"default\" is default_rng()'s) and an Rng");
+    generators.push_back(g);
+  }
 
   std::size_t first_epoch = 1;
   FitProgress progress;

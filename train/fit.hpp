@@ -101,7 +101,7 @@ struct FitOptions {
   std::string best_path = {};          // "": best.safetensors beside the checkpoint
   std::size_t patience = 0;            // epochs without a better val_acc before stopping; 0: never
   std::string resume_from = {};        // a checkpoint fit saved: go on from its epoch
-  std::vector<NamedRng> generators = {};  // more generators a resumable checkpoint keeps
+  std::vector<NamedRng> generators = {};  // more generators to resume; names unique, not "default"
 };
 
 // Trains model with opt for options.epochs epochs (from the resumed epoch on) and returns
