@@ -301,6 +301,19 @@ TEST(Resume, BadResumesThrowNamingTheFileAndWhatDoesNotFit) {
       [&] { resume(wide, wide_sgd, nullptr, ckpt); },
       {"resume", ckpt, "optimiser state '__training__.optimizer.momentum_buffer.0.weight'",
        "(4, 1, 3, 3)", "expected (5, 1, 3, 3)"});
+  // Another model with an optimiser that has no state: load_safetensors names what
+  // does not fit.
+  const std::string stateless = tmp.string() + "/plain_sgd.safetensors";
+  {
+    Sequential small = resumable_net();
+    SGD small_sgd(small.parameters(), {.lr = 0.05f});
+    fit(small, small_sgd, train, Dataset(),
+        {.epochs = 1, .batch_size = 16, .checkpoint_path = stateless, .progress = false});
+  }
+  SGD wide_plain(wide.parameters(), {.lr = 0.05f});
+  expect_error_naming([&] { resume(wide, wide_plain, nullptr, stateless); },
+                      {"resume", stateless, "does not fit", "shape of '0.weight' is (4, 1, 3, 3)",
+                       "expected (5, 1, 3, 3)"});
   // Another seed or split than the run it resumes.
   expect_error_naming([&] { resume(net, sgd, nullptr, ckpt, {.seed = 2}); },
                       {"resume", ckpt, "fit.run is 'seed 1", "this run's 'seed 2"});
