@@ -1,6 +1,7 @@
 #include "random.hpp"
 
 #include <cmath>
+#include <sstream>
 #include <string>
 
 namespace minicnn {
@@ -33,6 +34,29 @@ float Rng::normal(float mean, float stddev) {
   check_normal(mean, stddev, "Rng::normal");
   if (stddev == 0.0f) return mean;  // std::normal_distribution needs stddev > 0
   return std::normal_distribution<float>(mean, stddev)(engine_);
+}
+
+std::vector<std::uint64_t> Rng::state() const {
+  std::stringstream text;
+  text << engine_;
+  std::vector<std::uint64_t> out;
+  for (std::uint64_t v; text >> v;) out.push_back(v);
+  return out;
+}
+
+void Rng::set_state(const std::vector<std::uint64_t>& state) {
+  std::stringstream text;
+  for (std::uint64_t v : state) text << v << ' ';
+  std::mt19937_64 engine;
+  text >> engine;
+  // A state is exactly as many numbers as the engine writes; fewer fail, more are left.
+  std::string rest;
+  if (text.fail() || (text >> rest)) {
+    throw Error("Rng::set_state: " + std::to_string(state.size()) +
+                " numbers are not a generator state (mt19937_64 takes " +
+                std::to_string(this->state().size()) + ")");
+  }
+  engine_ = engine;
 }
 
 Rng& default_rng() {

@@ -7,6 +7,8 @@
 
 #include <cstdint>
 #include <random>
+#include <string>
+#include <vector>
 
 #include "tensor.hpp"
 
@@ -20,9 +22,21 @@ class Rng {
   float uniform(float lo = 0.0f, float hi = 1.0f);  // [lo, hi)
   float normal(float mean = 0.0f, float stddev = 1.0f);
   std::uint64_t next() { return engine_(); }
+  // The engine's whole state as numbers (its standard text form), and back: a generator
+  // given another's state draws what the other would have drawn. set_state throws Error
+  // when the numbers are not such a state, and then leaves the generator as it was.
+  std::vector<std::uint64_t> state() const;
+  void set_state(const std::vector<std::uint64_t>& state);
 
  private:
   std::mt19937_64 engine_;
+};
+
+// A generator under a name: a training checkpoint keeps its state as
+// "__training__.rng.<name>" (train/checkpoint.hpp).
+struct NamedRng {
+  std::string name;
+  Rng* rng;
 };
 
 Rng& default_rng();

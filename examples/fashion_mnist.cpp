@@ -12,7 +12,8 @@
 // Prints the confusion matrix with the class names, so that one sees which clothes the
 // model mixes up (shirts with T-shirts and coats, above all). Writes the checkpoint and
 // the metrics into --out (default out/fashion); with --export-onnx PATH the trained model
-// as an ONNX file too (its Dropout becomes an Identity).
+// as an ONNX file too (its Dropout becomes an Identity). --val, --patience,
+// --label-smoothing and --resume as in mnist_lenet (its Dropout's masks resume too).
 #include <minicnn/minicnn.hpp>
 #if MINICNN_WITH_ONNX
 #include <minicnn/onnx/export.hpp>
@@ -68,6 +69,8 @@ int main(int argc, char** argv) try {
                          {.data = "folder with the four Fashion-MNIST files",
                           .out = "folder for the checkpoint and the metrics",
                           .seed = "seed of the weights, dropout and the shuffling"});
+  mnist_run::TrainingArgs training;
+  mnist_run::add_training_options(app, training);
   std::string onnx_path;  // --export-onnx: empty, none
 #if MINICNN_WITH_ONNX
   app.add_option("--export-onnx", onnx_path,
@@ -85,20 +88,23 @@ int main(int argc, char** argv) try {
   CosineLR schedule(opt, /*t_max=*/args.epochs);
 
   fs::create_directories(args.out_dir);
-  fit(net, opt, train, test,
-      {.epochs = args.epochs,
-       .batch_size = args.batch,
-       .norm = norm,
-       .seed = args.seed,
-       .schedule = &schedule,
-       .checkpoint_path = checkpoint,
-       .metrics_path = metrics});
+  FitOptions options{.epochs = args.epochs,
+                     .batch_size = args.batch,
+                     .norm = norm,
+                     .seed = args.seed,
+                     .schedule = &schedule,
+                     .checkpoint_path = checkpoint,
+                     .metrics_path = metrics};
+  mnist_run::apply(training, options);
+  fit(net, opt, train, test, options);
   std::cout << net.summary({args.batch, 1, 28, 28}) << '\n';
 
   const Evaluation result = evaluate(net, test, /*batch_size=*/256, norm);
   std::printf("test accuracy %.2f%% (%zu / %zu)\n\n", 100.0 * result.accuracy,
               result.confusion.correct(), result.confusion.total());
   std::cout << result.confusion.table(fashion_mnist_classes()) << '\n';
+  if (training.val > 0)
+    mnist_run::print_files({{"best model", args.out_dir + "/best.safetensors"}});
   mnist_run::print_files({{"checkpoint", checkpoint}, {"metrics", metrics}});
 #if MINICNN_WITH_ONNX
   if (!onnx_path.empty()) {

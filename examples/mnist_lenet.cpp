@@ -14,6 +14,11 @@
 //   out/lenet/filters.png         the 20 learned 5×5 filters of the first convolution
 //   --export-onnx PATH            the trained model as an ONNX file as well (built with
 //                                 MINICNN_BUILD_ONNX, the default)
+//   --val 0.1 --patience 3        hold out 10% of the training images, keep the best model
+//                                 by validation accuracy in out/lenet/best.safetensors and
+//                                 stop after 3 epochs without a better one
+//   --label-smoothing 0.1         smoothed targets in the training loss
+//   --resume out/lenet/lenet.safetensors   go on where an interrupted run stopped
 #include <minicnn/minicnn.hpp>
 #if MINICNN_WITH_ONNX
 #include <minicnn/onnx/export.hpp>
@@ -60,6 +65,8 @@ int main(int argc, char** argv) try {
   mnist_run::add_options(app, args,
                          {.data = "folder with the four MNIST files",
                           .out = "folder for the checkpoint, metrics and pictures"});
+  mnist_run::TrainingArgs training;
+  mnist_run::add_training_options(app, training);
   std::string onnx_path;  // --export-onnx: empty, none
 #if MINICNN_WITH_ONNX
   app.add_option("--export-onnx", onnx_path,
@@ -82,14 +89,15 @@ int main(int argc, char** argv) try {
   fs::create_directories(args.out_dir);
   const std::string checkpoint = args.out_dir + "/lenet.safetensors";
   const std::string metrics = args.out_dir + "/metrics.csv";
-  const std::vector<EpochRecord> history = fit(net, opt, train, test,
-                                               {.epochs = args.epochs,
-                                                .batch_size = args.batch,
-                                                .norm = lenet::normalization(),
-                                                .seed = args.seed,
-                                                .schedule = &schedule,
-                                                .checkpoint_path = checkpoint,
-                                                .metrics_path = metrics});
+  FitOptions options{.epochs = args.epochs,
+                     .batch_size = args.batch,
+                     .norm = lenet::normalization(),
+                     .seed = args.seed,
+                     .schedule = &schedule,
+                     .checkpoint_path = checkpoint,
+                     .metrics_path = metrics};
+  mnist_run::apply(training, options);
+  const std::vector<EpochRecord> history = fit(net, opt, train, test, options);
 
   const Evaluation result = evaluate(net, test, /*batch_size=*/256, lenet::normalization());
   std::printf("\ntest accuracy %.2f%% (%zu / %zu), test loss %.4f\n\n", 100.0 * result.accuracy,
@@ -116,6 +124,8 @@ int main(int argc, char** argv) try {
                          .columns = 10,
                          .title = "LeNet on MNIST: the 20 learned 5×5 filters of conv 1"}));
 
+  if (training.val > 0)
+    mnist_run::print_files({{"best model", args.out_dir + "/best.safetensors"}});
   mnist_run::print_files({{"checkpoint", checkpoint},
                           {"metrics", metrics},
                           {"loss curve", loss_png},

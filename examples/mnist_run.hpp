@@ -67,6 +67,37 @@ inline void add_options(CLI::App& app, Args& a, const Help& help) {
   app.add_option("--limit", a.limit, "train on the first N images only (0: all), for quick runs");
 }
 
+// What mnist_lenet and fashion_mnist add of fit's options; the defaults leave fit as it
+// was: no validation split, no early stopping, no label smoothing, a fresh start.
+struct TrainingArgs {
+  double val = 0.0;              // --val: the share of training images held out
+  std::size_t patience = 0;      // --patience: epochs without a better validation accuracy
+  float label_smoothing = 0.0f;  // --label-smoothing
+  std::string resume = {};       // --resume: a checkpoint of an earlier run with these options
+};
+
+inline void add_training_options(CLI::App& app, TrainingArgs& t) {
+  app.add_option("--val", t.val,
+                 "hold out this share of the training images for validation; the best model "
+                 "by validation accuracy goes to best.safetensors")
+      ->check(CLI::Range(0.0, 0.99));
+  app.add_option("--patience", t.patience,
+                 "stop after this many epochs without a better validation accuracy (needs --val)");
+  app.add_option("--label-smoothing", t.label_smoothing, "label smoothing of the training loss")
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--resume", t.resume,
+                 "go on from this checkpoint of a run with the same options (the run's own "
+                 "checkpoint after its last finished epoch)")
+      ->check(CLI::ExistingFile);
+}
+
+inline void apply(const TrainingArgs& t, minicnn::FitOptions& o) {
+  o.validation_fraction = t.val;
+  o.patience = t.patience;
+  o.label_smoothing = t.label_smoothing;
+  o.resume_from = t.resume;
+}
+
 // Applies --threads and --seed (initial weights and dropout draw from default_rng()),
 // loads the data from --data and keeps the first --limit training images.
 inline minicnn::TrainTest start(const Args& a, minicnn::TrainTest (*load)(const std::string&)) {

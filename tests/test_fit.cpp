@@ -337,3 +337,243 @@ TEST(Fit, ChecksModelDataOptimiserAndPathsBeforeTheFirstBatch) {
 }
 
 }  // namespace
+
+namespace {
+
+// Image i of n carries its index in its first two bytes (i mod 256, i / 256) and its
+// label i mod 4 nowhere else; all other bytes 0.
+Dataset numbered(std::size_t n) {
+  std::vector<std::uint8_t> images(n * 64, 0), labels(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    images[i * 64] = std::uint8_t(i % 256);
+    images[i * 64 + 1] = std::uint8_t(i / 256);
+    labels[i] = std::uint8_t(i % 4);
+  }
+  return Dataset(std::move(images), std::move(labels), 8, 8, 4, "numbered");
+}
+
+// A pass-through layer that, in training mode, records the index of each image it sees
+// (read back from the bytes numbered() wrote, normalised with Normalization{0, 1}).
+class IndexProbe : public Layer {
+ public:
+  Tensor forward_impl(const Tensor& x) override {
+    if (training_) {
+      const std::size_t N = x.shape()[0], P = x.size() / N;
+      for (std::size_t n = 0; n < N; ++n)
+        trained.push_back(std::size_t(std::lround(x.data()[n * P] * 255.0f)) +
+                          256 * std::size_t(std::lround(x.data()[n * P + 1] * 255.0f)));
+    }
+    return x;
+  }
+  void backward_impl(const Tensor& dy, Tensor* dx) override {
+    if (dx) *dx = dy;
+  }
+  Shape output_shape(const Shape& x) const override { return x; }
+  std::string name() const override { return "IndexProbe"; }
+  std::vector<std::size_t> trained;
+};
+
+// In eval mode, logits that pick class *pick for every image; in training, the input.
+class Picker : public Layer {
+ public:
+  explicit Picker(const std::size_t* pick) : pick_(pick) {}
+  Tensor forward_impl(const Tensor& x) override {
+    if (training_) return x;
+    Tensor y = zeros(shape_of(x));
+    for (std::size_t n = 0; n < x.shape()[0]; ++n) y(n, *pick_) = 10.0f;
+    return y;
+  }
+  void backward_impl(const Tensor& dy, Tensor* dx) override {
+    if (dx) *dx = dy;
+  }
+  Shape output_shape(const Shape& x) const override { return x; }
+  std::string name() const override { return "Picker"; }
+
+ private:
+  const std::size_t* pick_;
+};
+
+}  // namespace
+
+TEST(Fit, HoldsOutASeededValidationSplitThatNeverTrains) {
+  const Dataset data = numbered(300);
+  const auto run = [&](std::uint64_t validation_seed, std::vector<EpochRecord>* h) {
+    manual_seed(1);
+    Sequential net;
+    auto& probe = net.add<IndexProbe>();
+    net.add<Flatten>();
+    net.add<Dense>(64, 4);
+    SGD opt(net.parameters(), {.lr = 0.01f});
+    *h = fit(net, opt, data, Dataset(),
+             {.epochs = 2, .batch_size = 32, .norm = {0.0f, 1.0f}, .progress = false,
+              .validation_fraction = 0.2, .validation_seed = validation_seed});
+    return probe.trained;
+  };
+  std::vector<EpochRecord> h;
+  const std::vector<std::size_t> trained = run(5, &h);
+  // 60 held out, 240 trained twice each, and never one of the held-out ones.
+  ASSERT_EQ(trained.size(), 480u);
+  std::vector<int> times(300, 0);
+  for (std::size_t i : trained) ++times.at(i);
+  EXPECT_EQ(std::count(times.begin(), times.end(), 2), 240);
+  EXPECT_EQ(std::count(times.begin(), times.end(), 0), 60);
+  // Every epoch reports validation loss and accuracy over the 60.
+  ASSERT_EQ(h.size(), 2u);
+  for (const EpochRecord& r : h) {
+    EXPECT_TRUE(std::isfinite(r.val_loss));
+    EXPECT_GT(r.val_loss, 0.0);
+    EXPECT_NEAR(r.val_acc * 60, std::round(r.val_acc * 60), 1e-9);
+  }
+  // The same seed holds out the same images; another seed others.
+  std::vector<EpochRecord> h2;
+  std::vector<int> again(300, 0), other(300, 0);
+  for (std::size_t i : run(5, &h2)) ++again.at(i);
+  for (std::size_t i : run(6, &h2)) ++other.at(i);
+  EXPECT_EQ(again, times);
+  EXPECT_NE(other, times);
+  // A count instead of a fraction.
+  manual_seed(1);
+  Sequential net = small_dense();
+  SGD opt(net.parameters(), {.lr = 0.01f});
+  std::ostringstream log;
+  const auto h3 = fit(net, opt, quadrants(100), Dataset(),
+                      {.epochs = 1, .batch_size = 10, .progress_out = &log,
+                       .validation_count = 25});
+  EXPECT_NEAR(h3[0].val_acc * 25, std::round(h3[0].val_acc * 25), 1e-9);
+  // 75 images trained, in 8 batches of 10.
+  EXPECT_NE(log.str().find("epoch 1/1 8/8"), std::string::npos) << log.str();
+  EXPECT_NE(log.str().find("val loss "), std::string::npos) << log.str();
+  EXPECT_NE(log.str().find("val acc "), std::string::npos) << log.str();
+}
+
+TEST(Fit, KeepsTheBestModelByValidationAccuracyAndStopsAfterThePatience) {
+  // Labels 0 for half the images, 1 for 30%, 2 for 15%, 3 for 5%: a model that picks
+  // one class for every image scores about that share. Picked per epoch 1, 0, 2, 3, 1, ...
+  // the best is epoch 2, and a patience of 2 stops after epoch 4.
+  std::vector<std::uint8_t> images(400 * 64, 50), labels(400);
+  for (std::size_t i = 0; i < 400; ++i)
+    labels[i] = std::uint8_t(i % 20 < 10 ? 0 : i % 20 < 16 ? 1 : i % 20 < 19 ? 2 : 3);
+  const Dataset data(std::move(images), std::move(labels), 8, 8, 4, "shares");
+  const std::size_t picks[] = {1, 0, 2, 3, 1, 1, 1, 1, 1, 1};
+  std::size_t pick = picks[0];
+  manual_seed(4);
+  Sequential net = small_dense();
+  net.add<Picker>(&pick);
+  SGD opt(net.parameters(), {.lr = 0.01f});
+  const TempDir tmp;
+  const std::string ckpt = tmp.string() + "/last.safetensors";
+  std::vector<std::vector<Tensor>> weights;
+  std::ostringstream log;
+  const auto h = fit(net, opt, data, Dataset(),
+                     {.epochs = 10,
+                      .batch_size = 50,
+                      .checkpoint_path = ckpt,
+                      .progress_out = &log,
+                      .on_epoch =
+                          [&](const EpochRecord& r) {
+                            weights.push_back(values_of(net));
+                            pick = picks[r.epoch];
+                          },
+                      .validation_fraction = 0.25,
+                      .patience = 2});
+  ASSERT_EQ(h.size(), 4u);
+  EXPECT_GT(h[1].val_acc, h[0].val_acc);
+  EXPECT_GT(h[1].val_acc, h[2].val_acc);
+  EXPECT_GT(h[1].val_acc, h[3].val_acc);
+  EXPECT_NE(log.str().find("early stop"), std::string::npos) << log.str();
+  EXPECT_NE(log.str().find("was epoch 2"), std::string::npos) << log.str();
+
+  const std::string best = tmp.string() + "/best.safetensors";
+  ASSERT_TRUE(fs::exists(best));
+  Sequential loaded = small_dense();
+  loaded.add<Picker>(&pick);
+  const LoadReport report = load_safetensors(loaded, best);
+  EXPECT_EQ(report.metadata.at("minicnn.epoch"), "2 of 10");
+  const std::vector<Tensor> got = values_of(loaded);
+  for (std::size_t i = 0; i < got.size(); ++i) EXPECT_TRUE(same_bits(got[i], weights[1][i]));
+  // The last checkpoint holds epoch 4; a configured path is used instead of best.safetensors.
+  EXPECT_EQ(load_safetensors(loaded, ckpt).metadata.at("minicnn.epoch"), "4 of 10");
+  // Resumed from there, the run has nothing left to do: patience ran out at epoch 4.
+  const auto resumed = fit(net, opt, data, Dataset(),
+                           {.epochs = 10,
+                            .batch_size = 50,
+                            .progress = false,
+                            .validation_fraction = 0.25,
+                            .patience = 2,
+                            .resume_from = ckpt});
+  EXPECT_TRUE(resumed.empty());
+  const std::string elsewhere = tmp.string() + "/chosen.safetensors";
+  pick = picks[0];
+  fit(net, opt, data, Dataset(),
+      {.epochs = 1, .batch_size = 50, .progress = false, .validation_fraction = 0.25,
+       .best_path = elsewhere});
+  EXPECT_TRUE(fs::exists(elsewhere));
+}
+
+TEST(Fit, StepsAPerBatchScheduleEveryBatchAndAPerEpochOneEachEpoch) {
+  const Dataset train = quadrants(64);  // 4 batches of 16
+  manual_seed(2);
+  Sequential net = small_dense();
+  SGD opt(net.parameters(), {.lr = 0.1f, .momentum = 0.9f});
+  OneCycleLR cycle(opt, {.max_lr = 0.1f, .total_steps = 12});
+  std::vector<std::size_t> steps;
+  fit(net, opt, train, Dataset(),
+      {.epochs = 3, .batch_size = 16, .schedule = &cycle, .progress = false,
+       .on_epoch = [&](const EpochRecord&) { steps.push_back(cycle.steps()); }});
+  EXPECT_EQ(steps, (std::vector<std::size_t>{4, 8, 12}));
+  EXPECT_FLOAT_EQ(opt.lr(), cycle.lr_at(12));
+
+  SGD opt2(net.parameters(), {.lr = 0.1f});
+  WarmupCosineLR warm(opt2, {.warmup = 1, .total = 3, .every = StepEvery::Epoch});
+  steps.clear();
+  fit(net, opt2, train, Dataset(),
+      {.epochs = 3, .batch_size = 16, .schedule = &warm, .progress = false,
+       .on_epoch = [&](const EpochRecord&) { steps.push_back(warm.steps()); }});
+  EXPECT_EQ(steps, (std::vector<std::size_t>{1, 2, 3}));
+  // A schedule of another optimiser is refused.
+  SGD opt3(net.parameters(), {.lr = 0.1f});
+  expect_error_naming(
+      [&] { fit(net, opt3, train, Dataset(), {.schedule = &warm, .progress = false}); },
+      {"fit", "schedule", "another optimiser"});
+}
+
+TEST(Fit, LabelSmoothingIsTheTrainingLoss) {
+  // lr 0: the model never changes, so the epoch's mean loss is the smoothed loss of the
+  // whole training set.
+  const Dataset train = quadrants(64);
+  manual_seed(2);
+  Sequential net = small_dense();
+  SGD opt(net.parameters(), {.lr = 0.0f});
+  const auto h = fit(net, opt, train, Dataset(),
+                     {.epochs = 1, .batch_size = 16, .progress = false, .label_smoothing = 0.2f});
+  const Tensor logits = net.forward(train.to_tensor(0, 64, Normalization::mnist()));
+  const Labels y = train.labels_of(0, 64);
+  EXPECT_NEAR(h[0].train_loss, softmax_cross_entropy(logits, y, 0.2f).loss, 1e-5);
+  EXPECT_GT(std::abs(h[0].train_loss - softmax_cross_entropy(logits, y).loss), 1e-3);
+}
+
+TEST(Fit, RejectsBadValidationPatienceAndSmoothingOptions) {
+  const Dataset train = quadrants(20);
+  Sequential net = small_dense();
+  SGD opt(net.parameters());
+  expect_error_naming(
+      [&] { fit(net, opt, train, Dataset(), {.progress = false, .validation_count = 20}); },
+      {"fit", "validation split of 20 of the 20 images", "quadrants"});
+  expect_error_naming(
+      [&] { fit(net, opt, train, Dataset(), {.progress = false, .validation_fraction = 1.5}); },
+      {"fit", "validation_fraction", "[0, 1)"});
+  expect_error_naming(
+      [&] { fit(net, opt, train, Dataset(), {.progress = false, .validation_fraction = 0.01}); },
+      {"fit", "validation split of 0"});
+  expect_error_naming([&] { fit(net, opt, train, Dataset(), {.progress = false, .patience = 3}); },
+                      {"fit", "patience 3", "validation split"});
+  expect_error_naming(
+      [&] { fit(net, opt, train, Dataset(), {.progress = false, .label_smoothing = 2.0f}); },
+      {"fit", "label_smoothing", "2"});
+  Rng mine(1);
+  expect_error_naming(
+      [&] {
+        fit(net, opt, train, Dataset(), {.progress = false, .generators = {{"default", &mine}}});
+      },
+      {"fit", "generator 'default'", "a name of its own"});
+}

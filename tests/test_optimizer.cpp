@@ -170,3 +170,55 @@ TEST(Optimizer, ParameterResizedAfterConstructionThrowsOnStep) {
   p.grad = zeros({3});
   expect_error_naming([&] { opt.step(); }, {"Adam", "'w'", "changed size"});
 }
+
+TEST(Optimizer, StateNamesTensorsAndCountsSteps) {
+  OneParam p;
+  SGD plain(p.params(), {.lr = 0.1f});
+  EXPECT_EQ(plain.kind(), "SGD");
+  EXPECT_TRUE(plain.state().empty());  // no momentum, no state
+  p.grad = {1.0f, 1.0f};
+  plain.step();
+  EXPECT_EQ(plain.steps(), 1u);
+
+  SGD momentum(p.params(), {.lr = 0.1f, .momentum = 0.9f});
+  momentum.step();
+  momentum.step();
+  const auto s = momentum.state();
+  ASSERT_EQ(s.size(), 1u);
+  EXPECT_EQ(s[0].name, "momentum_buffer.w");
+  // v = g, then 0.9·g + g
+  expect_values(*s[0].value, {1.9, 1.9});
+  EXPECT_EQ(momentum.steps(), 2u);
+
+  Adam adamw(p.params(), {.decoupled = true});
+  EXPECT_EQ(adamw.kind(), "AdamW");
+  const auto a = adamw.state();
+  ASSERT_EQ(a.size(), 2u);
+  EXPECT_EQ(a[0].name, "exp_avg.w");
+  EXPECT_EQ(a[1].name, "exp_avg_sq.w");
+}
+
+TEST(Adam, RestoredStateAndStepCountContinueTheSameSteps) {
+  // Three optimisers on copies of θ: the first takes three steps; after two, the others
+  // get its θ and state, the second its step count too. The second's third step is the
+  // first's, bit for bit; the third's is not: the bias correction needs the count.
+  OneParam a, b, c;
+  Adam first(a.params(), {.lr = 0.1f});
+  Adam second(b.params(), {.lr = 0.1f});
+  Adam third(c.params(), {.lr = 0.1f});
+  a.grad = b.grad = c.grad = Tensor{0.5f, -1.0f};
+  first.step();
+  first.step();
+  b.value = c.value = a.value;
+  const auto from = first.state();
+  for (Adam* to : {&second, &third}) {
+    const auto into = to->state();
+    for (std::size_t i = 0; i < from.size(); ++i) *into[i].value = *from[i].value;
+  }
+  second.set_steps(first.steps());
+  first.step();
+  second.step();
+  third.step();
+  EXPECT_TRUE(same_bits(a.value, b.value));
+  EXPECT_FALSE(same_bits(a.value, c.value));
+}

@@ -8,7 +8,9 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <iostream>
 #include <optional>
+#include <stdexcept>
 
 #include "checkpoint.hpp"
 #include "loss.hpp"
@@ -127,28 +129,171 @@ void check_before_training(Layer& model, const Optimizer& opt, const std::vector
   }
 }
 
+// The training set split in two: the images that train and those held out to validate.
+struct Split {
+  Dataset train, validation;
+};
+
+// A copy of the images at indices (in that order) as a dataset of its own.
+Dataset gather(const Dataset& data, const std::vector<std::size_t>& indices,
+               const std::string& name) {
+  const std::size_t P = data.pixels();
+  std::vector<std::uint8_t> images(indices.size() * P), labels(indices.size());
+  for (std::size_t i = 0; i < indices.size(); ++i) {
+    std::copy(data.image(indices[i]), data.image(indices[i]) + P, images.begin() + i * P);
+    labels[i] = std::uint8_t(data.label(indices[i]));
+  }
+  return Dataset(std::move(images), std::move(labels), data.height(), data.width(),
+                 data.num_classes(), name);
+}
+
+// How many images validation holds out: validation_count, else the fraction, rounded.
+std::size_t validation_size(const Dataset& train, const FitOptions& o) {
+  check_arg(o.validation_fraction >= 0.0 && o.validation_fraction < 1.0, "fit",
+            "validation_fraction", "in [0, 1)", format_float(o.validation_fraction));
+  const std::size_t n =
+      o.validation_count > 0
+          ? o.validation_count
+          : std::size_t(std::llround(o.validation_fraction * double(train.size())));
+  if (n == 0 && o.validation_count == 0 && o.validation_fraction == 0.0) return 0;
+  if (n == 0 || n >= train.size())
+    throw Error("fit: a validation split of " + std::to_string(n) + " of the " +
+                std::to_string(train.size()) + " images of " + train.name() +
+                " leaves none on one side");
+  return n;
+}
+
+// n images drawn by a seeded Fisher–Yates shuffle are held out; each side keeps the
+// dataset's order.
+Split split_validation(const Dataset& data, std::size_t n, std::uint64_t seed) {
+  std::vector<std::size_t> order(data.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  Rng rng(seed);
+  for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng.next() % i]);
+  std::vector<std::size_t> held(order.begin(), order.begin() + std::ptrdiff_t(n));
+  std::vector<std::size_t> kept(order.begin() + std::ptrdiff_t(n), order.end());
+  std::sort(held.begin(), held.end());
+  std::sort(kept.begin(), kept.end());
+  return {gather(data, kept, data.name() + " (training part)"),
+          gather(data, held, data.name() + " (validation part)")};
+}
+
+// fit's own part of a resumable checkpoint, in its metadata: what the run must share
+// with the one it resumes, and where early stopping stands.
+struct FitProgress {
+  double best_val_acc = -1.0;  // -1: no validation yet
+  std::size_t best_epoch = 0;
+  std::size_t stale_epochs = 0;  // epochs since the best
+};
+
+std::string run_signature(const FitOptions& o, std::size_t train_size, std::size_t val_size) {
+  return "seed " + std::to_string(o.seed) + (o.shuffle ? "" : " (no shuffle)") + ", batch " +
+         std::to_string(o.batch_size) + ", " + std::to_string(train_size) + " training images, " +
+         std::to_string(val_size) + " held out with seed " + std::to_string(o.validation_seed);
+}
+
+SafetensorsMetadata progress_metadata(const FitProgress& p, const std::string& signature) {
+  char best[40];
+  std::snprintf(best, sizeof best, "%.17g", p.best_val_acc);
+  return {{"fit.run", signature},
+          {"fit.best_val_acc", best},
+          {"fit.best_epoch", std::to_string(p.best_epoch)},
+          {"fit.stale_epochs", std::to_string(p.stale_epochs)}};
+}
+
+// fit's progress from a checkpoint whose "fit.run" load_training_checkpoint matched.
+FitProgress read_progress(const SafetensorsMetadata& meta, const std::string& path) {
+  FitProgress p;
+  try {
+    p.best_val_acc = std::stod(meta.at("fit.best_val_acc"));
+    p.best_epoch = std::stoul(meta.at("fit.best_epoch"));
+    p.stale_epochs = std::stoul(meta.at("fit.stale_epochs"));
+  } catch (const std::logic_error&) {  // out_of_range and invalid_argument
+    throw Error("fit: cannot resume from '" + path +
+                "': its fit.best_val_acc, fit.best_epoch or fit.stale_epochs is missing or not "
+                "a number");
+  }
+  return p;
+}
+
+// The shuffle of an epoch is Fisher–Yates over the order of the epoch before, drawn from
+// the iterator's seeded generator, so epochs 1..n are replayed (one batch made each)
+// rather than stored: the iterator then stands where it stood after epoch n.
+void replay_epochs(BatchIterator& batches, std::size_t n) {
+  for (std::size_t e = 0; e < n; ++e) {
+    batches.next();
+    batches.restart();
+  }
+}
+
 }  // namespace
 
-std::vector<EpochRecord> fit(Layer& model, Optimizer& opt, const Dataset& train,
+std::vector<EpochRecord> fit(Layer& model, Optimizer& opt, const Dataset& all_train,
                              const Dataset& test, const FitOptions& o) {
-  check_arg(!train.empty(), "fit", "the training set", "non-empty", train.name() + " is empty");
+  check_arg(!all_train.empty(), "fit", "the training set", "non-empty",
+            all_train.name() + " is empty");
   check_arg(o.batch_size > 0, "fit", "batch_size", "> 0", "0");
   check_arg(o.eval_batch_size > 0, "fit", "eval_batch_size", "> 0", "0");
-  if (!test.empty() && test.num_classes() != train.num_classes())
+  check_arg(o.label_smoothing >= 0.0f && o.label_smoothing <= 1.0f, "fit", "label_smoothing",
+            "in [0, 1]", format_float(o.label_smoothing));
+  if (!test.empty() && test.num_classes() != all_train.num_classes())
     throw Error("fit: the test set has " + std::to_string(test.num_classes()) +
-                " classes, the training set " + std::to_string(train.num_classes()));
+                " classes, the training set " + std::to_string(all_train.num_classes()));
+  const std::size_t num_val = validation_size(all_train, o);
+  if (o.patience > 0 && num_val == 0)
+    throw Error("fit: patience " + std::to_string(o.patience) +
+                " needs a validation split (validation_count or validation_fraction)");
+  if (o.schedule && &o.schedule->optimizer() != &opt)
+    throw Error("fit: the schedule wraps another optimiser than the one fit steps");
 
   // Made once: Sequential::parameters() builds its names anew on every call.
   const std::vector<Parameter> params = model.parameters();
-  check_before_training(model, opt, params, train, test, o);
+  check_before_training(model, opt, params, all_train, test, o);
+  std::optional<Split> split;
+  if (num_val > 0) split = split_validation(all_train, num_val, o.validation_seed);
+  const Dataset& train = split ? split->train : all_train;
+  std::string best_path;  // "": the best model is not saved
+  if (num_val > 0 && !o.best_path.empty()) best_path = o.best_path;
+  if (num_val > 0 && o.best_path.empty() && !o.checkpoint_path.empty())
+    best_path =
+        (std::filesystem::path(o.checkpoint_path).parent_path() / "best.safetensors").string();
+  const std::string signature = run_signature(o, train.size(), num_val);
+  std::vector<NamedRng> generators{{"default", &default_rng()}};
+  for (const NamedRng& g : o.generators) {
+    const bool taken = std::any_of(generators.begin(), generators.end(),
+                                   [&](const NamedRng& h) { return h.name == g.name; });
+    if (taken || g.name.empty() || g.rng == nullptr)
+      throw Error("fit: generator '" + g.name +
+                  "' needs a name of its own (\"default\" is default_rng()'s) and an Rng");
+    generators.push_back(g);
+  }
+
+  std::size_t first_epoch = 1;
+  FitProgress progress;
+  std::size_t saved_epoch = 0;  // the epoch the checkpoint file holds; 0: none yet
+  if (!o.resume_from.empty()) {
+    const ResumePoint point =
+        load_training_checkpoint(model, opt, o.schedule, generators, o.resume_from,
+                                 {{"fit.run", signature}});
+    progress = read_progress(point.metadata, o.resume_from);
+    first_epoch = point.epoch + 1;
+    // The checkpoint was saved before the epoch's step of a per-epoch schedule; take it.
+    if (o.schedule && o.schedule->every() == StepEvery::Epoch) o.schedule->step();
+    namespace fs = std::filesystem;
+    if (!o.checkpoint_path.empty() &&
+        fs::weakly_canonical(o.resume_from) == fs::weakly_canonical(o.checkpoint_path))
+      saved_epoch = point.epoch;
+  }
+
   std::optional<MetricsCsv> csv;
   if (!o.metrics_path.empty()) csv.emplace(o.metrics_path);  // a bad path fails now
   BatchIterator batches(train, o.batch_size, o.shuffle, o.seed, {.norm = o.norm});
+  replay_epochs(batches, first_epoch - 1);
   const std::size_t num_batches = batches.num_batches();
+  const bool per_batch = o.schedule && o.schedule->every() == StepEvery::Batch;
   ModeGuard train_mode(model, true);
 
   std::vector<EpochRecord> history;
-  std::size_t saved_epoch = 0;  // the epoch the checkpoint file holds; 0: none yet
   // "fit: <what> at epoch E, batch B of NB; training stopped, the checkpoint ... keeps
   // epoch E-1". Built only on failure: the batch loop allocates no strings.
   const auto fail = [&](const std::string& what, std::size_t epoch, const std::string& where) {
@@ -165,8 +310,18 @@ std::vector<EpochRecord> fit(Layer& model, Optimizer& opt, const Dataset& train,
     return "batch " + std::to_string(batches.batch_index() + 1) + " of " +
            std::to_string(num_batches);
   };
+  const auto training_state = [&](std::size_t epoch, bool resumable) {
+    return TrainingState{.optimizer = &opt,
+                         .schedule = o.schedule,
+                         .epoch = epoch,
+                         .epochs = o.epochs,
+                         .resumable = resumable,
+                         .generators = resumable ? generators : std::vector<NamedRng>{}};
+  };
+  const Shape input_shape{1, 1, train.height(), train.width()};
 
-  for (std::size_t epoch = 1; epoch <= o.epochs; ++epoch) {
+  const bool stopped_already = o.patience > 0 && progress.stale_epochs >= o.patience;
+  for (std::size_t epoch = first_epoch; epoch <= o.epochs && !stopped_already; ++epoch) {
     const auto t0 = std::chrono::steady_clock::now();
     std::optional<ProgressBar> bar;
     if (o.progress)
@@ -179,7 +334,7 @@ std::vector<EpochRecord> fit(Layer& model, Optimizer& opt, const Dataset& train,
       const Tensor& x = batches.x();
       const Labels& y = batches.y();
       const Tensor logits = model.forward(x);
-      const LossResult l = softmax_cross_entropy(logits, y);
+      const LossResult l = softmax_cross_entropy(logits, y, o.label_smoothing);
       if (!std::isfinite(l.loss)) {
         char v[32];
         std::snprintf(v, sizeof v, "%g", double(l.loss));
@@ -191,6 +346,7 @@ std::vector<EpochRecord> fit(Layer& model, Optimizer& opt, const Dataset& train,
       if (const Parameter* p = first_non_finite(params, /*grads=*/true))
         fail("non-finite gradient of '" + p->name + "'", epoch, at_batch());
       opt.step();
+      if (per_batch) o.schedule->step();
       loss_sum += double(l.loss) * double(y.size());
       seen += y.size();
       if (bar) bar->step(y.size(), l.loss);
@@ -202,27 +358,56 @@ std::vector<EpochRecord> fit(Layer& model, Optimizer& opt, const Dataset& train,
     r.epoch = epoch;
     r.train_loss = loss_sum / double(seen);
     r.train_acc = double(correct) / double(seen);
+    if (split) {
+      const Evaluation v = evaluate(model, split->validation, o.eval_batch_size, o.norm);
+      r.val_loss = v.loss;
+      r.val_acc = v.accuracy;
+    }
     r.test_acc =
         test.empty() ? std::nan("") : evaluate(model, test, o.eval_batch_size, o.norm).accuracy;
     r.seconds = seconds_since(t0);
     if (bar) {
       std::string extra = "train acc " + percent(r.train_acc);
+      if (split) {
+        char v[32];
+        std::snprintf(v, sizeof v, "%.4f", r.val_loss);
+        extra += std::string("  val loss ") + v + "  val acc " + percent(r.val_acc);
+      }
       if (!test.empty()) extra += "  test acc " + percent(r.test_acc);
       bar->finish(extra);
     }
     history.push_back(r);
     if (csv) csv->add(r);
+    bool improved = false;
+    if (split) {
+      improved = r.val_acc > progress.best_val_acc;
+      if (improved) {
+        progress = {.best_val_acc = r.val_acc, .best_epoch = epoch, .stale_epochs = 0};
+      } else {
+        ++progress.stale_epochs;
+      }
+    }
+    if (improved && !best_path.empty())
+      save_safetensors(model, best_path,
+                       {.input_shape = input_shape, .training = training_state(epoch, false)});
     if (!o.checkpoint_path.empty()) {
       save_safetensors(model, o.checkpoint_path,
-                       {.input_shape = {1, 1, train.height(), train.width()},
-                        .training = TrainingState{.optimizer = &opt,
-                                                  .schedule = o.schedule,
-                                                  .epoch = epoch,
-                                                  .epochs = o.epochs}});
+                       {.input_shape = input_shape,
+                        .training = training_state(epoch, true),
+                        .metadata = progress_metadata(progress, signature)});
       saved_epoch = epoch;
     }
-    if (o.schedule) o.schedule->step();
+    if (o.schedule && !per_batch) o.schedule->step();
     if (o.on_epoch) o.on_epoch(r);
+    if (o.patience > 0 && progress.stale_epochs >= o.patience) {
+      if (o.progress) {
+        std::ostream& out = o.progress_out ? *o.progress_out : std::cerr;
+        out << "early stop: validation accuracy has not risen for " << o.patience
+            << (o.patience == 1 ? " epoch" : " epochs") << "; the best, "
+            << percent(progress.best_val_acc) << ", was epoch " << progress.best_epoch << '\n';
+      }
+      break;
+    }
   }
   return history;
 }

@@ -73,6 +73,7 @@ SGD::SGD(std::vector<Parameter> params, SGDOptions opt)
 // g' = g + wd·θ;  v = μ·v + g';  θ −= lr·v   (nesterov: θ −= lr·(g' + μ·v))
 // Elementwise, so a large tensor is split across threads without changing any result.
 void SGD::step() {
+  ++steps_;
   const float lr = lr_, mu = opt_.momentum, wd = opt_.weight_decay;
   for (std::size_t i = 0; i < params_.size(); ++i) {
     const std::size_t n = params_[i].value->size();
@@ -100,6 +101,13 @@ void SGD::step() {
   }
 }
 
+std::vector<Optimizer::StateTensor> SGD::state() {
+  std::vector<StateTensor> out;
+  for (std::size_t i = 0; i < velocity_.size(); ++i)
+    out.push_back({"momentum_buffer." + params_[i].name, &velocity_[i]});
+  return out;
+}
+
 Adam::Adam(std::vector<Parameter> params, AdamOptions opt)
     : Optimizer(std::move(params), opt.lr, opt.decoupled ? "AdamW" : "Adam"), opt_(opt) {
   check_arg(opt.beta1 >= 0.0f && opt.beta1 < 1.0f, who_, "beta1", "in [0, 1)",
@@ -118,9 +126,9 @@ Adam::Adam(std::vector<Parameter> params, AdamOptions opt)
 //   θ −= (lr / (1 − β1ᵗ)) · m / (sqrt(v) / sqrt(1 − β2ᵗ) + eps)
 // (the grouping PyTorch uses, so the two agree to rounding).
 void Adam::step() {
-  ++t_;
+  ++steps_;
   const float b1 = opt_.beta1, b2 = opt_.beta2, eps = opt_.eps;
-  const double t = static_cast<double>(t_);
+  const double t = static_cast<double>(steps_);
   const float step_size =
       static_cast<float>(static_cast<double>(lr_) / (1.0 - std::pow(double(b1), t)));
   const float sqrt_bc2 = static_cast<float>(std::sqrt(1.0 - std::pow(double(b2), t)));
@@ -141,6 +149,14 @@ void Adam::step() {
       theta[j] -= step_size * (m[j] / (std::sqrt(v[j]) / sqrt_bc2 + eps));
     });
   }
+}
+
+std::vector<Optimizer::StateTensor> Adam::state() {
+  std::vector<StateTensor> out;
+  for (std::size_t i = 0; i < m_.size(); ++i) out.push_back({"exp_avg." + params_[i].name, &m_[i]});
+  for (std::size_t i = 0; i < v_.size(); ++i)
+    out.push_back({"exp_avg_sq." + params_[i].name, &v_[i]});
+  return out;
 }
 
 }  // namespace minicnn

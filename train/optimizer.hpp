@@ -26,6 +26,19 @@ class Optimizer {
   void set_lr(float lr);  // throws Error unless lr is finite and >= 0
   const std::vector<Parameter>& params() const { return params_; }
 
+  // What a resumed run needs besides lr (train/checkpoint.hpp saves and restores it):
+  // the optimiser's kind ("SGD", "Adam", "AdamW"), the steps taken, and its state
+  // tensors under PyTorch's names followed by the parameter's, "momentum_buffer.0.weight",
+  // "exp_avg.0.weight", "exp_avg_sq.0.weight"; the pointers stay valid while it lives.
+  struct StateTensor {
+    std::string name;
+    Tensor* value;
+  };
+  const std::string& kind() const { return who_; }
+  std::size_t steps() const { return steps_; }
+  void set_steps(std::size_t steps) { steps_ = steps; }
+  virtual std::vector<StateTensor> state() { return {}; }
+
  protected:
   // `who` names the optimiser in error messages ("SGD", "Adam", "AdamW").
   Optimizer(std::vector<Parameter> params, float lr, std::string who);
@@ -35,6 +48,7 @@ class Optimizer {
   std::vector<Parameter> params_;
   float lr_;
   std::string who_;
+  std::size_t steps_ = 0;  // calls to step(); Adam's bias correction counts them
 };
 
 struct SGDOptions {
@@ -52,6 +66,7 @@ class SGD : public Optimizer {
  public:
   SGD(std::vector<Parameter> params, SGDOptions opt = {});
   void step() override;
+  std::vector<StateTensor> state() override;  // momentum_buffer.<name>; none without momentum
 
  private:
   SGDOptions opt_;
@@ -77,11 +92,11 @@ class Adam : public Optimizer {
  public:
   Adam(std::vector<Parameter> params, AdamOptions opt = {});
   void step() override;
+  std::vector<StateTensor> state() override;  // exp_avg.<name>, then exp_avg_sq.<name>
 
  private:
   AdamOptions opt_;
   std::vector<Tensor> m_, v_;
-  std::size_t t_ = 0;
 };
 
 }  // namespace minicnn

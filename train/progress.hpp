@@ -11,6 +11,7 @@
 #pragma once
 
 #include <chrono>
+#include <cmath>
 #include <cstddef>
 #include <iosfwd>
 #include <optional>
@@ -70,6 +71,7 @@ struct EpochRecord {
   std::size_t epoch = 0;
   double train_loss = 0, train_acc = 0, test_acc = 0;  // accuracies as fractions in [0, 1]
   double seconds = 0;
+  double val_loss = std::nan(""), val_acc = std::nan("");  // NaN without a validation split
 };
 
 // A CSV file with a header and one row per epoch:
