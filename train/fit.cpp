@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <optional>
 
+#include "../data/prefetch.hpp"
 #include "checkpoint.hpp"
 #include "loss.hpp"
 
@@ -90,7 +91,7 @@ namespace {
 // gives, the test set's images, the optimiser's parameters, the checkpoint's folder.
 void check_before_training(Layer& model, const Optimizer& opt, const std::vector<Parameter>& params,
                            const Dataset& train, const Dataset& test, const FitOptions& o) {
-  const Shape x{o.batch_size, 1, train.height(), train.width()};
+  const Shape x{o.batch_size, train.channels(), train.height(), train.width()};
   Shape y;
   try {
     y = model.output_shape(x);
@@ -103,9 +104,11 @@ void check_before_training(Layer& model, const Optimizer& opt, const std::vector
                 train.name() + " needs (N, " + std::to_string(train.num_classes()) +
                 ") logits, one per class");
   }
-  if (!test.empty() && (test.height() != train.height() || test.width() != train.width())) {
-    throw Error("fit: the test images are " + std::to_string(test.height()) + "x" +
-                std::to_string(test.width()) + ", the training images " +
+  if (!test.empty() && (test.height() != train.height() || test.width() != train.width() ||
+                        test.channels() != train.channels())) {
+    throw Error("fit: the test images are " + std::to_string(test.channels()) + "x" +
+                std::to_string(test.height()) + "x" + std::to_string(test.width()) +
+                ", the training images " + std::to_string(train.channels()) + "x" +
                 std::to_string(train.height()) + "x" + std::to_string(train.width()));
   }
   for (const Parameter& p : opt.params()) {
@@ -143,7 +146,13 @@ std::vector<EpochRecord> fit(Layer& model, Optimizer& opt, const Dataset& train,
   check_before_training(model, opt, params, train, test, o);
   std::optional<MetricsCsv> csv;
   if (!o.metrics_path.empty()) csv.emplace(o.metrics_path);  // a bad path fails now
-  BatchIterator batches(train, o.batch_size, o.shuffle, o.seed, {.norm = o.norm});
+  BatchLoader batches(train, o.batch_size,
+                      {.shuffle = o.shuffle,
+                       .seed = o.seed,
+                       .norm = o.norm,
+                       .augment = o.augment,
+                       .augment_seed = o.seed,
+                       .prefetch = o.prefetch});
   const std::size_t num_batches = batches.num_batches();
   ModeGuard train_mode(model, true);
 
@@ -175,6 +184,7 @@ std::vector<EpochRecord> fit(Layer& model, Optimizer& opt, const Dataset& train,
                                                .out = o.progress_out});
     double loss_sum = 0.0;
     std::size_t seen = 0, correct = 0;
+    const double wait_before = batches.wait_seconds();
     while (batches.next()) {
       const Tensor& x = batches.x();
       const Labels& y = batches.y();
@@ -195,6 +205,7 @@ std::vector<EpochRecord> fit(Layer& model, Optimizer& opt, const Dataset& train,
       seen += y.size();
       if (bar) bar->step(y.size(), l.loss);
     }
+    const double train_seconds = seconds_since(t0);
     if (const Parameter* p = first_non_finite(params, /*grads=*/false))
       fail("non-finite value of parameter '" + p->name + "'", epoch, "after its last batch");
 
@@ -205,16 +216,18 @@ std::vector<EpochRecord> fit(Layer& model, Optimizer& opt, const Dataset& train,
     r.test_acc =
         test.empty() ? std::nan("") : evaluate(model, test, o.eval_batch_size, o.norm).accuracy;
     r.seconds = seconds_since(t0);
+    r.data_wait_seconds = batches.wait_seconds() - wait_before;
     if (bar) {
       std::string extra = "train acc " + percent(r.train_acc);
       if (!test.empty()) extra += "  test acc " + percent(r.test_acc);
+      extra += "  data wait " + percent(train_seconds > 0 ? r.data_wait_seconds / train_seconds : 0);
       bar->finish(extra);
     }
     history.push_back(r);
     if (csv) csv->add(r);
     if (!o.checkpoint_path.empty()) {
       save_safetensors(model, o.checkpoint_path,
-                       {.input_shape = {1, 1, train.height(), train.width()},
+                       {.input_shape = {1, train.channels(), train.height(), train.width()},
                         .training = TrainingState{.optimizer = &opt,
                                                   .schedule = o.schedule,
                                                   .epoch = epoch,

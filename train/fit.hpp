@@ -8,12 +8,14 @@
 //   std::cout << e.confusion.table();
 //
 // Each epoch of fit shuffles the training set (seeded: the same seed, the same order),
-// and for every batch of floats (made from the dataset's bytes in one reused buffer)
-// runs forward, softmax_cross_entropy on the logits, opt.zero_grad(), backward and
+// and for every batch of floats (made from the dataset's bytes, augmented if asked, by a
+// BatchLoader: data/prefetch.hpp, a few batches ahead on a background thread) runs forward, softmax_cross_entropy on the logits, opt.zero_grad(), backward and
 // opt.step(). Meanwhile a ProgressBar on stderr shows the epoch's running loss and
 // images/s. At the end of an epoch it evaluates the test set, prints the line
 //   epoch 3/12 938/938  9699 img/s  loss 0.0259  6.2 s  train acc 99.17%  test acc 99.11%
-// (its time and images/s include the test pass), and then, in this order: appends the
+//   data wait 0.04%
+// (its time and images/s include the test pass; data wait is the share of the training
+// steps' time spent waiting for a batch), and then, in this order: appends the
 // epoch to the metrics CSV (MetricsCsv), saves the checkpoint (save_safetensors,
 // replaced through a temporary and a rename, its metadata naming the epoch, the
 // optimiser and the schedule: train/checkpoint.hpp), steps the LR schedule and calls
@@ -22,7 +24,8 @@
 // EpochRecord per epoch: train_loss and train_acc are the running mean loss and accuracy
 // over the epoch's batches (each computed before that batch's step), test_acc is
 // measured after the epoch on the test set (NaN when the test set is empty), seconds is
-// the epoch's wall time, training and test together.
+// the epoch's wall time, training and test together, data_wait_seconds the part of it
+// spent waiting for training batches.
 //
 // Divergence: a loss or a parameter gradient that is not finite (NaN or ±inf) stops
 // training at once, before the optimiser applies it, with an Error naming the epoch, the
@@ -37,13 +40,14 @@
 // Modes: fit puts the model in training mode and evaluate in eval mode
 // (set_training(false), so that Dropout passes through and BatchNorm uses its running
 // statistics); each puts back the mode the model had when it was called, also when it
-// throws. The model must map (N, 1, H, W) images to logits (N, num_classes).
+// throws. The model must map (N, C, H, W) images to logits (N, num_classes).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <iosfwd>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -56,6 +60,8 @@
 
 namespace minicnn {
 
+class Transform;  // data/augment.hpp
+
 struct FitOptions {
   std::size_t epochs = 10;
   std::size_t batch_size = 64;
@@ -63,6 +69,10 @@ struct FitOptions {
   Normalization norm = Normalization::mnist();  // bytes to floats, for training and test
   std::uint64_t seed = 1;                       // the shuffle of the training set
   bool shuffle = true;
+  // Applied to every training image's bytes, with draws from (seed, epoch, image index);
+  // null: none. The test set is never augmented.
+  std::shared_ptr<const Transform> augment = nullptr;
+  std::size_t prefetch = 2;  // training batches made ahead on a background thread; 0: none
   LRScheduler* schedule = nullptr;       // stepped once after each epoch; must wrap the optimiser
   std::string checkpoint_path = {};      // "": no checkpoint
   std::string metrics_path = {};         // "": no CSV
