@@ -94,7 +94,9 @@ TEST_F(ImageFolderTest, TrainsOnAFolderWrittenFromFashionMnist) {
     const std::size_t k = std::stoul(stem.substr(3)) - 1000;
     EXPECT_EQ(f.classes[f.data.label(i)], names[test.label(k)]) << f.files[i];
     EXPECT_TRUE(std::equal(f.data.image(i), f.data.image(i) + 784, test.image(k))) << f.files[i];
-    if (i > 0 && f.data.label(i) == f.data.label(i - 1)) EXPECT_GT(k, prev);
+    if (i > 0 && f.data.label(i) == f.data.label(i - 1)) {
+      EXPECT_GT(k, prev);
+    }
     prev = k;
   }
 
