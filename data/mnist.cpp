@@ -88,8 +88,9 @@ Dataset::Dataset(std::vector<std::uint8_t> images, std::vector<std::uint8_t> lab
   check_arg(num_classes_ > 0 && num_classes_ <= 256, who, "num_classes", "in [1, 256]",
             std::to_string(num_classes_));
   check_arg(images_.size() == labels_.size() * pixels(), who, "the image bytes",
- std::to_string(labels_.size()) + " labels x " + std::to_string(channels_) + "x" +
-                std::to_string(height_) + "x" + std::to_string(width_) + " = " + std::to_string(labels_.size() * pixels()),
+            std::to_string(labels_.size()) + " labels x " + std::to_string(channels_) + "x" +
+                std::to_string(height_) + "x" + std::to_string(width_) + " = " +
+                std::to_string(labels_.size() * pixels()),
             std::to_string(images_.size()));
   if (const std::string bad = bad_label(labels_, num_classes_); !bad.empty())
     throw Error(who + ": " + bad);

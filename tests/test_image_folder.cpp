@@ -65,8 +65,8 @@ TEST_F(ImageFolderTest, TrainsOnAFolderWrittenFromFashionMnist) {
   const Dataset test = load_fashion_mnist(dir).test.subset(0, 300);
   // Class folders named so that name order differs from label order: "c9_ankle" ... ;
   // even images as PNG, odd ones as PGM, and a stray text file that must be skipped.
-  const std::vector<std::string> names = {"t0_top", "s1_trouser", "r2_pullover", "q3_dress",
-                                          "p4_coat", "o5_sandal", "n6_shirt",    "m7_sneaker",
+  const std::vector<std::string> names = {"t0_top",  "s1_trouser", "r2_pullover", "q3_dress",
+                                          "p4_coat", "o5_sandal",  "n6_shirt",    "m7_sneaker",
                                           "l8_bag",  "k9_boot"};
   for (const auto& n : names) make_class(n);
   write_bytes(file("t0_top/notes.txt"), "not an image");
@@ -111,8 +111,12 @@ TEST_F(ImageFolderTest, TrainsOnAFolderWrittenFromFashionMnist) {
   auto augment = std::make_shared<Compose>();
   augment->add<RandomCrop>(2);
   const auto h = fit(net, opt, f.data, Dataset(),
-                     {.epochs = 3, .batch_size = 25, .norm = Normalization::fashion_mnist(),
-                      .augment = augment, .prefetch = 2, .progress = false});
+                     {.epochs = 3,
+                      .batch_size = 25,
+                      .norm = Normalization::fashion_mnist(),
+                      .augment = augment,
+                      .prefetch = 2,
+                      .progress = false});
   ASSERT_EQ(h.size(), 3u);
   EXPECT_LT(h[2].train_loss, h[0].train_loss);
   EXPECT_GT(h[2].train_acc, 0.3);  // ten classes: chance is 0.1
@@ -136,7 +140,8 @@ TEST_F(ImageFolderTest, ReadsColourAndResizes) {
   ASSERT_EQ(c.data.shape(), (Shape{2, 3, 1, 2}));
   EXPECT_EQ(c.data.label(1), 1u);
   // Planes R, G, B of the 1×2 image: each half averaged.
-  EXPECT_TRUE(std::equal(c.data.image(1), c.data.image(1) + 6, Bytes{200, 0, 40, 40, 0, 100}.begin()));
+  EXPECT_TRUE(
+      std::equal(c.data.image(1), c.data.image(1) + 6, Bytes{200, 0, 40, 40, 0, 100}.begin()));
   // A grey image read as RGB has three equal planes.
   EXPECT_TRUE(std::equal(c.data.image(0), c.data.image(0) + 6, Bytes(6, 90).begin()));
 
@@ -148,7 +153,8 @@ TEST_F(ImageFolderTest, ReadsColourAndResizes) {
 }
 
 TEST_F(ImageFolderTest, NamesEveryBadFileOrFolder) {
-  expect_error_naming([&] { load_image_folder(file("missing")); }, {file("missing"), "not a folder"});
+  expect_error_naming([&] { load_image_folder(file("missing")); },
+                      {file("missing"), "not a folder"});
   expect_error_naming([&] { load_image_folder(dir_.string()); }, {"no class folders"});
   make_class("cats");
   expect_error_naming([&] { load_image_folder(dir_.string()); }, {"cats", "holds no .png"});

@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <thread>
 #include <vector>
+#include <xtensor/xview.hpp>
 
 #include "test_util.hpp"
 
@@ -108,30 +109,46 @@ class ThrowAt : public Layer {
 }  // namespace
 
 TEST(BatchLoader, WithoutAugmentationGivesBatchIteratorsBatches) {
-  const Dataset d = noise(53);
-  BatchIterator it(d, 8, /*shuffle=*/true, /*seed=*/5);
-  BatchLoader loader(d, 8, {.seed = 5, .prefetch = 2});
-  EXPECT_EQ(loader.num_batches(), it.num_batches());
-  for (int epoch = 0; epoch < 3; ++epoch) {
-    std::size_t batches = 0;
-    while (it.next()) {
-      ASSERT_TRUE(loader.next());
-      EXPECT_TRUE(same_bits(loader.x(), it.x()));
-      EXPECT_EQ(loader.y(), it.y());
-      EXPECT_EQ(loader.indices(), it.indices());
-      EXPECT_EQ(loader.batch_index(), batches++);
+  for (std::size_t C : {1u, 3u}) {
+    const Dataset d = noise(53, C);
+    BatchIterator it(d, 8, /*shuffle=*/true, /*seed=*/5);
+    BatchLoader loader(d, 8, {.seed = 5, .prefetch = 2});
+    EXPECT_EQ(loader.num_batches(), it.num_batches());
+    for (int epoch = 0; epoch < 3; ++epoch) {
+      std::size_t batches = 0;
+      while (it.next()) {
+        ASSERT_TRUE(loader.next());
+        EXPECT_TRUE(same_bits(loader.x(), it.x()));
+        EXPECT_EQ(loader.y(), it.y());
+        EXPECT_EQ(loader.indices(), it.indices());
+        EXPECT_EQ(loader.batch_index(), batches++);
+      }
+      EXPECT_FALSE(loader.next());
+      EXPECT_EQ(loader.epoch(), std::size_t(epoch + 1));
     }
-    EXPECT_FALSE(loader.next());
-    EXPECT_EQ(loader.epoch(), std::size_t(epoch + 1));
+    // Image 2 of a batch is its dataset image as floats, all C planes of it.
+    ASSERT_TRUE(it.next());
+    EXPECT_EQ(shape_of(it.x()), (Shape{8, C, 6, 5}));
+    EXPECT_TRUE(same_bits(Tensor(xt::view(it.x(), 2)),
+                          Tensor(xt::view(d.to_tensor(it.indices()[2], 1), 0))));
   }
+  expect_error_naming(
+      [] {
+        Dataset(std::vector<std::uint8_t>(60), {0, 1}, 6, 5, 3, "rgb", 3);
+      },
+      {"Dataset(rgb)", "2 labels x 3x6x5 = 180", "60"});
+  expect_error_naming([] { Dataset({}, {}, 6, 5, 3, "none", 0); }, {"Dataset(none)", "channels"});
 }
 
 TEST(BatchLoader, PrefetchDepthDoesNotChangeTheBatches) {
   const Dataset d = noise(70, /*C=*/3);
   const auto run = [&](std::size_t depth) {
     BatchLoader loader(d, 16,
-                       {.seed = 3, .norm = {0.5f, 0.25f}, .augment = crop_and_flip(),
-                        .augment_seed = 9, .prefetch = depth});
+                       {.seed = 3,
+                        .norm = {0.5f, 0.25f},
+                        .augment = crop_and_flip(),
+                        .augment_seed = 9,
+                        .prefetch = depth});
     return all_batches(loader, 3);
   };
   const std::vector<Seen> sync = run(0);
@@ -191,9 +208,8 @@ TEST(BatchLoader, AnErrorMakingABatchSurfacesAsErrorNamingIt) {
   const Dataset d = with_ids(40);
   for (std::size_t depth : {0u, 2u}) {
     // Index 25 is in the third batch of 10 (no shuffling).
-    BatchLoader loader(d, 10,
-                       {.shuffle = false, .augment = std::make_shared<Failing>(25),
-                        .prefetch = depth});
+    BatchLoader loader(
+        d, 10, {.shuffle = false, .augment = std::make_shared<Failing>(25), .prefetch = depth});
     ASSERT_TRUE(loader.next());
     ASSERT_TRUE(loader.next());
     expect_error_naming([&] { loader.next(); },
@@ -207,8 +223,11 @@ TEST(BatchLoader, AnErrorMakingABatchSurfacesAsErrorNamingIt) {
 TEST(BatchLoader, RejectsBadOptions) {
   const Dataset d = noise(4);
   expect_error_naming([&] { BatchLoader(d, 0); }, {"BatchLoader(noise)", "batch_size"});
-  expect_error_naming([&] { BatchLoader(d, 2, {.norm = {0.0f, 0.0f}}); },
-                      {"BatchLoader(noise)", "normalisation"});
+  expect_error_naming(
+      [&] {
+        BatchLoader(d, 2, {.norm = {0.0f, 0.0f}});
+      },
+      {"BatchLoader(noise)", "normalisation"});
 }
 
 TEST(Fit, PrefetchAndAugmentationGiveTheSameRunAsBatchesMadeInPlace) {
@@ -218,8 +237,13 @@ TEST(Fit, PrefetchAndAugmentationGiveTheSameRunAsBatchesMadeInPlace) {
     Sequential net = tiny_net();
     SGD opt(net.parameters(), {.lr = 0.05f, .momentum = 0.9f});
     const auto h = fit(net, opt, train, test,
-                       {.epochs = 3, .batch_size = 16, .norm = {}, .seed = 8,
-                        .augment = crop_and_flip(), .prefetch = depth, .progress = false});
+                       {.epochs = 3,
+                        .batch_size = 16,
+                        .norm = {},
+                        .seed = 8,
+                        .augment = crop_and_flip(),
+                        .prefetch = depth,
+                        .progress = false});
     std::vector<Tensor> w;
     for (const Parameter& p : net.parameters()) w.push_back(*p.value);
     return std::make_pair(h, w);
@@ -254,8 +278,12 @@ TEST(Fit, AnAugmentationErrorStopsFitWithAnError) {
     expect_error_naming(
         [&] {
           fit(net, opt, train, Dataset(),
-              {.epochs = 2, .batch_size = 16, .shuffle = false,
-               .augment = std::make_shared<Failing>(40), .prefetch = depth, .progress = false});
+              {.epochs = 2,
+               .batch_size = 16,
+               .shuffle = false,
+               .augment = std::make_shared<Failing>(40),
+               .prefetch = depth,
+               .progress = false});
         },
         {"batch 3 of 4", "cannot decode image"});
 }
@@ -273,7 +301,10 @@ TEST(Fit, AModelErrorMidEpochLeavesNoProducerBehind) {
     expect_error_naming(
         [&] {
           fit(net, opt, train, Dataset(),
-              {.epochs = 2, .batch_size = 8, .augment = crop_and_flip(), .prefetch = depth,
+              {.epochs = 2,
+               .batch_size = 8,
+               .augment = crop_and_flip(),
+               .prefetch = depth,
                .progress = false});
         },
         {"ThrowAt: boom"});

@@ -220,7 +220,8 @@ std::vector<EpochRecord> fit(Layer& model, Optimizer& opt, const Dataset& train,
     if (bar) {
       std::string extra = "train acc " + percent(r.train_acc);
       if (!test.empty()) extra += "  test acc " + percent(r.test_acc);
-      extra += "  data wait " + percent(train_seconds > 0 ? r.data_wait_seconds / train_seconds : 0);
+      extra +=
+          "  data wait " + percent(train_seconds > 0 ? r.data_wait_seconds / train_seconds : 0);
       bar->finish(extra);
     }
     history.push_back(r);

@@ -9,12 +9,13 @@
 //
 // Each epoch of fit shuffles the training set (seeded: the same seed, the same order),
 // and for every batch of floats (made from the dataset's bytes, augmented if asked, by a
-// BatchLoader: data/prefetch.hpp, a few batches ahead on a background thread) runs forward, softmax_cross_entropy on the logits, opt.zero_grad(), backward and
-// opt.step(). Meanwhile a ProgressBar on stderr shows the epoch's running loss and
-// images/s. At the end of an epoch it evaluates the test set, prints the line
+// BatchLoader: data/prefetch.hpp, a few batches ahead on a background thread) runs
+// forward, softmax_cross_entropy on the logits, opt.zero_grad(), backward and opt.step().
+// Meanwhile a ProgressBar on stderr shows the epoch's running loss and images/s. At the
+// end of an epoch it evaluates the test set, prints the line
 //   epoch 3/12 938/938  9699 img/s  loss 0.0259  6.2 s  train acc 99.17%  test acc 99.11%
-//   data wait 0.04%
-// (its time and images/s include the test pass; data wait is the share of the training
+//     data wait 0.04%
+// (one line, broken here; its time and images/s include the test pass; data wait is the share of the training
 // steps' time spent waiting for a batch), and then, in this order: appends the
 // epoch to the metrics CSV (MetricsCsv), saves the checkpoint (save_safetensors,
 // replaced through a temporary and a rename, its metadata naming the epoch, the
@@ -72,7 +73,7 @@ struct FitOptions {
   // Applied to every training image's bytes, with draws from (seed, epoch, image index);
   // null: none. The test set is never augmented.
   std::shared_ptr<const Transform> augment = nullptr;
-  std::size_t prefetch = 2;  // training batches made ahead on a background thread; 0: none
+  std::size_t prefetch = 2;  // training batches made ahead on a background thread, 0: none
   LRScheduler* schedule = nullptr;       // stepped once after each epoch; must wrap the optimiser
   std::string checkpoint_path = {};      // "": no checkpoint
   std::string metrics_path = {};         // "": no CSV
