@@ -57,6 +57,9 @@
 // data: datasets and batches
 #include "data/idx.hpp"
 #include "data/mnist.hpp"
+#include "data/augment.hpp"
+#include "data/prefetch.hpp"
+#include "data/image_folder.hpp"
 
 // io: files and formats
 #include "io/file.hpp"

@@ -72,21 +72,25 @@ TrainTest load_four(const std::string& dir, const char* who, const std::string& 
 // ---- Dataset --------------------------------------------------------------------
 
 Dataset::Dataset(std::vector<std::uint8_t> images, std::vector<std::uint8_t> labels,
-                 std::size_t height, std::size_t width, std::size_t num_classes, std::string name)
+                 std::size_t height, std::size_t width, std::size_t num_classes, std::string name,
+                 std::size_t channels)
     : images_(std::move(images)),
       labels_(std::move(labels)),
       height_(height),
       width_(width),
       num_classes_(num_classes),
+      channels_(channels),
       name_(std::move(name)) {
   const std::string who = "Dataset(" + name_ + ")";
   check_arg(height_ > 0 && width_ > 0, who, "the image size", "at least 1x1",
             std::to_string(height_) + "x" + std::to_string(width_));
+  check_arg(channels_ > 0, who, "channels", ">= 1", std::to_string(channels_));
   check_arg(num_classes_ > 0 && num_classes_ <= 256, who, "num_classes", "in [1, 256]",
             std::to_string(num_classes_));
   check_arg(images_.size() == labels_.size() * pixels(), who, "the image bytes",
-            std::to_string(labels_.size()) + " labels x " + std::to_string(height_) + "x" +
-                std::to_string(width_) + " = " + std::to_string(labels_.size() * pixels()),
+            std::to_string(labels_.size()) + " labels x " + std::to_string(channels_) + "x" +
+                std::to_string(height_) + "x" + std::to_string(width_) + " = " +
+                std::to_string(labels_.size() * pixels()),
             std::to_string(images_.size()));
   if (const std::string bad = bad_label(labels_, num_classes_); !bad.empty())
     throw Error(who + ": " + bad);
@@ -115,12 +119,13 @@ Dataset Dataset::subset(std::size_t begin, std::size_t count) const {
   const auto lb = labels_.begin() + std::ptrdiff_t(begin);
   return Dataset({px, px + std::ptrdiff_t(count * pixels())}, {lb, lb + std::ptrdiff_t(count)},
                  height_, width_, num_classes_,
-                 name_ + "[" + std::to_string(begin) + ":" + std::to_string(begin + count) + "]");
+                 name_ + "[" + std::to_string(begin) + ":" + std::to_string(begin + count) + "]",
+                 channels_);
 }
 
 Tensor Dataset::to_tensor(std::size_t begin, std::size_t count, Normalization norm) const {
   check_range(begin, count, "to_tensor");
-  Tensor x = Tensor::from_shape(Shape{count, 1, height_, width_});
+  Tensor x = Tensor::from_shape(Shape{count, channels_, height_, width_});
   bytes_to_floats(images_.data() + begin * pixels(), count * pixels(), norm, x.data());
   return x;
 }
@@ -183,6 +188,10 @@ void bytes_to_floats(const std::uint8_t* bytes, std::size_t n, Normalization nor
   lookup(lut, bytes, n, out);
 }
 
+void shuffle_order(std::vector<std::size_t>& order, Rng& rng) {
+  for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[draw_below(rng, i)]);
+}
+
 // ---- BatchIterator ---------------------------------------------------------------
 
 BatchIterator::BatchIterator(const Dataset& data, std::size_t batch_size, bool shuffle,
@@ -220,10 +229,8 @@ std::size_t BatchIterator::num_batches() const {
 }
 
 void BatchIterator::start_epoch() {
-  // Fisher–Yates over the previous epoch's order: every permutation equally likely.
-  if (shuffle_)
-    for (std::size_t i = order_.size(); i > 1; --i)
-      std::swap(order_[i - 1], order_[draw_below(*rng_, i)]);
+  // Over the previous epoch's order.
+  if (shuffle_) shuffle_order(order_, *rng_);
   pos_ = 0;
   batch_index_ = 0;
   ++epoch_;
@@ -245,8 +252,8 @@ bool BatchIterator::next() {
     return false;
   }
   Tensor& x = b == batch_size_ ? full_ : last_;
-  const std::size_t H = data_.height(), W = data_.width(), P = H * W;
-  if (x.dimension() != 4 || x.shape()[0] != b) x.resize(Shape{b, 1, H, W});
+  const std::size_t C = data_.channels(), H = data_.height(), W = data_.width(), P = C * H * W;
+  if (x.dimension() != 4 || x.shape()[0] != b) x.resize(Shape{b, C, H, W});
   current_ = &x;
   y_.resize(b);
   batch_indices_.resize(b);

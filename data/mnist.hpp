@@ -36,25 +36,28 @@ struct Normalization {
   float operator()(std::uint8_t byte) const { return (float(byte) / 255.0f - mean) / stddev; }
 };
 
-// Images (N, 1, H, W) as bytes, with N labels in [0, num_classes).
+// Images (N, C, H, W) as bytes, planar (each image its C planes of H·W bytes one after
+// another), with N labels in [0, num_classes). C is 1 (grey) unless given.
 class Dataset {
  public:
   Dataset() = default;
-  // images must hold N·height·width bytes for N = labels.size(), and every label must be
-  // < num_classes; otherwise throws Error naming the dataset.
+  // images must hold N·channels·height·width bytes for N = labels.size(), and every label
+  // must be < num_classes; otherwise throws Error naming the dataset.
   Dataset(std::vector<std::uint8_t> images, std::vector<std::uint8_t> labels, std::size_t height,
-          std::size_t width, std::size_t num_classes = 10, std::string name = "dataset");
+          std::size_t width, std::size_t num_classes = 10, std::string name = "dataset",
+          std::size_t channels = 1);
 
   std::size_t size() const { return labels_.size(); }
   bool empty() const { return labels_.empty(); }
   std::size_t height() const { return height_; }
   std::size_t width() const { return width_; }
-  std::size_t pixels() const { return height_ * width_; }  // per image
+  std::size_t channels() const { return channels_; }
+  std::size_t pixels() const { return channels_ * height_ * width_; }  // bytes per image
   std::size_t num_classes() const { return num_classes_; }
   const std::string& name() const { return name_; }
-  Shape shape() const { return {size(), 1, height_, width_}; }
+  Shape shape() const { return {size(), channels_, height_, width_}; }
 
-  // The H·W bytes of image i, and its label; i is checked.
+  // The C·H·W bytes of image i, and its label; i is checked.
   const std::uint8_t* image(std::size_t i) const;
   std::size_t label(std::size_t i) const;
   const std::vector<std::uint8_t>& images() const { return images_; }
@@ -62,7 +65,7 @@ class Dataset {
 
   // Images [begin, begin + count) as a dataset of their own (a copy), for quick runs.
   Dataset subset(std::size_t begin, std::size_t count) const;
-  // Images [begin, begin + count) as floats (count, 1, H, W), and their labels.
+  // Images [begin, begin + count) as floats (count, C, H, W), and their labels.
   Tensor to_tensor(std::size_t begin, std::size_t count, Normalization norm = {}) const;
   Labels labels_of(std::size_t begin, std::size_t count) const;
   // The pixel mean and standard deviation of this dataset on the [0, 1] scale.
@@ -73,7 +76,7 @@ class Dataset {
 
   std::vector<std::uint8_t> images_;
   std::vector<std::uint8_t> labels_;
-  std::size_t height_ = 0, width_ = 0, num_classes_ = 0;
+  std::size_t height_ = 0, width_ = 0, num_classes_ = 0, channels_ = 1;
   std::string name_;
 };
 
@@ -95,8 +98,12 @@ TrainTest load_fashion_mnist(const std::string& dir);
 // "T-shirt/top", "Trouser", ... "Ankle boot": the names of Fashion-MNIST's ten labels.
 const std::vector<std::string>& fashion_mnist_classes();
 
-// Bytes (count, H·W) to floats (count, 1, H, W); the conversion behind the iterator.
+// n bytes to n floats through norm; the conversion behind the iterator.
 void bytes_to_floats(const std::uint8_t* bytes, std::size_t n, Normalization norm, float* out);
+
+// Fisher–Yates over order, drawing from rng: every permutation equally likely, and the
+// same draws with every standard library. The shuffle of BatchIterator and BatchLoader.
+void shuffle_order(std::vector<std::size_t>& order, Rng& rng);
 
 struct BatchOptions {
   bool drop_last = false;  // drop the last batch of an epoch when it is short
@@ -125,7 +132,7 @@ class BatchIterator {
   // Ends the current epoch early: the next call to next() starts a new one.
   void restart() { pos_ = kNotStarted; }
 
-  // The current batch: (B, 1, H, W) floats and B labels; B = batch_size except perhaps
+  // The current batch: (B, C, H, W) floats and B labels; B = batch_size except perhaps
   // for the last batch of an epoch. Valid until the next call to next().
   const Tensor& x() const { return *current_; }
   const Labels& y() const { return y_; }

@@ -12,6 +12,7 @@
 #include <optional>
 #include <stdexcept>
 
+#include "../data/prefetch.hpp"
 #include "checkpoint.hpp"
 #include "loss.hpp"
 
@@ -92,7 +93,7 @@ namespace {
 // gives, the test set's images, the optimiser's parameters, the checkpoint's folder.
 void check_before_training(Layer& model, const Optimizer& opt, const std::vector<Parameter>& params,
                            const Dataset& train, const Dataset& test, const FitOptions& o) {
-  const Shape x{o.batch_size, 1, train.height(), train.width()};
+  const Shape x{o.batch_size, train.channels(), train.height(), train.width()};
   Shape y;
   try {
     y = model.output_shape(x);
@@ -105,9 +106,11 @@ void check_before_training(Layer& model, const Optimizer& opt, const std::vector
                 train.name() + " needs (N, " + std::to_string(train.num_classes()) +
                 ") logits, one per class");
   }
-  if (!test.empty() && (test.height() != train.height() || test.width() != train.width())) {
-    throw Error("fit: the test images are " + std::to_string(test.height()) + "x" +
-                std::to_string(test.width()) + ", the training images " +
+  if (!test.empty() && (test.height() != train.height() || test.width() != train.width() ||
+                        test.channels() != train.channels())) {
+    throw Error("fit: the test images are " + std::to_string(test.channels()) + "x" +
+                std::to_string(test.height()) + "x" + std::to_string(test.width()) +
+                ", the training images " + std::to_string(train.channels()) + "x" +
                 std::to_string(train.height()) + "x" + std::to_string(train.width()));
   }
   for (const Parameter& p : opt.params()) {
@@ -216,16 +219,6 @@ FitProgress read_progress(const SafetensorsMetadata& meta, const std::string& pa
   return p;
 }
 
-// The shuffle of an epoch is Fisher–Yates over the order of the epoch before, drawn from
-// the iterator's seeded generator, so epochs 1..n are replayed (one batch made each)
-// rather than stored: the iterator then stands where it stood after epoch n.
-void replay_epochs(BatchIterator& batches, std::size_t n) {
-  for (std::size_t e = 0; e < n; ++e) {
-    batches.next();
-    batches.restart();
-  }
-}
-
 }  // namespace
 
 std::vector<EpochRecord> fit(Layer& model, Optimizer& opt, const Dataset& all_train,
@@ -287,8 +280,14 @@ std::vector<EpochRecord> fit(Layer& model, Optimizer& opt, const Dataset& all_tr
 
   std::optional<MetricsCsv> csv;
   if (!o.metrics_path.empty()) csv.emplace(o.metrics_path);  // a bad path fails now
-  BatchIterator batches(train, o.batch_size, o.shuffle, o.seed, {.norm = o.norm});
-  replay_epochs(batches, first_epoch - 1);
+  BatchLoader batches(train, o.batch_size,
+                      {.shuffle = o.shuffle,
+                       .seed = o.seed,
+                       .norm = o.norm,
+                       .augment = o.augment,
+                       .augment_seed = o.seed,
+                       .prefetch = o.prefetch});
+  batches.skip_epochs(first_epoch - 1);  // the resumed run's shuffles and epochs
   const std::size_t num_batches = batches.num_batches();
   const bool per_batch = o.schedule && o.schedule->every() == StepEvery::Batch;
   ModeGuard train_mode(model, true);
@@ -318,7 +317,7 @@ std::vector<EpochRecord> fit(Layer& model, Optimizer& opt, const Dataset& all_tr
                          .resumable = resumable,
                          .generators = resumable ? generators : std::vector<NamedRng>{}};
   };
-  const Shape input_shape{1, 1, train.height(), train.width()};
+  const Shape input_shape{1, train.channels(), train.height(), train.width()};
 
   const bool stopped_already = o.patience > 0 && progress.stale_epochs >= o.patience;
   for (std::size_t epoch = first_epoch; epoch <= o.epochs && !stopped_already; ++epoch) {
@@ -330,6 +329,7 @@ std::vector<EpochRecord> fit(Layer& model, Optimizer& opt, const Dataset& all_tr
                                                .out = o.progress_out});
     double loss_sum = 0.0;
     std::size_t seen = 0, correct = 0;
+    const double wait_before = batches.wait_seconds();
     while (batches.next()) {
       const Tensor& x = batches.x();
       const Labels& y = batches.y();
@@ -351,6 +351,7 @@ std::vector<EpochRecord> fit(Layer& model, Optimizer& opt, const Dataset& all_tr
       seen += y.size();
       if (bar) bar->step(y.size(), l.loss);
     }
+    const double train_seconds = seconds_since(t0);
     if (const Parameter* p = first_non_finite(params, /*grads=*/false))
       fail("non-finite value of parameter '" + p->name + "'", epoch, "after its last batch");
 
@@ -366,6 +367,7 @@ std::vector<EpochRecord> fit(Layer& model, Optimizer& opt, const Dataset& all_tr
     r.test_acc =
         test.empty() ? std::nan("") : evaluate(model, test, o.eval_batch_size, o.norm).accuracy;
     r.seconds = seconds_since(t0);
+    r.data_wait_seconds = batches.wait_seconds() - wait_before;
     if (bar) {
       std::string extra = "train acc " + percent(r.train_acc);
       if (split) {
@@ -374,6 +376,8 @@ std::vector<EpochRecord> fit(Layer& model, Optimizer& opt, const Dataset& all_tr
         extra += std::string("  val loss ") + v + "  val acc " + percent(r.val_acc);
       }
       if (!test.empty()) extra += "  test acc " + percent(r.test_acc);
+      extra +=
+          "  data wait " + percent(train_seconds > 0 ? r.data_wait_seconds / train_seconds : 0);
       bar->finish(extra);
     }
     history.push_back(r);

@@ -8,15 +8,17 @@
 //   std::cout << e.confusion.table();
 //
 // Each epoch of fit shuffles the training set (seeded: the same seed, the same order),
-// and for every batch of floats (made from the dataset's bytes in one reused buffer)
-// runs forward, softmax_cross_entropy on the logits (with FitOptions::label_smoothing),
+// and for every batch of floats (made from the dataset's bytes, augmented if asked, by a
+// BatchLoader: data/prefetch.hpp, a few batches ahead on a background thread) runs
+// forward, softmax_cross_entropy on the logits (with FitOptions::label_smoothing),
 // opt.zero_grad(), backward and opt.step(), then steps a per-batch schedule
 // (StepEvery::Batch). Meanwhile a ProgressBar on stderr shows the epoch's running loss and
 // images/s. At the end of an epoch it evaluates the validation and the test sets, prints
 //   epoch 3/12 938/938  9699 img/s  loss 0.0259  6.2 s  train acc 99.17%  val loss 0.0412
-//   val acc 98.80%  test acc 99.11%
-// (one line; its time and images/s include the evaluations), and then, in this order:
-// appends the epoch to the metrics CSV (MetricsCsv), saves the best model when validation
+//   val acc 98.80%  test acc 99.11%  data wait 0.04%
+// (one line; its time and images/s include the evaluations; data wait is the share of
+// the training steps' time spent waiting for a batch), and then, in this order: appends
+// the epoch to the metrics CSV (MetricsCsv), saves the best model when validation
 // accuracy rose, saves the checkpoint (replaced through a temporary and a rename, its
 // metadata naming the epoch, the optimiser and the lr the epoch trained with:
 // train/checkpoint.hpp), steps a per-epoch schedule and calls on_epoch.
@@ -46,7 +48,8 @@
 // over the epoch's batches (each computed before that batch's step), val_loss and
 // val_acc are measured after the epoch on the validation set (NaN without one), test_acc
 // on the test set (NaN when it is empty), seconds is the epoch's wall time, training and
-// evaluation together.
+// evaluation together, data_wait_seconds the part of it spent waiting for training
+// batches.
 //
 // Divergence: a loss or a parameter gradient that is not finite (NaN or ±inf) stops
 // training at once, before the optimiser applies it, with an Error naming the epoch, the
@@ -61,13 +64,14 @@
 // Modes: fit puts the model in training mode and evaluate in eval mode
 // (set_training(false), so that Dropout passes through and BatchNorm uses its running
 // statistics); each puts back the mode the model had when it was called, also when it
-// throws. The model must map (N, 1, H, W) images to logits (N, num_classes).
+// throws. The model must map (N, C, H, W) images to logits (N, num_classes).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <iosfwd>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -80,6 +84,8 @@
 
 namespace minicnn {
 
+class Transform;  // data/augment.hpp
+
 struct FitOptions {
   std::size_t epochs = 10;
   std::size_t batch_size = 64;
@@ -87,6 +93,10 @@ struct FitOptions {
   Normalization norm = Normalization::mnist();  // bytes to floats, for training and test
   std::uint64_t seed = 1;                       // the shuffle of the training set
   bool shuffle = true;
+  // Applied to every training image's bytes, with draws from (seed, epoch, image index);
+  // null: none. The test set is never augmented.
+  std::shared_ptr<const Transform> augment = nullptr;
+  std::size_t prefetch = 2;  // training batches made ahead on a background thread, 0: none
   LRScheduler* schedule = nullptr;  // stepped per epoch or per batch (its every()); must wrap opt
   std::string checkpoint_path = {};      // "": no checkpoint
   std::string metrics_path = {};         // "": no CSV

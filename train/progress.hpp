@@ -72,6 +72,7 @@ struct EpochRecord {
   double train_loss = 0, train_acc = 0, test_acc = 0;  // accuracies as fractions in [0, 1]
   double seconds = 0;
   double val_loss = std::nan(""), val_acc = std::nan("");  // NaN without a validation split
+  double data_wait_seconds = 0;  // of seconds, waiting for training batches (not in the CSV)
 };
 
 // A CSV file with a header and one row per epoch:

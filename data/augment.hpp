@@ -1,0 +1,119 @@
+// Seeded augmentation of training images, on their bytes before they become floats.
+//
+//   auto augment = std::make_shared<Compose>();
+//   augment->add<RandomCrop>(/*padding=*/2);          // zero-pad by 2, crop back to H×W
+//   augment->add<RandomHorizontalFlip>(/*p=*/0.5f);
+//   fit(net, opt, train, test, {.augment = augment});
+//
+// A transform changes one image (C, H, W bytes, planar) in place, drawing what it needs
+// from a SampleRng. The draws of a sample depend only on (seed, epoch, dataset index):
+// the batches are the same bit for bit whatever the thread count, the prefetch depth or
+// the order in which the images are made. A transform holds only its options, so one
+// may serve several threads at once.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace minicnn {
+
+// The random draws for one image: SplitMix64 (Steele, Lea, Flood 2014) started from a
+// hash of (seed, epoch, index). Small and cheap to seed, unlike a Mersenne twister.
+class SampleRng {
+ public:
+  SampleRng(std::uint64_t seed, std::uint64_t epoch, std::uint64_t index);
+  std::uint64_t next();
+  // Uniform in [0, n), unbiased (rejection of the low remainder); n > 0.
+  std::uint64_t below(std::uint64_t n);
+  // Uniform in [lo, hi], lo <= hi.
+  std::int64_t between(std::int64_t lo, std::int64_t hi);
+  // True with probability p.
+  bool chance(float p);
+
+ private:
+  std::uint64_t state_;
+};
+
+// One image's bytes, planar: channels planes of height × width.
+struct ImageBytes {
+  std::uint8_t* data;
+  std::size_t channels, height, width;
+};
+
+class Transform {
+ public:
+  virtual ~Transform() = default;
+  virtual void apply(ImageBytes image, SampleRng& rng) const = 0;
+  // "RandomCrop(padding 2)"
+  virtual std::string name() const = 0;
+};
+
+// torchvision's RandomCrop(size, padding) with size the image's own: the image padded
+// with padding zeros on every side, and an H×W window of it at a uniform offset. That is
+// a shift by (dy, dx), each uniform in [−padding, padding], the uncovered border zero.
+class RandomCrop : public Transform {
+ public:
+  explicit RandomCrop(std::size_t padding);  // padding >= 1
+  void apply(ImageBytes image, SampleRng& rng) const override;
+  std::string name() const override;
+
+ private:
+  std::size_t padding_;
+};
+
+// Mirrors the image left to right with probability p (in [0, 1]).
+class RandomHorizontalFlip : public Transform {
+ public:
+  explicit RandomHorizontalFlip(float p = 0.5f);
+  void apply(ImageBytes image, SampleRng& rng) const override;
+  std::string name() const override;
+
+ private:
+  float p_;
+};
+
+// Shifts the image by dy uniform in [−max_dy, max_dy] rows and dx in [−max_dx, max_dx]
+// columns, the uncovered border zero; what leaves the frame is lost. Unlike RandomCrop
+// the two limits may differ (0 keeps that axis). Not both 0.
+class RandomTranslate : public Transform {
+ public:
+  RandomTranslate(std::size_t max_dy, std::size_t max_dx);
+  void apply(ImageBytes image, SampleRng& rng) const override;
+  std::string name() const override;
+
+ private:
+  std::size_t max_dy_, max_dx_;
+};
+
+// Transforms one after another, each with the same generator (so each draws after the
+// ones before it).
+class Compose : public Transform {
+ public:
+  Compose() = default;
+  template <class T, class... Args>
+  T& add(Args&&... args) {
+    auto t = std::make_shared<T>(std::forward<Args>(args)...);
+    T& ref = *t;
+    steps_.push_back(std::move(t));
+    return ref;
+  }
+  Compose& add(std::shared_ptr<const Transform> t);  // throws Error when null
+  std::size_t size() const { return steps_.size(); }
+  void apply(ImageBytes image, SampleRng& rng) const override;
+  // "Compose(RandomCrop(padding 2), RandomHorizontalFlip(p 0.5))"
+  std::string name() const override;
+
+ private:
+  std::vector<std::shared_ptr<const Transform>> steps_;
+};
+
+// Applies t to image `index` of an epoch: the one way fit and the tests draw a sample's
+// generator, so that both see the same images.
+void augment_image(const Transform& t, ImageBytes image, std::uint64_t seed, std::uint64_t epoch,
+                   std::uint64_t index);
+
+}  // namespace minicnn

@@ -1,0 +1,181 @@
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <minicnn/minicnn.hpp>
+#include <numeric>
+#include <set>
+#include <vector>
+
+#include "test_util.hpp"
+
+using namespace minicnn;
+using namespace minicnn::testing;
+
+namespace {
+
+using Bytes = std::vector<std::uint8_t>;
+
+// C planes of H×W bytes numbered 1, 2, 3, ... (distinct and non-zero, so that a moved
+// pixel can be told from the zero fill).
+Bytes numbered(std::size_t C, std::size_t H, std::size_t W) {
+  Bytes b(C * H * W);
+  std::iota(b.begin(), b.end(), std::uint8_t(1));
+  return b;
+}
+
+// The textbook shift: out[c][y][x] = in[c][y − dy][x − dx], 0 outside.
+Bytes shifted(const Bytes& in, std::size_t C, std::size_t H, std::size_t W, long dy, long dx) {
+  Bytes out(in.size(), 0);
+  for (std::size_t c = 0; c < C; ++c)
+    for (long y = 0; y < long(H); ++y)
+      for (long x = 0; x < long(W); ++x) {
+        const long sy = y - dy, sx = x - dx;
+        if (sy >= 0 && sy < long(H) && sx >= 0 && sx < long(W))
+          out[(c * H + std::size_t(y)) * W + std::size_t(x)] =
+              in[(c * H + std::size_t(sy)) * W + std::size_t(sx)];
+      }
+  return out;
+}
+
+Bytes apply(const Transform& t, Bytes img, std::size_t C, std::size_t H, std::size_t W,
+            std::uint64_t seed, std::uint64_t epoch = 1, std::uint64_t index = 0) {
+  augment_image(t, {img.data(), C, H, W}, seed, epoch, index);
+  return img;
+}
+
+}  // namespace
+
+TEST(SampleRng, DependsOnlyOnSeedEpochAndIndex) {
+  SampleRng a(1, 2, 3), b(1, 2, 3);
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(a.next(), b.next());
+  // Each of the three changes the stream.
+  const std::uint64_t first = SampleRng(1, 2, 3).next();
+  EXPECT_NE(SampleRng(2, 2, 3).next(), first);
+  EXPECT_NE(SampleRng(1, 3, 3).next(), first);
+  EXPECT_NE(SampleRng(1, 2, 4).next(), first);
+  // Swapping epoch and index is another stream too.
+  EXPECT_NE(SampleRng(1, 3, 2).next(), first);
+}
+
+TEST(SampleRng, DrawsStayInTheirBoundsAndCoverThem) {
+  SampleRng rng(5, 1, 0);
+  std::set<std::int64_t> seen;
+  for (int i = 0; i < 2000; ++i) {
+    const std::int64_t v = rng.between(-2, 2);
+    ASSERT_GE(v, -2);
+    ASSERT_LE(v, 2);
+    seen.insert(v);
+    ASSERT_LT(rng.below(7), 7u);
+  }
+  EXPECT_EQ(seen.size(), 5u);
+  int heads = 0;
+  for (int i = 0; i < 4000; ++i) heads += rng.chance(0.25f);
+  EXPECT_GT(heads, 850);
+  EXPECT_LT(heads, 1150);
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_FALSE(rng.chance(0.0f));
+    EXPECT_TRUE(rng.chance(1.0f));
+  }
+}
+
+TEST(RandomCrop, MovesALonePixelByAtMostThePaddingAndReachesEveryOffset) {
+  // A 5×5 image, 9 at the centre: padding 2 keeps it inside, at (2 + dy, 2 + dx).
+  Bytes img(25, 0);
+  img[12] = 9;
+  const RandomCrop crop(2);
+  std::set<std::size_t> where;
+  for (std::uint64_t i = 0; i < 500; ++i) {
+    const Bytes out = apply(crop, img, 1, 5, 5, /*seed=*/3, /*epoch=*/1, /*index=*/i);
+    ASSERT_EQ(std::count(out.begin(), out.end(), 9), 1) << "sample " << i;
+    ASSERT_EQ(std::count(out.begin(), out.end(), 0), 24) << "sample " << i;
+    where.insert(std::size_t(std::find(out.begin(), out.end(), 9) - out.begin()));
+  }
+  EXPECT_EQ(where.size(), 25u);  // every (dy, dx) in [−2, 2]²
+}
+
+TEST(RandomCrop, IsAShiftWithZerosOnEveryChannel) {
+  const std::size_t C = 3, H = 4, W = 6;
+  const Bytes img = numbered(C, H, W);
+  const RandomCrop crop(3);
+  for (std::uint64_t i = 0; i < 200; ++i) {
+    SampleRng rng(8, 2, i);  // the draws the crop makes: dy, then dx
+    const long dy = long(rng.between(-3, 3)), dx = long(rng.between(-3, 3));
+    EXPECT_EQ(apply(crop, img, C, H, W, 8, 2, i), shifted(img, C, H, W, dy, dx))
+        << "dy " << dy << " dx " << dx;
+  }
+}
+
+TEST(RandomTranslate, ShiftsWithinItsLimitsPerAxis) {
+  const std::size_t C = 2, H = 5, W = 3;
+  const Bytes img = numbered(C, H, W);
+  // Rows only, by up to 7 (past the height: all zero at ±5 and more).
+  const RandomTranslate rows(7, 0);
+  bool emptied = false;
+  for (std::uint64_t i = 0; i < 300; ++i) {
+    SampleRng rng(4, 1, i);
+    const long dy = long(rng.between(-7, 7)), dx = long(rng.between(0, 0));
+    ASSERT_EQ(dx, 0);
+    const Bytes out = apply(rows, img, C, H, W, 4, 1, i);
+    ASSERT_EQ(out, shifted(img, C, H, W, dy, 0)) << "dy " << dy;
+    emptied |= std::all_of(out.begin(), out.end(), [](std::uint8_t b) { return b == 0; });
+  }
+  EXPECT_TRUE(emptied);
+  // Columns only: every row keeps its own bytes.
+  const RandomTranslate cols(0, 1);
+  for (std::uint64_t i = 0; i < 50; ++i) {
+    SampleRng rng(4, 1, i);
+    rng.between(0, 0);
+    const long dx = long(rng.between(-1, 1));
+    EXPECT_EQ(apply(cols, img, C, H, W, 4, 1, i), shifted(img, C, H, W, 0, dx));
+  }
+}
+
+TEST(RandomHorizontalFlip, MirrorsEveryRowOfEveryChannel) {
+  // 2 channels of 2×3: rows {1 2 3}, {4 5 6}, {7 8 9}, {10 11 12}.
+  const Bytes img = numbered(2, 2, 3);
+  EXPECT_EQ(apply(RandomHorizontalFlip(1.0f), img, 2, 2, 3, 1),
+            (Bytes{3, 2, 1, 6, 5, 4, 9, 8, 7, 12, 11, 10}));
+  EXPECT_EQ(apply(RandomHorizontalFlip(0.0f), img, 2, 2, 3, 1), img);
+  // p = 0.5: about half of the samples, and the same ones for the same seed.
+  const RandomHorizontalFlip half(0.5f);
+  int flipped = 0;
+  for (std::uint64_t i = 0; i < 1000; ++i) {
+    const Bytes out = apply(half, img, 2, 2, 3, 6, 1, i);
+    EXPECT_EQ(out, apply(half, img, 2, 2, 3, 6, 1, i));
+    flipped += out != img;
+  }
+  EXPECT_GT(flipped, 430);
+  EXPECT_LT(flipped, 570);
+}
+
+TEST(Compose, AppliesItsStepsInOrderWithOneGenerator) {
+  const std::size_t H = 6, W = 6;
+  const Bytes img = numbered(1, H, W);
+  Compose both;
+  both.add<RandomCrop>(2);
+  both.add<RandomHorizontalFlip>(0.5f);
+  EXPECT_EQ(both.size(), 2u);
+  EXPECT_EQ(both.name(), "Compose(RandomCrop(padding 2), RandomHorizontalFlip(p 0.5))");
+  for (std::uint64_t i = 0; i < 100; ++i) {
+    Bytes by_hand = img;
+    SampleRng rng(9, 3, i);
+    RandomCrop(2).apply({by_hand.data(), 1, H, W}, rng);
+    RandomHorizontalFlip(0.5f).apply({by_hand.data(), 1, H, W}, rng);
+    EXPECT_EQ(apply(both, img, 1, H, W, 9, 3, i), by_hand) << "sample " << i;
+  }
+  // Another epoch draws anew: some sample differs.
+  bool differs = false;
+  for (std::uint64_t i = 0; i < 20; ++i)
+    differs |= apply(both, img, 1, H, W, 9, 3, i) != apply(both, img, 1, H, W, 9, 4, i);
+  EXPECT_TRUE(differs);
+}
+
+TEST(Augment, RejectsBadOptions) {
+  expect_error_naming([] { RandomCrop(0); }, {"RandomCrop", "padding"});
+  expect_error_naming([] { RandomHorizontalFlip(1.5f); }, {"RandomHorizontalFlip", "p", "1.5"});
+  expect_error_naming([] { RandomHorizontalFlip(-0.1f); }, {"RandomHorizontalFlip"});
+  expect_error_naming([] { RandomTranslate(0, 0); }, {"RandomTranslate"});
+  Compose c;
+  expect_error_naming([&] { c.add(nullptr); }, {"Compose", "null"});
+}
