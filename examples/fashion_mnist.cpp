@@ -15,9 +15,6 @@
 // as an ONNX file too (its Dropout becomes an Identity). --val, --patience,
 // --label-smoothing and --resume as in mnist_lenet (its Dropout's masks resume too).
 #include <minicnn/minicnn.hpp>
-#if MINICNN_WITH_ONNX
-#include <minicnn/onnx/export.hpp>
-#endif
 
 #include <CLI/CLI.hpp>
 
@@ -71,12 +68,6 @@ int main(int argc, char** argv) try {
                           .seed = "seed of the weights, dropout and the shuffling"});
   mnist_run::TrainingArgs training;
   mnist_run::add_training_options(app, training);
-  std::string onnx_path;  // --export-onnx: empty, none
-#if MINICNN_WITH_ONNX
-  app.add_option("--export-onnx", onnx_path,
-                 "also write the trained model as an ONNX file (its input: images normalised as "
-                 "in training, (N, 1, 28, 28))");
-#endif
   CLI11_PARSE(app, argc, argv);
   auto [train, test] = mnist_run::start(args, load_fashion_mnist);
   const Normalization norm = Normalization::fashion_mnist();
@@ -106,12 +97,7 @@ int main(int argc, char** argv) try {
   if (training.val > 0)
     mnist_run::print_files({{"best model", args.out_dir + "/best.safetensors"}});
   mnist_run::print_files({{"checkpoint", checkpoint}, {"metrics", metrics}});
-#if MINICNN_WITH_ONNX
-  if (!onnx_path.empty()) {
-    export_onnx(net, /*input_shape=*/{1, 1, 28, 28}, onnx_path);
-    mnist_run::print_files({{"onnx model", onnx_path}});
-  }
-#endif
+  mnist_run::export_if_asked(net, args);
   return 0;
 } catch (const std::exception& e) {
   std::cerr << "fashion_mnist: " << e.what() << '\n';

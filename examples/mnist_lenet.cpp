@@ -20,9 +20,6 @@
 //   --label-smoothing 0.1         smoothed targets in the training loss
 //   --resume out/lenet/lenet.safetensors   go on where an interrupted run stopped
 #include <minicnn/minicnn.hpp>
-#if MINICNN_WITH_ONNX
-#include <minicnn/onnx/export.hpp>
-#endif
 #include <minicnn/viz/plot.hpp>
 
 #include <CLI/CLI.hpp>
@@ -67,12 +64,6 @@ int main(int argc, char** argv) try {
                           .out = "folder for the checkpoint, metrics and pictures"});
   mnist_run::TrainingArgs training;
   mnist_run::add_training_options(app, training);
-  std::string onnx_path;  // --export-onnx: empty, none
-#if MINICNN_WITH_ONNX
-  app.add_option("--export-onnx", onnx_path,
-                 "also write the trained model as an ONNX file (its input: images normalised as "
-                 "in training, (N, 1, 28, 28))");
-#endif
   CLI11_PARSE(app, argc, argv);
   auto [train, test] = mnist_run::start(args, load_mnist);
   std::cout << "MNIST: " << train.size() << " training and " << test.size() << " test images from "
@@ -131,12 +122,7 @@ int main(int argc, char** argv) try {
                           {"loss curve", loss_png},
                           {"accuracy", acc_png},
                           {"filters", filters_png}});
-#if MINICNN_WITH_ONNX
-  if (!onnx_path.empty()) {
-    export_onnx(net, /*input_shape=*/{1, 1, 28, 28}, onnx_path);
-    mnist_run::print_files({{"onnx model", onnx_path}});
-  }
-#endif
+  mnist_run::export_if_asked(net, args);
   return 0;
 } catch (const std::exception& e) {
   std::cerr << "mnist_lenet: " << e.what() << '\n';

@@ -12,9 +12,6 @@
 // Writes the checkpoint (mlp.safetensors) and the metrics (metrics.csv) into --out
 // (default out/mlp); with --export-onnx PATH the trained model as an ONNX file too.
 #include <minicnn/minicnn.hpp>
-#if MINICNN_WITH_ONNX
-#include <minicnn/onnx/export.hpp>
-#endif
 
 #include <CLI/CLI.hpp>
 
@@ -60,12 +57,6 @@ int main(int argc, char** argv) try {
   mnist_run::add_options(app, args,
                          {.data = "folder with the four MNIST files",
                           .out = "folder for the checkpoint and the metrics"});
-  std::string onnx_path;  // --export-onnx: empty, none
-#if MINICNN_WITH_ONNX
-  app.add_option("--export-onnx", onnx_path,
-                 "also write the trained model as an ONNX file (its input: images normalised as "
-                 "in training, (N, 1, 28, 28))");
-#endif
   CLI11_PARSE(app, argc, argv);
   auto [train, test] = mnist_run::start(args, load_mnist);
   const std::string checkpoint = args.out_dir + "/mlp.safetensors",
@@ -91,12 +82,7 @@ int main(int argc, char** argv) try {
               result.confusion.correct(), result.confusion.total());
   std::cout << result.confusion.table() << '\n';
   mnist_run::print_files({{"checkpoint", checkpoint}, {"metrics", metrics}});
-#if MINICNN_WITH_ONNX
-  if (!onnx_path.empty()) {
-    export_onnx(net, /*input_shape=*/{1, 1, 28, 28}, onnx_path);
-    mnist_run::print_files({{"onnx model", onnx_path}});
-  }
-#endif
+  mnist_run::export_if_asked(net, args);
   return 0;
 } catch (const std::exception& e) {
   std::cerr << "mnist_mlp: " << e.what() << '\n';

@@ -14,6 +14,9 @@
 #include <minicnn/minicnn.hpp>
 
 #include <CLI/CLI.hpp>
+#if MINICNN_WITH_ONNX
+#include <minicnn/onnx/export.hpp>
+#endif
 
 #include <cstdint>
 #include <cstdio>
@@ -42,6 +45,7 @@ struct Args {
   std::string data_dir = {}, out_dir = {};
   std::uint64_t seed = 1;
   std::size_t limit = 0;  // 0: every training image
+  std::string onnx_path = {};  // --export-onnx (examples built with minicnn::onnx); "": none
 };
 
 // The help texts that differ from one example to the next.
@@ -65,6 +69,11 @@ inline void add_options(CLI::App& app, Args& a, const Help& help) {
   app.add_option("--out", a.out_dir, help.out);
   app.add_option("--seed", a.seed, help.seed);
   app.add_option("--limit", a.limit, "train on the first N images only (0: all), for quick runs");
+#if MINICNN_WITH_ONNX
+  app.add_option("--export-onnx", a.onnx_path,
+                 "also write the trained model as an ONNX file (its input: images normalised as "
+                 "in training, (N, 1, 28, 28))");
+#endif
 }
 
 // What mnist_lenet and fashion_mnist add of fit's options; the defaults leave fit as it
@@ -111,6 +120,16 @@ inline minicnn::TrainTest start(const Args& a, minicnn::TrainTest (*load)(const 
 // The files a run wrote, one "what  path" line each, the paths aligned.
 inline void print_files(std::initializer_list<std::pair<const char*, std::string>> files) {
   for (const auto& [what, path] : files) std::printf("%-11s %s\n", what, path.c_str());
+}
+
+// With --export-onnx, writes the trained model as ONNX (its input (N, 1, 28, 28)) and
+// lists the file.
+inline void export_if_asked([[maybe_unused]] minicnn::Layer& net, const Args& a) {
+  if (a.onnx_path.empty()) return;
+#if MINICNN_WITH_ONNX
+  minicnn::export_onnx(net, /*input_shape=*/{1, 1, 28, 28}, a.onnx_path);
+  print_files({{"onnx model", a.onnx_path}});
+#endif
 }
 
 }  // namespace mnist_run
