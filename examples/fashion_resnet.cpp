@@ -31,6 +31,7 @@
 #include <string>
 
 #include "mnist_run.hpp"
+#include "resnet.hpp"
 
 namespace {
 
@@ -47,44 +48,6 @@ constexpr float kWeightDecay = 5e-4f;
 constexpr std::size_t kCropPadding = 2;
 constexpr float kFlip = 0.5f;
 constexpr std::size_t kPrefetch = 3;
-
-// torchvision's BasicBlock: in → out channels, the first convolution of the given stride.
-Residual basic_block(std::size_t in, std::size_t out, std::size_t stride) {
-  Sequential body;
-  body.add("conv1", Conv2D(in, out, /*kernel=*/3, {.stride = stride, .padding = 1, .bias = false}));
-  body.add("bn1", BatchNorm2D(out));
-  body.add("relu", ReLU());
-  body.add("conv2", Conv2D(out, out, /*kernel=*/3, {.padding = 1, .bias = false}));
-  body.add("bn2", BatchNorm2D(out));
-  if (stride == 1 && in == out) return Residual(own(std::move(body)), nullptr, own(ReLU()));
-  Sequential downsample;
-  downsample.add(Conv2D(in, out, /*kernel=*/1, {.stride = stride, .bias = false}));
-  downsample.add(BatchNorm2D(out));
-  return Residual(std::move(body), std::move(downsample), ReLU());
-}
-
-// Three blocks; the first changes the channels and, with stride 2, halves the size.
-Sequential stage(std::size_t in, std::size_t out, std::size_t stride) {
-  Sequential s;
-  s.add(basic_block(in, out, stride));
-  s.add(basic_block(out, out, 1));
-  s.add(basic_block(out, out, 1));
-  return s;
-}
-
-Sequential resnet20(std::size_t classes) {
-  Sequential net;
-  net.add("conv1", Conv2D(/*in=*/1, /*out=*/16, /*kernel=*/3, {.padding = 1, .bias = false}));
-  net.add("bn1", BatchNorm2D(16));
-  net.add("relu", ReLU());
-  net.add("layer1", stage(16, 16, /*stride=*/1));
-  net.add("layer2", stage(16, 32, /*stride=*/2));
-  net.add("layer3", stage(32, 64, /*stride=*/2));
-  net.add("avgpool", GlobalAvgPool2D());
-  net.add("flatten", Flatten());
-  net.add("fc", Dense(64, classes));
-  return net;
-}
 
 }  // namespace
 
@@ -112,7 +75,7 @@ int main(int argc, char** argv) try {
   const std::string checkpoint = args.out_dir + "/resnet20.safetensors",
                     metrics = args.out_dir + "/metrics.csv";
 
-  Sequential net = resnet20(/*classes=*/10);
+  Sequential net = resnet::resnet20(/*in_channels=*/1, /*classes=*/10);
   std::cout << net.summary({args.batch, 1, 28, 28}) << '\n';
   SGD opt(net.parameters(),
           {.lr = args.lr, .momentum = kMomentum, .nesterov = true, .weight_decay = kWeightDecay});

@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "../examples/resnet.hpp"
 #include "test_util.hpp"
 
 using namespace minicnn;
@@ -172,46 +173,6 @@ Sequential lenet() {
   return net;
 }
 
-// torchvision's BasicBlock: 3×3 conv, BN, ReLU, 3×3 conv, BN, plus the shortcut (a strided
-// 1×1 conv and BN when the shape changes, else the identity), then ReLU.
-Residual basic_block(std::size_t in, std::size_t out, std::size_t stride) {
-  Sequential body;
-  body.add("conv1", Conv2D(in, out, 3, {.stride = stride, .padding = 1, .bias = false}));
-  body.add("bn1", BatchNorm2D(out));
-  body.add("relu", ReLU());
-  body.add("conv2", Conv2D(out, out, 3, {.padding = 1, .bias = false}));
-  body.add("bn2", BatchNorm2D(out));
-  if (stride == 1 && in == out) return Residual(own(std::move(body)), nullptr, own(ReLU()));
-  Sequential down;
-  down.add(Conv2D(in, out, 1, {.stride = stride, .bias = false}));
-  down.add(BatchNorm2D(out));
-  return Residual(std::move(body), std::move(down), ReLU());
-}
-
-// ResNet-20 (He et al. 2016, the CIFAR variant): a 3×3 stem of 16 channels, three stages
-// of three blocks (16, 32, 64 channels; the second and third start with stride 2), global
-// average pooling, Dense to 10 classes.
-Sequential resnet20(std::size_t in_channels) {
-  Sequential net;
-  net.add("conv1", Conv2D(in_channels, 16, 3, {.padding = 1, .bias = false}));
-  net.add("bn1", BatchNorm2D(16));
-  net.add("relu", ReLU());
-  std::size_t in = 16;
-  for (std::size_t stage = 0; stage < 3; ++stage) {
-    const std::size_t out = std::size_t{16} << stage;
-    Sequential layer;
-    for (std::size_t b = 0; b < 3; ++b) {
-      layer.add(basic_block(in, out, stage > 0 && b == 0 ? 2 : 1));
-      in = out;
-    }
-    net.add("layer" + std::to_string(stage + 1), std::move(layer));
-  }
-  net.add("avgpool", GlobalAvgPool2D());
-  net.add("flatten", Flatten());
-  net.add("fc", Dense(64, 10));
-  return net;
-}
-
 // A layer the exporter does not know: y = x·x.
 class Square : public ElementwiseActivation {
  public:
@@ -249,7 +210,7 @@ TEST_F(OnnxExport, LeNetMatchesOpenCV) {
 
 TEST_F(OnnxExport, ResNet20MatchesOpenCV) {
   manual_seed(12);
-  Sequential net = resnet20(3);
+  Sequential net = resnet::resnet20(3, 10);
   randomise_batchnorms(net, 5);
   const onnx::ModelProto m =
       export_and_compare(net, random_tensor({4, 3, 16, 16}, 2), file("resnet20.onnx"));
@@ -273,7 +234,7 @@ TEST_F(OnnxExport, ResNet20MatchesOpenCV) {
 
 TEST_F(OnnxExport, InitializersAreTheWeightsUnderTheirStateDictNames) {
   manual_seed(13);
-  Sequential net = resnet20(1);
+  Sequential net = resnet::resnet20(1, 10);
   randomise_batchnorms(net, 6);
   net.set_training(false);
   export_onnx(net, {2, 1, 8, 8}, file("resnet20.onnx"));
