@@ -18,23 +18,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// n images of 8×8 bytes, four classes: the label is the quadrant that is bright, with
-// a little seeded noise everywhere. Linearly separable; a Dense layer learns it at once.
-Dataset quadrants(std::size_t n, std::uint64_t seed = 3) {
-  Rng rng(seed);
-  std::vector<std::uint8_t> images(n * 64), labels(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    const std::size_t q = rng.next() % 4;
-    labels[i] = std::uint8_t(q);
-    for (std::size_t y = 0; y < 8; ++y)
-      for (std::size_t x = 0; x < 8; ++x) {
-        const bool bright = (y / 4) * 2 + x / 4 == q;
-        images[i * 64 + y * 8 + x] = std::uint8_t((bright ? 180 : 20) + rng.next() % 40);
-      }
-  }
-  return Dataset(std::move(images), std::move(labels), 8, 8, 4, "quadrants");
-}
-
 Sequential small_dense() {
   Sequential net;
   net.add<Flatten>();

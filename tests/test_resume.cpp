@@ -18,20 +18,9 @@ using namespace minicnn::testing;
 
 namespace {
 
-// n images of 8×8 bytes, four classes: the bright quadrant, with seeded noise.
-Dataset quadrants(std::size_t n, std::uint64_t seed = 3) {
-  Rng rng(seed);
-  std::vector<std::uint8_t> images(n * 64), labels(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    const std::size_t q = rng.next() % 4;
-    labels[i] = std::uint8_t(q);
-    for (std::size_t y = 0; y < 8; ++y)
-      for (std::size_t x = 0; x < 8; ++x) {
-        const bool bright = (y / 4) * 2 + x / 4 == q;
-        images[i * 64 + y * 8 + x] = std::uint8_t((bright ? 100 : 60) + rng.next() % 90);
-      }
-  }
-  return Dataset(std::move(images), std::move(labels), 8, 8, 4, "quadrants");
+// Quadrants close enough that training takes some epochs.
+Dataset resume_quadrants(std::size_t n, std::uint64_t seed = 3) {
+  return quadrants(n, seed, /*bright=*/100, /*dark=*/60, /*spread=*/90);
 }
 
 // Every kind of state a resume must restore: conv and dense weights, BatchNorm's running
@@ -113,7 +102,7 @@ struct Recipe {
 };
 
 // The uninterrupted run against runs killed after each earlier epoch and resumed.
-void expect_resume_matches(const Recipe& recipe, const Dataset& train = quadrants(kTrain)) {
+void expect_resume_matches(const Recipe& recipe, const Dataset& train = resume_quadrants(kTrain)) {
   const TempDir tmp;
   const std::string whole = tmp.string() + "/whole.safetensors";
   std::vector<EpochRecord> whole_history;
@@ -199,7 +188,7 @@ TEST(Resume, MnistSubsetKilledAfterEachEpochEndsBitForBit) {
 TEST(Resume, AGeneratorTheCheckpointKeepsMustBeGivenAgain) {
   // Resuming without the Dropout's own generator would draw other masks: an Error, not
   // a run that quietly differs.
-  const Dataset train = quadrants(kTrain);
+  const Dataset train = resume_quadrants(kTrain);
   const TempDir tmp;
   Recipe r;
   r.optimizer = [](Sequential& net) {
@@ -221,7 +210,7 @@ TEST(Resume, AGeneratorTheCheckpointKeepsMustBeGivenAgain) {
 }
 
 TEST(Resume, ATrainingCheckpointLoadsAsAPlainModelCheckpoint) {
-  const Dataset train = quadrants(64);
+  const Dataset train = resume_quadrants(64);
   const TempDir tmp;
   const std::string ckpt = tmp.string() + "/net.safetensors";
   manual_seed(3);
@@ -251,7 +240,7 @@ TEST(Resume, ATrainingCheckpointLoadsAsAPlainModelCheckpoint) {
 }
 
 TEST(Resume, BadResumesThrowNamingTheFileAndWhatDoesNotFit) {
-  const Dataset train = quadrants(64);
+  const Dataset train = resume_quadrants(64);
   const TempDir tmp;
   const std::string ckpt = tmp.string() + "/sgd.safetensors";
   manual_seed(3);
@@ -330,7 +319,7 @@ TEST(Resume, BadResumesThrowNamingTheFileAndWhatDoesNotFit) {
 }
 
 TEST(Resume, AGeneratorStateOfTheWrongLengthIsAnError) {
-  const Dataset train = quadrants(64);
+  const Dataset train = resume_quadrants(64);
   const TempDir tmp;
   const std::string ckpt = tmp.string() + "/net.safetensors";
   manual_seed(3);
@@ -362,7 +351,7 @@ TEST(Resume, AGeneratorStateOfTheWrongLengthIsAnError) {
 }
 
 TEST(Resume, ARunResumedAtItsLastEpochTrainsNothing) {
-  const Dataset train = quadrants(64);
+  const Dataset train = resume_quadrants(64);
   const TempDir tmp;
   const std::string ckpt = tmp.string() + "/net.safetensors";
   manual_seed(3);
