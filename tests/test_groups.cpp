@@ -159,6 +159,19 @@ TEST(GroupedConv, EligibilityAndAutoTakesDepthwise) {
   EXPECT_EQ(dw.weight_numel(), 16u * 9u);
 }
 
+// Called directly, the depthwise loops refuse a geometry that is not depthwise.
+TEST(GroupedConv, DepthwiseLoopsRefuseOtherGeometries) {
+  const ConvGeom two = ConvGeom::make(1, 4, 5, 5, 4, 3, 3).grouped(2);
+  std::vector<float> x(100), w(two.weight_numel()), y(100);
+  expect_error_naming([&] { conv2d_depthwise_forward(two, x.data(), w.data(), nullptr, y.data()); },
+                      {"conv2d_depthwise_forward", "groups 2"});
+  expect_error_naming([&] { conv2d_depthwise_backward_data(two, y.data(), w.data(), x.data()); },
+                      {"conv2d_depthwise_backward_data", "groups 2"});
+  expect_error_naming(
+      [&] { conv2d_depthwise_backward_weights(two, x.data(), y.data(), w.data(), nullptr); },
+      {"conv2d_depthwise_backward_weights", "groups 2"});
+}
+
 TEST(GroupedConv, GeometryRefusesGroupsThatDoNotDivide) {
   expect_error_naming([] { ConvGeom::make(1, 6, 5, 5, 4, 3, 3).grouped(4, "test"); },
                       {"test", "groups 4", "6 in-channels", "4 out-channels"});

@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <string>
 #include <vector>
 
 #include "../../core/parallel.hpp"
+#include "../../core/tensor.hpp"
 
 // The plane functions are compiled a second time for AVX2 where GCC or Clang target x86.
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
@@ -326,10 +328,22 @@ bool has_avx2() {
 #endif
 }
 
+// The loops index x and w as one input channel per group: anything else would read
+// past them.
+void check_depthwise(const ConvGeom& g, const char* who) {
+  if (g.groups == g.C && g.K % g.C == 0) return;
+  std::string m = who;
+  m += ": needs one input channel per group (groups = C), got ";
+  m += std::to_string(g.C) + " in-channels, " + std::to_string(g.K) + " out-channels and groups ";
+  m += std::to_string(g.groups);
+  throw Error(m);
+}
+
 }  // namespace
 
 void conv2d_depthwise_forward(const ConvGeom& g, const float* x, const float* w, const float* b,
                               float* y) {
+  check_depthwise(g, "conv2d_depthwise_forward");
   const Plane q(g);
   const std::size_t M = g.K / g.C, HW = g.H * g.W, P = g.OH * g.OW, KK = g.KH * g.KW;
   auto* plane_fn = &forward_plane_base;
@@ -344,6 +358,7 @@ void conv2d_depthwise_forward(const ConvGeom& g, const float* x, const float* w,
 
 void conv2d_depthwise_backward_data(const ConvGeom& g, const float* dy, const float* w,
                                     float* dx) {
+  check_depthwise(g, "conv2d_depthwise_backward_data");
   const Plane q(g);
   const std::size_t M = g.K / g.C, HW = g.H * g.W, P = g.OH * g.OW, KK = g.KH * g.KW;
   auto* plane_fn = &backward_data_plane_base;
@@ -363,6 +378,7 @@ void conv2d_depthwise_backward_data(const ConvGeom& g, const float* dy, const fl
 
 void conv2d_depthwise_backward_weights(const ConvGeom& g, const float* x, const float* dy,
                                        float* dw, float* db) {
+  check_depthwise(g, "conv2d_depthwise_backward_weights");
   const Plane q(g);
   const std::size_t M = g.K / g.C, HW = g.H * g.W, P = g.OH * g.OW, KK = g.KH * g.KW;
   auto* plane_fn = &weights_plane_base;

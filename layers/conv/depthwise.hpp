@@ -17,7 +17,7 @@
 // one value and the result does not depend on the thread count.
 //
 // forward overwrites y; backward_data overwrites dx; backward_weights adds into dw and
-// db (db may be null). g must have groups == C.
+// db (db may be null). g must have groups == C, else Error naming the function.
 #pragma once
 
 #include "geometry.hpp"
