@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <string>
 #include <thread>
@@ -156,13 +157,23 @@ TEST(SetNumThreads, WhileOtherThreadsRunForward) {
       }
     });
   }
-  // Until the others have run many forwards, with the count changing under them.
-  for (int i = 0; calls.load() < 100 && i < 1000000; ++i) set_num_threads(1 + i % 3);
+  // The count changes 30 times, each time only after the others have finished forwards
+  // since the last change (a tight loop of changes alone starved them on a busy machine);
+  // this thread sleeps while it waits, and a deadline turns a hang into a failure.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(200);
+  int changes = 0;
+  for (; changes < 30 && std::chrono::steady_clock::now() < deadline; ++changes) {
+    set_num_threads(1 + changes % 3);
+    const int seen = calls.load();
+    while (calls.load() < seen + 2 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
   stop = true;
   for (std::thread& th : pool) th.join();
   set_num_threads(before);
   EXPECT_EQ(wrong.load(), 0);
-  EXPECT_GE(calls.load(), 100);
+  EXPECT_EQ(changes, 30);
+  EXPECT_GE(calls.load(), 60);
 }
 
 // The layer's own workspace serves a training step after eval calls from many threads.
