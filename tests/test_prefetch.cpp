@@ -187,7 +187,7 @@ TEST(BatchLoader, KeepsAtMostDepthPlusOneBatchesMade) {
   BatchLoader loader(d, 10, {.shuffle = false, .augment = counter, .prefetch = 3});
   ASSERT_TRUE(loader.next());
   // The producer fills the 3 free slots and stops: 4 batches of 10 made, no more.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (counter->calls < 40 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
