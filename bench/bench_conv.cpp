@@ -5,10 +5,17 @@
 // the label). Direct only runs where it takes under a second.
 //   ./bench_conv --benchmark_filter=S2        one shape
 //   MINICNN_NUM_THREADS=1 ./bench_conv        another thread count
+//   ./bench_conv --regret [SHAPE-PREFIX]      Auto's regret: per shape and pass, every
+//                                             eligible algorithm timed, and Auto's pick's
+//                                             time over the fastest one's
 #include <minicnn/minicnn.hpp>
 
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -102,9 +109,71 @@ void BM_Conv(benchmark::State& state, BenchShape s, ConvAlgo algo, ConvPass pass
   state.counters["ws_MiB"] = double(ws_bytes) / (1 << 20);
 }
 
+// The fastest of several runs of one pass (at least 3 and 0.1 s after a warm-up).
+double fastest_ms(ConvAlgo a, ConvPass pass, const ConvGeom& g, const ConvTensors& t,
+                  ConvWorkspace& ws) {
+  run(a, pass, g, t, ws);
+  double best = 1e30, total = 0;
+  for (int rep = 0; rep < 3 || (total < 0.1 && rep < 200); ++rep) {
+    const auto t0 = std::chrono::steady_clock::now();
+    run(a, pass, g, t, ws);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    best = std::min(best, s);
+    total += s;
+  }
+  return best * 1e3;
+}
+
+// A markdown table of Auto's regret per shape and pass; returns the largest.
+double regret_table(const char* prefix) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const ConvCalibration& cal = conv_calibration(num_threads());
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("calibration: %s (%.2f s to get)\n", cal.source.c_str(), took);
+  std::printf("threads %d\n\n| shape | pass | auto | fastest | auto ms | fastest ms | regret |\n"
+              "|---|---|---|---|---:|---:|---:|\n",
+              num_threads());
+  double worst = 0;
+  for (const BenchShape& s : kShapes) {
+    if (std::strncmp(s.name, prefix, std::strlen(prefix)) != 0) continue;
+    const ConvGeom g = geometry(s);
+    Buffers d(g);
+    const ConvTensors t = d.tensors();
+    for (ConvPass pass : {ConvPass::Forward, ConvPass::BackwardData, ConvPass::BackwardWeights}) {
+      const ConvAlgo pick = conv_select(g, pass, num_threads(), Im2colWorkspace::kDefaultLimit).algo;
+      ConvAlgo best = pick;
+      double best_ms = 1e30, pick_ms = 0;
+      for (ConvAlgo a : {ConvAlgo::Direct, ConvAlgo::Im2colGemm, ConvAlgo::FFT, ConvAlgo::Winograd,
+                         ConvAlgo::Depthwise}) {
+        if (!conv_algo_eligible(a, g) || (a == ConvAlgo::Direct && a != pick && g.flops() > 0.5e9))
+          continue;
+        ConvWorkspace ws;
+        const double ms = fastest_ms(a, pass, g, t, ws);
+        if (a == pick) pick_ms = ms;
+        if (ms < best_ms) {
+          best_ms = ms;
+          best = a;
+        }
+      }
+      const double regret = pick_ms / best_ms - 1.0;
+      worst = std::max(worst, regret);
+      std::printf("| %s | %s | %s | %s | %.3f | %.3f | %.0f%% |\n", s.name,
+                  to_string(pass).c_str(), to_string(pick).c_str(), to_string(best).c_str(), pick_ms,
+                  best_ms, 100.0 * regret);
+      std::fflush(stdout);
+    }
+  }
+  std::printf("\nlargest regret %.0f%%\n", 100.0 * worst);
+  return worst;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc >= 2 && std::string(argv[1]) == "--regret") {
+    regret_table(argc >= 3 ? argv[2] : "");
+    return 0;
+  }
   benchmark::RegisterBenchmark("sgemm/1024", BM_Sgemm1024)->Unit(benchmark::kMillisecond)->UseRealTime();
   for (const BenchShape& s : kShapes) {
     const ConvGeom g = geometry(s);

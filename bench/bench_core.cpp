@@ -54,6 +54,32 @@ BENCHMARK(BM_Im2col)
     ->Args({3, 227, 11})
     ->Unit(benchmark::kMicrosecond);
 
+// BatchNorm2D in training mode, forward then backward, on the activations of a ResNet-20's
+// stages at batch 64 (C, H): per-channel sums over N·H·W values each.
+void BM_BatchNorm2D(benchmark::State& state) {
+  const auto C = static_cast<std::size_t>(state.range(0));
+  const auto H = static_cast<std::size_t>(state.range(1));
+  set_num_threads(2);
+  BatchNorm2D bn(C);
+  bn.set_training(true);
+  Tensor x = Tensor::from_shape({64, C, H, H});
+  Rng rng(3);
+  for (float& v : x) v = rng.uniform(-1, 1);
+  const Tensor dy = x * 0.5f;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(bn.forward(x).data());
+    benchmark::DoNotOptimize(bn.backward(dy).value().data());
+  }
+  state.SetBytesProcessed(state.iterations() * 5 * static_cast<std::int64_t>(x.size() * sizeof(float)));
+}
+BENCHMARK(BM_BatchNorm2D)
+    ->ArgNames({"C", "H"})
+    ->Args({16, 28})
+    ->Args({32, 14})
+    ->Args({64, 7})
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+
 // One LeNet in eval mode answering batch-1 requests, from `threads:` caller threads at
 // once, each forward given `omp` threads of minicnn's own (set_num_threads).
 // items_per_second counts the images of all callers.

@@ -111,6 +111,11 @@ void set_num_threads(int n) {
   apply_threads(n);
 }
 
+std::string blas_core_name() {
+  const char* name = openblas_get_corename();
+  return name != nullptr ? std::string(name) : std::string("unknown");
+}
+
 int num_threads() {
   ensure_threads();
   return g_threads.load();

@@ -15,6 +15,7 @@
 
 #include <complex>
 #include <cstddef>
+#include <string>
 
 namespace minicnn {
 
@@ -34,5 +35,9 @@ void cgemm(Op op_a, Op op_b, std::size_t M, std::size_t N, std::size_t K,
 // the count applies to every call and loop that starts after it.
 void set_num_threads(int n);
 int num_threads();
+
+// The kernel family OpenBLAS runs on this CPU ("Haswell", "SkylakeX", ...): what its
+// sgemm speed depends on (OPENBLAS_CORETYPE can override the CPU's own choice).
+std::string blas_core_name();
 
 }  // namespace minicnn

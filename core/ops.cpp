@@ -7,6 +7,41 @@
 
 namespace minicnn {
 
+namespace {
+
+// Σ term(i) over i < n in double, over kParts partial sums: part j takes i ≡ j (mod
+// kParts), in order, and the parts are added last, left to right.
+constexpr std::size_t kParts = 8;
+
+template <class Term>
+double sum_in_parts(std::size_t n, Term term) {
+  double part[kParts] = {};
+  std::size_t i = 0;
+  for (; i + kParts <= n; i += kParts)
+    for (std::size_t j = 0; j < kParts; ++j) part[j] += term(i + j);
+  for (std::size_t j = 0; i + j < n; ++j) part[j] += term(i + j);
+  double s = 0.0;
+  for (double v : part) s += v;
+  return s;
+}
+
+}  // namespace
+
+double sum_to_double(const float* p, std::size_t n) {
+  return sum_in_parts(n, [p](std::size_t i) { return static_cast<double>(p[i]); });
+}
+
+double sum_sq_dev_to_double(const float* p, std::size_t n, double mean) {
+  return sum_in_parts(n, [p, mean](std::size_t i) {
+    const double d = static_cast<double>(p[i]) - mean;
+    return d * d;
+  });
+}
+
+double dot_to_double(const float* a, const float* b, std::size_t n) {
+  return sum_in_parts(n, [a, b](std::size_t i) { return static_cast<double>(a[i]) * b[i]; });
+}
+
 void add_bias(float* y, const float* b, std::size_t N, std::size_t K, std::size_t P) {
   parallel_for(N * K, [&](std::size_t i) {
     const float bk = b[i % K];
@@ -19,10 +54,7 @@ void add_bias_grad(const float* dy, float* db, std::size_t N, std::size_t K, std
   // One channel per iteration, its sum in a fixed order: the same at any thread count.
   parallel_for(K, [&](std::size_t k) {
     double s = 0.0;
-    for (std::size_t n = 0; n < N; ++n) {
-      const float* row = dy + (n * K + k) * P;
-      for (std::size_t p = 0; p < P; ++p) s += row[p];
-    }
+    for (std::size_t n = 0; n < N; ++n) s += sum_to_double(dy + (n * K + k) * P, P);
     db[k] += static_cast<float>(s);
   }, N * K * P);
 }

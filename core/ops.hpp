@@ -8,6 +8,13 @@
 
 namespace minicnn {
 
+// Σ p[i] in double, over eight partial sums in a fixed order (so the adds pipeline and
+// vectorise instead of waiting on each other): the same for the same n, at any thread count.
+double sum_to_double(const float* p, std::size_t n);
+// Σ (p[i] − mean)² and Σ a[i]·b[i], in double the same way.
+double sum_sq_dev_to_double(const float* p, std::size_t n, double mean);
+double dot_to_double(const float* a, const float* b, std::size_t n);
+
 // y[n,k,:] += b[k]
 void add_bias(float* y, const float* b, std::size_t N, std::size_t K, std::size_t P);
 // y = x·Wᵀ + b  ⇒  db[k] += Σ_n Σ_p dy[n,k,p], summed in double per channel.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "../core/ops.hpp"
 #include "../core/parallel.hpp"
 
 namespace minicnn {
@@ -102,19 +103,10 @@ Tensor BatchNorm2D::forward_impl(const Tensor& x) {
 #pragma omp parallel for schedule(static) num_threads(threads_for(x.size()))
   for (std::size_t c = 0; c < C; ++c) {
     double sum = 0.0;
-    for (std::size_t n = 0; n < N; ++n) {
-      const float* xp = px + (n * C + c) * HW;
-      for (std::size_t i = 0; i < HW; ++i) sum += xp[i];
-    }
+    for (std::size_t n = 0; n < N; ++n) sum += sum_to_double(px + (n * C + c) * HW, HW);
     const double mean = sum / static_cast<double>(m);
     double sq = 0.0;
-    for (std::size_t n = 0; n < N; ++n) {
-      const float* xp = px + (n * C + c) * HW;
-      for (std::size_t i = 0; i < HW; ++i) {
-        const double d = xp[i] - mean;
-        sq += d * d;
-      }
-    }
+    for (std::size_t n = 0; n < N; ++n) sq += sum_sq_dev_to_double(px + (n * C + c) * HW, HW, mean);
     const double var = sq / static_cast<double>(m);
     const float r = static_cast<float>(1.0 / std::sqrt(var + opt_.eps));
     const float meanf = static_cast<float>(mean);
@@ -151,10 +143,8 @@ void BatchNorm2D::backward_impl(const Tensor& dy, Tensor* dx) {
     double sum_dy = 0.0, sum_dy_xhat = 0.0;
     for (std::size_t n = 0; n < N; ++n) {
       const std::size_t off = (n * C + c) * HW;
-      for (std::size_t i = 0; i < HW; ++i) {
-        sum_dy += pdy[off + i];
-        sum_dy_xhat += static_cast<double>(pdy[off + i]) * xhat[off + i];
-      }
+      sum_dy += sum_to_double(pdy + off, HW);
+      sum_dy_xhat += dot_to_double(pdy + off, xhat + off, HW);
     }
     dgamma[c] += static_cast<float>(sum_dy_xhat);
     dbeta[c] += static_cast<float>(sum_dy);

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "../../core/blas.hpp"
+#include "../../core/ops.hpp"
 
 namespace minicnn {
 namespace {
@@ -202,9 +203,7 @@ void conv2d_im2col_backward_weights(const ConvGeom& g, const float* x, const flo
       for (std::size_t k = 0; k < g.K; ++k) {
         const float* src = dy + (s.n * g.K + k) * P + s.o0;
         std::memcpy(stage + k * J + s.at, src, len * sizeof(float));
-        float sum = 0.0f;
-        for (std::size_t i = 0; i < len; ++i) sum += src[i];
-        db_part[k] += sum;
+        db_part[k] += static_cast<float>(sum_to_double(src, len));
       }
     });
     for (std::size_t gi = 0; gi < g.groups; ++gi) {

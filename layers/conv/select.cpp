@@ -3,14 +3,22 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
+#include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
+#include <sstream>
 #include <tuple>
 #include <vector>
 
 #include "../../core/blas.hpp"
 #include "../../core/random.hpp"
+#include "../../core/tensor.hpp"
+#include "../../core/version.hpp"
+#include "../../io/file.hpp"
 
 namespace minicnn {
 namespace {
@@ -93,6 +101,101 @@ double winograd_seconds(const ConvGeom& g, ConvPass pass, int threads) {
   return (gemm + transforms) / threads;
 }
 
+// The model with its constants alone.
+double builtin_seconds(ConvAlgo a, const ConvGeom& g, ConvPass pass, int threads) {
+  threads = std::max(1, threads);
+  switch (a) {
+    case ConvAlgo::Direct: return g.flops() / kDirectRate;
+    case ConvAlgo::Depthwise: return g.flops() / (kDepthwiseRate * threads);
+    case ConvAlgo::Im2colGemm: return im2col_seconds(g, pass, threads);
+    case ConvAlgo::FFT: return fft_seconds(g, pass, threads);
+    case ConvAlgo::Winograd: return winograd_seconds(g, pass, threads);
+    case ConvAlgo::Auto: break;
+  }
+  return 0.0;
+}
+
+// ---- calibration ---------------------------------------------------------------------
+
+constexpr ConvAlgo kCalibrated[] = {ConvAlgo::Direct, ConvAlgo::Im2colGemm, ConvAlgo::FFT,
+                                    ConvAlgo::Winograd, ConvAlgo::Depthwise};
+constexpr ConvPass kPasses[] = {ConvPass::Forward, ConvPass::BackwardData,
+                                ConvPass::BackwardWeights};
+constexpr char kCalibrationHeader[] = "minicnn conv calibration 1";
+
+int idx(ConvAlgo a) { return static_cast<int>(a); }
+int idx(ConvPass p) { return static_cast<int>(p); }
+
+// The layers the factors are fitted to: small versions of what networks are made of.
+// (Each is timed with every algorithm eligible for it; the reference loops only on the
+// first, the others would take them milliseconds.)
+std::vector<ConvGeom> calibration_probes() {
+  return {ConvGeom::make(1, 1, 28, 28, 16, 3, 3, 1, 1),     // a stem on one image
+          ConvGeom::make(8, 1, 28, 28, 16, 3, 3, 1, 1),     // a stem: one input channel
+          ConvGeom::make(8, 16, 28, 28, 16, 3, 3, 1, 1),    // a thin 3×3 layer
+          ConvGeom::make(8, 64, 8, 8, 64, 3, 3, 1, 1),      // a wider one on a small plane
+          ConvGeom::make(8, 16, 14, 14, 32, 5, 5, 1, 0),    // 5×5
+          ConvGeom::make(8, 16, 28, 28, 32, 3, 3, 2, 1),    // strided
+          ConvGeom::make(8, 32, 28, 28, 32, 3, 3, 1, 1).grouped(32)};  // depthwise
+}
+// The probe whose time is all fixed cost.
+ConvGeom tiny_probe() { return ConvGeom::make(1, 1, 8, 8, 1, 3, 3, 1, 1); }
+constexpr double kDirectProbeFlops = 1e6;
+
+// The fastest of `reps` runs after one more (which plans FFTs and sizes workspaces).
+double time_pass(ConvAlgo a, ConvPass pass, const ConvGeom& g, const ConvTensors& t,
+                 ConvWorkspace& work, int reps) {
+  double fastest = -1;
+  for (int rep = 0; rep <= reps; ++rep) {
+    work.fft.forget();  // each pass on its own, transforming all its inputs
+    const auto t0 = std::chrono::steady_clock::now();
+    conv2d_run(a, pass, g, t, work, "conv_measure_calibration");
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (rep > 0 && (fastest < 0 || s < fastest)) fastest = s;
+  }
+  return fastest;
+}
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0) {
+      const std::size_t colon = line.find(':');
+      if (colon != std::string::npos) {
+        std::size_t b = line.find_first_not_of(" \t", colon + 1);
+        return b == std::string::npos ? "unknown" : line.substr(b);
+      }
+    }
+  return "unknown";
+}
+
+// What the calibration depends on besides the thread count.
+std::string machine_key() {
+  return std::string("cpu ") + cpu_model() + "\nblas " + blas_core_name() + "\nversion " +
+         kVersion + "\n";
+}
+
+std::uint64_t fnv1a(const std::string& s) {
+  std::uint64_t h = 14695981039346656037ull;
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+std::string cache_dir() {
+  namespace fs = std::filesystem;
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x != nullptr && fs::path(x).is_absolute())
+    return (fs::path(x) / "minicnn").string();
+  if (const char* h = std::getenv("HOME"); h != nullptr && fs::path(h).is_absolute())
+    return (fs::path(h) / ".cache" / "minicnn").string();
+  return "";
+}
+
+[[noreturn]] void bad_file(const std::string& path, std::size_t line, const std::string& what) {
+  throw Error("read_conv_calibration: " + path +
+              (line > 0 ? ": line " + std::to_string(line) : std::string()) + ": " + what);
+}
+
 struct TuneCache {
   std::mutex mutex;
   std::map<std::tuple<ConvGeom, ConvPass, int>, ConvChoice> choices;  // by threads too
@@ -105,17 +208,184 @@ TuneCache& tune_cache() {
 
 }  // namespace
 
-double conv_estimate_seconds(ConvAlgo a, const ConvGeom& g, ConvPass pass, int threads) {
+
+ConvCalibration::ConvCalibration() {
+  for (auto& row : factor) row.fill(1.0);
+}
+
+double conv_estimate_seconds(ConvAlgo a, const ConvGeom& g, ConvPass pass, int threads,
+                             const ConvCalibration& c) {
   threads = std::max(1, threads);
-  switch (a) {
-    case ConvAlgo::Direct: return g.flops() / kDirectRate;
-    case ConvAlgo::Depthwise: return g.flops() / (kDepthwiseRate * threads);
-    case ConvAlgo::Im2colGemm: return im2col_seconds(g, pass, threads);
-    case ConvAlgo::FFT: return fft_seconds(g, pass, threads);
-    case ConvAlgo::Winograd: return winograd_seconds(g, pass, threads);
-    case ConvAlgo::Auto: break;
+  if (a == ConvAlgo::Auto) return 0.0;
+  return c.fixed_seconds[idx(a)][idx(pass)] +
+         c.factor[idx(a)][idx(pass)] * builtin_seconds(a, g, pass, threads);
+}
+
+double conv_estimate_seconds(ConvAlgo a, const ConvGeom& g, ConvPass pass, int threads) {
+  return conv_estimate_seconds(a, g, pass, threads, conv_calibration(std::max(1, threads)));
+}
+
+ConvCalibration conv_measure_calibration() {
+  ConvCalibration c;
+  c.threads = num_threads();
+  c.source = "measured";
+  std::vector<ConvGeom> probes = calibration_probes();
+  const ConvGeom tiny = tiny_probe();
+  std::size_t xs = 0, ws = 0, ys = 0, ks = 0;
+  for (const ConvGeom& g : probes) {
+    xs = std::max(xs, g.N * g.C * g.H * g.W);
+    ws = std::max(ws, g.weight_numel());
+    ys = std::max(ys, g.N * g.K * g.OH * g.OW);
+    ks = std::max(ks, g.K);
   }
-  return 0.0;
+  Rng rng(1);
+  std::vector<float> x(xs), w(ws), y(ys), dy(ys), dx(xs), dw(ws), db(ks);
+  for (auto& v : x) v = rng.uniform(-1, 1);
+  for (auto& v : w) v = rng.uniform(-1, 1);
+  for (auto& v : dy) v = rng.uniform(-1, 1);
+  const ConvTensors t{.x = x.data(), .w = w.data(), .b = db.data(), .dy = dy.data(),
+                      .y = y.data(), .dx = dx.data(), .dw = dw.data(), .db = db.data()};
+  ConvWorkspace work;
+  for (ConvAlgo a : kCalibrated)
+    for (ConvPass pass : kPasses) {
+      double fixed = 0;
+      if (conv_algo_eligible(a, tiny)) fixed = time_pass(a, pass, tiny, t, work, 7);
+      double log_sum = 0;
+      int n = 0;
+      for (const ConvGeom& g : probes) {
+        if (!conv_algo_eligible(a, g)) continue;
+        if (a == ConvAlgo::Direct && g.flops() > kDirectProbeFlops) continue;
+        const double measured = time_pass(a, pass, g, t, work, 3);
+        const double model = builtin_seconds(a, g, pass, c.threads);
+        if (model <= 0) continue;
+        log_sum += std::log(std::max(measured - fixed, 0.1 * measured) / model);
+        ++n;
+      }
+      c.fixed_seconds[idx(a)][idx(pass)] = fixed;
+      c.factor[idx(a)][idx(pass)] = n > 0 ? std::clamp(std::exp(log_sum / n), 0.02, 50.0) : 1.0;
+    }
+  return c;
+}
+
+std::string conv_calibration_cache_path(int threads) {
+  const std::string dir = cache_dir();
+  if (dir.empty()) return "";
+  char hash[17];
+  std::snprintf(hash, sizeof hash, "%016llx", static_cast<unsigned long long>(fnv1a(machine_key())));
+  return dir + "/conv-calibration-" + hash + "-t" + std::to_string(threads) + ".txt";
+}
+
+void write_conv_calibration(const std::string& path, const ConvCalibration& c) {
+  std::ostringstream out;
+  out.precision(6);
+  out << kCalibrationHeader << "\n" << machine_key() << "threads " << c.threads << "\n"
+      << "# algorithm pass fixed-seconds factor\n";
+  for (ConvAlgo a : kCalibrated)
+    for (ConvPass p : kPasses)
+      out << to_string(a) << " " << to_string(p) << " " << std::scientific
+          << c.fixed_seconds[idx(a)][idx(p)] << " " << c.factor[idx(a)][idx(p)] << "\n";
+  out << "end\n";  // a file cut short anywhere lacks it
+  write_file_atomic(path, out.str());
+}
+
+ConvCalibration read_conv_calibration(const std::string& path) {
+  const std::vector<std::uint8_t> bytes = read_file(path, "read_conv_calibration");
+  std::istringstream in(std::string(bytes.begin(), bytes.end()));
+  ConvCalibration c;
+  c.source = path;
+  std::string line;
+  std::size_t n = 0;
+  bool seen[ConvCalibration::kAlgos][ConvCalibration::kPasses] = {};
+  bool threads_seen = false, ended = false;
+  while (std::getline(in, line)) {
+    ++n;
+    if (ended) bad_file(path, n, "text after 'end'");
+    if (line == "end") {
+      ended = true;
+      continue;
+    }
+    if (n == 1) {
+      if (line != kCalibrationHeader)
+        bad_file(path, n, std::string("not a calibration file (expected '") + kCalibrationHeader + "')");
+      continue;
+    }
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream words(line);
+    std::string first, second;
+    words >> first;
+    if (first == "cpu" || first == "blas" || first == "version") continue;  // for the reader
+    if (first == "threads") {
+      if (!(words >> c.threads) || c.threads < 1) bad_file(path, n, "bad thread count: " + line);
+      threads_seen = true;
+      continue;
+    }
+    words >> second;
+    int a = -1, p = -1;
+    for (ConvAlgo x : kCalibrated)
+      if (to_string(x) == first) a = idx(x);
+    for (ConvPass x : kPasses)
+      if (to_string(x) == second) p = idx(x);
+    if (a < 0 || p < 0) bad_file(path, n, "unknown algorithm or pass: " + line);
+    std::string fs, ff, rest;
+    if (!(words >> fs >> ff) || (words >> rest)) bad_file(path, n, "expected two numbers: " + line);
+    char* end1 = nullptr;
+    char* end2 = nullptr;
+    const double fixed = std::strtod(fs.c_str(), &end1), factor = std::strtod(ff.c_str(), &end2);
+    if (*end1 != '\0' || *end2 != '\0' || !std::isfinite(fixed) || !std::isfinite(factor) ||
+        fixed < 0 || fixed > 10 || factor <= 0 || factor > 1e3)
+      bad_file(path, n, "expected a fixed cost in [0, 10] s and a factor in (0, 1000]: " + line);
+    c.fixed_seconds[a][p] = fixed;
+    c.factor[a][p] = factor;
+    seen[a][p] = true;
+  }
+  if (n == 0) bad_file(path, 0, "empty");
+  if (!ended) bad_file(path, 0, "no 'end' line (truncated?)");
+  if (!threads_seen) bad_file(path, 0, "no thread count");
+  for (ConvAlgo a : kCalibrated)
+    for (ConvPass p : kPasses)
+      if (!seen[idx(a)][idx(p)])
+        bad_file(path, 0, "no line for " + to_string(a) + " " + to_string(p) + " (truncated?)");
+  return c;
+}
+
+ConvCalibration conv_calibration_for(int threads, const std::string& mode,
+                                     const std::string& cache_path) {
+  ConvCalibration c;
+  c.threads = threads;
+  if (mode == "builtin") return c;
+  if (!mode.empty() && mode != "measure")
+    return read_conv_calibration(mode);  // asked for by name: a bad file is an Error
+  if (mode.empty() && !cache_path.empty() && std::filesystem::exists(cache_path)) {
+    try {
+      ConvCalibration cached = read_conv_calibration(cache_path);
+      if (cached.threads == threads) return cached;
+    } catch (const Error&) {
+      // a damaged cache file is measured again and replaced
+    }
+  }
+  if (threads != num_threads()) return c;  // cannot be measured from here
+  c = conv_measure_calibration();
+  if (!cache_path.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(cache_path).parent_path(), ec);
+    try {
+      write_conv_calibration(cache_path, c);
+    } catch (const Error&) {
+      // a cache that cannot be written costs the next process a measurement, no more
+    }
+  }
+  return c;
+}
+
+const ConvCalibration& conv_calibration(int threads) {
+  static std::mutex mutex;
+  static std::map<int, ConvCalibration> chosen;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (auto it = chosen.find(threads); it != chosen.end()) return it->second;
+  const char* env = std::getenv("MINICNN_CONV_CALIBRATION");
+  ConvCalibration c = conv_calibration_for(threads, env != nullptr ? env : "",
+                                           conv_calibration_cache_path(threads));
+  return chosen.emplace(threads, std::move(c)).first->second;
 }
 
 ConvChoice conv_select(const ConvGeom& g, ConvPass pass, int threads, std::size_t im2col_limit) {

@@ -10,10 +10,24 @@
 // (Conv2DOptions::autotune, or MINICNN_CONV_AUTOTUNE=1) instead times every eligible
 // algorithm once per geometry, pass and thread count, as cuDNN's benchmark mode does,
 // and caches the winner for the rest of the process.
+//
+// Calibration: those constants hold on one machine. The first time a process asks the
+// model anything for a thread count, it reads a calibration for this machine from the
+// user's cache directory ($XDG_CACHE_HOME/minicnn, else ~/.cache/minicnn; one file per
+// CPU model, OpenBLAS kernel, library version and thread count), or measures one (a
+// fraction of a second: every algorithm and pass on a tiny probe and five small layers)
+// and writes it there. Per algorithm and pass it holds a fixed cost per call, timed on
+// the tiny probe, and a factor on the model's estimate, the geometric mean of the
+// measured over the estimated times of the probes (the fixed cost taken off). An
+// estimate is then   fixed cost + factor · built-in estimate.
+// MINICNN_CONV_CALIBRATION overrides it: "builtin" (factors 1, no fixed costs: the
+// constants alone, as the tests run), "measure" (measure again and rewrite the cache),
+// or the path of a calibration file to read.
 #pragma once
 
 #include <array>
 #include <cstddef>
+#include <string>
 
 #include "dispatch.hpp"
 
@@ -26,8 +40,39 @@ struct ConvChoice {
   std::size_t workspace_bytes = 0;
 };
 
-// The cost model's estimate, in seconds, of one pass with `threads` threads.
+// The cost model's corrections for one machine and thread count (see above); indexed by
+// static_cast<int>(ConvAlgo) and static_cast<int>(ConvPass).
+struct ConvCalibration {
+  static constexpr int kAlgos = 6, kPasses = 3;
+  std::array<std::array<double, kPasses>, kAlgos> fixed_seconds{};
+  std::array<std::array<double, kPasses>, kAlgos> factor{};
+  int threads = 1;
+  std::string source = "builtin";  // "builtin", "measured", or the file it was read from
+  ConvCalibration();               // the built-in one: factors 1, fixed costs 0
+};
+
+// Times the probes with the current num_threads() (under a second on a 2-core machine).
+ConvCalibration conv_measure_calibration();
+// The calibration the model uses for `threads`, chosen once per process as described
+// above; when `threads` is not the current num_threads() and no file holds one for it,
+// the built-in one.
+const ConvCalibration& conv_calibration(int threads);
+// What conv_calibration does once per thread count, as a function: `mode` is the value of
+// MINICNN_CONV_CALIBRATION ("" when unset), `cache_path` the cache file ("" for none).
+ConvCalibration conv_calibration_for(int threads, const std::string& mode,
+                                     const std::string& cache_path);
+// The cache file for this machine and thread count; "" when there is no cache directory.
+std::string conv_calibration_cache_path(int threads);
+// A calibration as a small text file (written atomically), and back; a file that is
+// not one, or is truncated, is an Error naming it and what is wrong.
+void write_conv_calibration(const std::string& path, const ConvCalibration& c);
+ConvCalibration read_conv_calibration(const std::string& path);
+
+// The cost model's estimate, in seconds, of one pass with `threads` threads: with the
+// calibration conv_calibration(threads), or with the one given.
 double conv_estimate_seconds(ConvAlgo a, const ConvGeom& g, ConvPass pass, int threads);
+double conv_estimate_seconds(ConvAlgo a, const ConvGeom& g, ConvPass pass, int threads,
+                             const ConvCalibration& c);
 // The cheapest eligible algorithm by the cost model.
 ConvChoice conv_select(const ConvGeom& g, ConvPass pass, int threads, std::size_t im2col_limit);
 // The fastest eligible algorithm by timing (cached per geometry, pass and threads).
