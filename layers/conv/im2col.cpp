@@ -82,6 +82,8 @@ void im2col(const float* x, const ConvGeom& g, std::size_t o0, std::size_t o1, f
                      std::memcpy(d, src, n * sizeof(float));
                    } else if (stride == 1) {  // short rows: a call to memcpy costs more
                      for (std::size_t i = 0; i < n; ++i) d[i] = src[i];
+                   } else if (stride == 2) {  // a constant stride the compiler vectorises
+                     for (std::size_t i = 0; i < n; ++i) d[i] = src[2 * i];
                    } else {
                      for (std::size_t i = 0; i < n; ++i) d[i] = src[i * stride];
                    }
@@ -104,6 +106,8 @@ void col2im(const float* cols, const ConvGeom& g, std::size_t o0, std::size_t o1
                    const std::size_t n = hi - lo;
                    if (stride == 1) {
                      for (std::size_t i = 0; i < n; ++i) dst[i] += src[i];
+                   } else if (stride == 2) {
+                     for (std::size_t i = 0; i < n; ++i) dst[2 * i] += src[i];
                    } else {
                      for (std::size_t i = 0; i < n; ++i) dst[i * stride] += src[i];
                    }
