@@ -8,7 +8,8 @@
 //
 //   out/lenet/lenet.safetensors   the weights (keys "0.weight", ... as PyTorch's), saved
 //                                 after every epoch; examples/predict classifies with them
-//   out/lenet/metrics.csv         epoch, train loss, train and test accuracy, seconds
+//   out/lenet/metrics.csv         epoch, train loss and accuracy, validation loss and
+//                                 accuracy, test accuracy, seconds, data wait
 //   out/lenet/loss.png            the training loss per epoch
 //   out/lenet/accuracy.png        train and test accuracy per epoch
 //   out/lenet/filters.png         the 20 learned 5×5 filters of the first convolution

@@ -76,21 +76,63 @@ TEST(MetricsCsv, WritesEveryRowThroughARename) {
   const TempDir dir;
   const std::string file = dir.file("metrics.csv");
   MetricsCsv csv(file);
-  EXPECT_EQ(read_bytes(file), "epoch,train_loss,train_acc,test_acc,seconds\n");
+  const std::string header =
+      "epoch,train_loss,train_acc,val_loss,val_acc,test_acc,seconds,data_wait_seconds\n";
+  EXPECT_EQ(read_bytes(file), header);
   csv.add({.epoch = 1, .train_loss = 0.25, .train_acc = 0.9, .test_acc = 0.95, .seconds = 12.5});
   csv.add({.epoch = 2,
            .train_loss = 0.125,
            .train_acc = 0.96,
            .test_acc = std::numeric_limits<double>::quiet_NaN(),
-           .seconds = 11.0});
-  EXPECT_EQ(read_bytes(file),
-            "epoch,train_loss,train_acc,test_acc,seconds\n"
-            "1,0.250000,0.900000,0.950000,12.500\n"
-            "2,0.125000,0.960000,,11.000\n");
+           .seconds = 11.0,
+           .val_loss = 0.5,
+           .val_acc = 0.875,
+           .data_wait_seconds = 0.25});
+  EXPECT_EQ(read_bytes(file), header +
+                                  "1,0.250000,0.900000,,,0.950000,12.500,0.000\n"
+                                  "2,0.125000,0.960000,0.500000,0.875000,,11.000,0.250\n");
   EXPECT_EQ(csv.rows().size(), 2u);
   // Only the file itself is left: the temporaries were renamed away.
   EXPECT_EQ(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator()), 1);
 
   expect_error_naming([&] { MetricsCsv bad(dir.file("missing-folder/m.csv")); },
                       {"missing-folder/m.csv"});
+}
+
+TEST(MetricsCsv, AResumedRunKeepsTheEarlierEpochsRows) {
+  const TempDir dir;
+  const std::string file = dir.file("metrics.csv");
+  {
+    MetricsCsv first(file);
+    for (std::size_t e = 1; e <= 3; ++e)
+      first.add({.epoch = e, .train_loss = 1.0 / double(e), .train_acc = 0.5, .test_acc = 0.75,
+                 .seconds = 2.0, .val_loss = 0.5, .val_acc = 0.625});
+  }
+  const std::string three = read_bytes(file);
+  // Resumed after epoch 2: epoch 3's row (trained again) goes, 1 and 2 stay as they were.
+  MetricsCsv resumed(file, 2);
+  EXPECT_EQ(resumed.kept().size(), 2u);
+  EXPECT_TRUE(resumed.rows().empty());
+  resumed.add({.epoch = 3, .train_loss = 0.25, .train_acc = 0.5, .test_acc = 0.75, .seconds = 3.0});
+  const std::string now = read_bytes(file);
+  const std::string upto2 = three.substr(0, three.find("\n3,") + 1);
+  EXPECT_EQ(now.substr(0, upto2.size()), upto2);
+  EXPECT_TRUE(contains(now, "\n3,0.250000,0.500000,,,0.750000,3.000,0.000\n")) << now;
+
+  // An older file (without the validation columns) is read by its column names.
+  write_bytes(file, "epoch,train_loss,train_acc,test_acc,seconds\n1,0.5,0.8,0.9,10\n2,0.25,0.9,0.95,11\n");
+  MetricsCsv old(file, 1);
+  ASSERT_EQ(old.kept().size(), 1u);
+  EXPECT_EQ(read_bytes(file),
+            "epoch,train_loss,train_acc,val_loss,val_acc,test_acc,seconds,data_wait_seconds\n"
+            "1,0.500000,0.800000,,,0.900000,10.000,0.000\n");
+
+  // No file yet: it starts empty. A damaged one is an Error naming it and the line.
+  EXPECT_TRUE(MetricsCsv(dir.file("new.csv"), 4).kept().empty());
+  write_bytes(file, "epoch,train_loss\n1,0.5\n2,zero\n");
+  expect_error_naming([&] { MetricsCsv bad(file, 2); }, {file, "line 3", "zero"});
+  write_bytes(file, "loss\n1\n");
+  expect_error_naming([&] { MetricsCsv bad(file, 2); }, {file, "line 1"});
+  write_bytes(file, "epoch,train_loss\n1,0.5,7\n");
+  expect_error_naming([&] { MetricsCsv bad(file, 2); }, {file, "line 2"});
 }

@@ -8,6 +8,7 @@
 #include <functional>
 #include <minicnn/minicnn.hpp>
 #include <stdexcept>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -85,6 +86,7 @@ struct Recipe {
     o.batch_size = kBatch;
     o.schedule = sched.get();
     o.checkpoint_path = checkpoint;
+    o.metrics_path = checkpoint + ".csv";
     o.resume_from = resume_from;
     o.progress = false;
     if (own_rng) o.generators = {{"dropout", &dropout_rng}};
@@ -100,6 +102,17 @@ struct Recipe {
     return state_of(net);
   }
 };
+
+// A metrics CSV without its last two columns (the seconds, which differ run to run).
+std::string without_times(const std::string& csv) {
+  std::string out, line;
+  std::istringstream in(csv);
+  while (std::getline(in, line)) {
+    for (int cut = 0; cut < 2; ++cut) line.erase(line.rfind(','));
+    out += line + '\n';
+  }
+  return out;
+}
 
 // The uninterrupted run against runs killed after each earlier epoch and resumed.
 void expect_resume_matches(const Recipe& recipe, const Dataset& train = resume_quadrants(kTrain)) {
@@ -129,6 +142,8 @@ void expect_resume_matches(const Recipe& recipe, const Dataset& train = resume_q
       }
     }
     expect_same_bits(got, want);
+    // The resumed run's metrics CSV has every epoch's row, as the whole run's has.
+    EXPECT_EQ(without_times(read_bytes(ckpt + ".csv")), without_times(read_bytes(whole + ".csv")));
     // and the run had moved on since the kill: the comparison is not of untrained weights
     EXPECT_FALSE(same_bits(at_kill.front(), want.front()));
   }

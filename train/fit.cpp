@@ -279,7 +279,8 @@ std::vector<EpochRecord> fit(Layer& model, Optimizer& opt, const Dataset& all_tr
   }
 
   std::optional<MetricsCsv> csv;
-  if (!o.metrics_path.empty()) csv.emplace(o.metrics_path);  // a bad path fails now
+  // A bad path fails now; a resumed run keeps the rows of the epochs it resumes after.
+  if (!o.metrics_path.empty()) csv.emplace(o.metrics_path, first_epoch - 1);
   BatchLoader batches(train, o.batch_size,
                       {.shuffle = o.shuffle,
                        .seed = o.seed,

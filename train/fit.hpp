@@ -41,8 +41,9 @@
 // resumed+1 .. epochs, so that a run stopped after any epoch and resumed
 // ends with the weights of one never stopped, bit for bit (same thread count). The
 // shuffle is not stored: its order is a function of the seed and the epochs before, and
-// is replayed. The returned history, the progress lines and the metrics CSV hold the
-// epochs this call trained.
+// is replayed. The returned history and the progress lines hold the epochs this call
+// trained; the metrics CSV keeps the rows of epochs 1 .. resumed that the file at
+// metrics_path holds and adds this call's after them.
 //
 // EpochRecord per epoch: train_loss and train_acc are the running mean loss and accuracy
 // over the epoch's batches (each computed before that batch's step), val_loss and

@@ -3,6 +3,11 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <vector>
+#include <cstdint>
+#include <cstdlib>
+#include <sstream>
+#include <filesystem>
 #include <cstdio>
 #include <iostream>
 
@@ -109,7 +114,71 @@ std::string ProgressBar::line(bool final, const std::string& extra) const {
 
 // ---- MetricsCsv ------------------------------------------------------------------
 
-MetricsCsv::MetricsCsv(std::string path) : path_(std::move(path)) {
+namespace {
+
+constexpr const char* kCsvColumns[] = {"epoch",   "train_loss", "train_acc", "val_loss",
+                                       "val_acc", "test_acc",   "seconds",   "data_wait_seconds"};
+
+std::vector<std::string> split_commas(const std::string& line) {
+  std::vector<std::string> cells(1);
+  for (char c : line) {
+    if (c == ',') cells.emplace_back();
+    else cells.back() += c;
+  }
+  return cells;
+}
+
+// The rows of epochs 1 .. keep_through in the metrics CSV at `path`, by column name.
+std::vector<EpochRecord> read_metrics_rows(const std::string& path, std::size_t keep_through) {
+  std::vector<EpochRecord> rows;
+  if (!std::filesystem::exists(path)) return rows;
+  const std::vector<std::uint8_t> bytes = read_file(path, "MetricsCsv");
+  std::istringstream in(std::string(bytes.begin(), bytes.end()));
+  const auto bad = [&](std::size_t line, const std::string& what) {
+    return Error("MetricsCsv: " + path + ": line " + std::to_string(line) + ": " + what);
+  };
+  std::string line;
+  if (!std::getline(in, line)) throw bad(1, "empty file, expected a header");
+  const std::vector<std::string> header = split_commas(line);
+  if (header.empty() || header[0] != "epoch") throw bad(1, "not a metrics CSV header: '" + line + "'");
+  std::size_t n = 1;
+  while (std::getline(in, line)) {
+    ++n;
+    if (line.empty()) continue;
+    const std::vector<std::string> cells = split_commas(line);
+    if (cells.size() != header.size())
+      throw bad(n, std::to_string(cells.size()) + " cells where the header has " +
+                       std::to_string(header.size()));
+    EpochRecord r;
+    r.test_acc = r.train_loss = r.train_acc = r.seconds = std::nan("");
+    for (std::size_t i = 0; i < cells.size(); ++i) {
+      double v = std::nan("");
+      if (!cells[i].empty()) {
+        char* end = nullptr;
+        v = std::strtod(cells[i].c_str(), &end);
+        if (*end != '\0') throw bad(n, "'" + cells[i] + "' is not a number");
+      }
+      const std::string& h = header[i];
+      if (h == "epoch") {
+        if (!(v >= 1 && v < 1e9 && v == std::floor(v))) throw bad(n, "bad epoch '" + cells[i] + "'");
+        r.epoch = static_cast<std::size_t>(v);
+      } else if (h == "train_loss") r.train_loss = v;
+      else if (h == "train_acc") r.train_acc = v;
+      else if (h == "val_loss") r.val_loss = v;
+      else if (h == "val_acc") r.val_acc = v;
+      else if (h == "test_acc") r.test_acc = v;
+      else if (h == "seconds") r.seconds = v;
+      else if (h == "data_wait_seconds") r.data_wait_seconds = std::isnan(v) ? 0.0 : v;
+    }
+    if (r.epoch <= keep_through) rows.push_back(r);
+  }
+  return rows;
+}
+
+}  // namespace
+
+MetricsCsv::MetricsCsv(std::string path, std::size_t keep_through) : path_(std::move(path)) {
+  if (keep_through > 0) kept_ = read_metrics_rows(path_, keep_through);
   write_file_atomic(path_, to_string(), "MetricsCsv");
 }
 
@@ -127,12 +196,16 @@ std::string MetricsCsv::to_string() const {
   auto cell = [](const char* format, double v) {
     return std::isnan(v) ? std::string() : fmt(format, v);
   };
-  std::string s = "epoch,train_loss,train_acc,test_acc,seconds\n";
-  for (const EpochRecord& r : rows_) {
-    s += std::to_string(r.epoch) + ',' + cell("%.6f", r.train_loss) + ',' +
-         cell("%.6f", r.train_acc) + ',' + cell("%.6f", r.test_acc) + ',' +
-         cell("%.3f", r.seconds) + '\n';
-  }
+  std::string s;
+  for (const char* c : kCsvColumns) s += std::string(s.empty() ? "" : ",") + c;
+  s += '\n';
+  for (const auto* part : {&kept_, &rows_})
+    for (const EpochRecord& r : *part) {
+      s += std::to_string(r.epoch) + ',' + cell("%.6f", r.train_loss) + ',' +
+           cell("%.6f", r.train_acc) + ',' + cell("%.6f", r.val_loss) + ',' +
+           cell("%.6f", r.val_acc) + ',' + cell("%.6f", r.test_acc) + ',' +
+           cell("%.3f", r.seconds) + ',' + cell("%.3f", r.data_wait_seconds) + '\n';
+    }
   return s;
 }
 

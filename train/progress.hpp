@@ -76,23 +76,30 @@ struct EpochRecord {
 };
 
 // A CSV file with a header and one row per epoch:
-//   epoch,train_loss,train_acc,test_acc,seconds
-//   1,0.215623,0.934117,0.974300,12.413
+//   epoch,train_loss,train_acc,val_loss,val_acc,test_acc,seconds,data_wait_seconds
+//   1,0.215623,0.934117,,,0.974300,12.413,0.151
 // Each add() rewrites the whole file through a temporary and a rename, so the file is
-// always complete, even when a run is killed mid-epoch. A NaN value is an empty cell.
+// always complete, even when a run is killed mid-epoch. A NaN value is an empty cell
+// (val_loss and val_acc without a validation split).
 class MetricsCsv {
  public:
-  // Writes the header-only file now, so that a bad path fails before training starts.
-  explicit MetricsCsv(std::string path);
+  // Writes the file now (a bad path fails before training starts): the header alone, or,
+  // when keep_through > 0 (a resumed run), the rows of epochs 1 .. keep_through that the
+  // file at `path` already holds, read by their column names (an older file without the
+  // validation columns included; a column it lacks is empty). A file that is not such a
+  // CSV is an Error naming it and the line; a missing one starts empty.
+  explicit MetricsCsv(std::string path, std::size_t keep_through = 0);
   void add(const EpochRecord& row);
+  // The rows added by add(), without those kept from the file.
   const std::vector<EpochRecord>& rows() const { return rows_; }
+  const std::vector<EpochRecord>& kept() const { return kept_; }
   const std::string& path() const { return path_; }
-  // The file's content for the rows so far.
+  // The file's content for the kept rows and the rows so far.
   std::string to_string() const;
 
  private:
   std::string path_;
-  std::vector<EpochRecord> rows_;
+  std::vector<EpochRecord> kept_, rows_;
 };
 
 }  // namespace minicnn
