@@ -1,6 +1,8 @@
 #include "conv_layer.hpp"
 
+#include <mutex>
 #include <sstream>
+#include <vector>
 
 #include "../core/blas.hpp"
 #include "../core/random.hpp"
@@ -88,25 +90,66 @@ ConvWorkspace ConvLayer::new_workspace() const {
   return ws;
 }
 
+namespace {
+
+// The scratch of im2col and Winograd (nothing in it outlives a call), shared by every
+// conv layer of the process: a call borrows two buffers and gives them back, so a
+// model's layers hold about one pair between them (one per thread running a conv at
+// once), the size of the largest layer's, instead of a pair each. (FFT's spectra serve
+// forward and backward, and stay in the layer's own workspace.)
+struct ScratchPool {
+  std::mutex mutex;
+  std::vector<AlignedBuffer<float>> free;
+};
+
+ScratchPool& scratch_pool() {
+  static ScratchPool pool;
+  return pool;
+}
+
+AlignedBuffer<float> borrow_scratch() {
+  ScratchPool& pool = scratch_pool();
+  std::lock_guard<std::mutex> lock(pool.mutex);
+  if (pool.free.empty()) return {};
+  AlignedBuffer<float> b = std::move(pool.free.back());
+  pool.free.pop_back();
+  return b;
+}
+
+void return_scratch(AlignedBuffer<float>& b) noexcept {
+  if (b.capacity() == 0) return;
+  ScratchPool& pool = scratch_pool();
+  std::lock_guard<std::mutex> lock(pool.mutex);
+  try {
+    pool.free.push_back(std::move(b));
+  } catch (...) {  // no room to keep it: freed with the workspace
+  }
+}
+
+}  // namespace
+
 ConvLayer::Workspace::Workspace(ConvLayer& layer)
     : layer_(layer), own_(layer.shared_.ws_mutex, std::defer_lock), ws_(&layer.shared_.ws) {
   if (layer.training_) {
     own_.lock();
-    return;
-  }
-  if (own_.try_lock()) return;
-  {
-    std::lock_guard<std::mutex> lock(layer.shared_.pool_mutex);
-    if (!layer.shared_.pool.empty()) {
-      pooled_ = std::move(layer.shared_.pool.back());
-      layer.shared_.pool.pop_back();
+  } else if (!own_.try_lock()) {
+    {
+      std::lock_guard<std::mutex> lock(layer.shared_.pool_mutex);
+      if (!layer.shared_.pool.empty()) {
+        pooled_ = std::move(layer.shared_.pool.back());
+        layer.shared_.pool.pop_back();
+      }
     }
+    if (!pooled_) pooled_ = std::make_unique<ConvWorkspace>(layer.new_workspace());
+    ws_ = pooled_.get();
   }
-  if (!pooled_) pooled_ = std::make_unique<ConvWorkspace>(layer.new_workspace());
-  ws_ = pooled_.get();
+  ws_->im2col.buffer = borrow_scratch();
+  ws_->winograd.buffer = borrow_scratch();
 }
 
 ConvLayer::Workspace::~Workspace() {
+  return_scratch(ws_->im2col.buffer);
+  return_scratch(ws_->winograd.buffer);
   if (!pooled_) return;
   std::lock_guard<std::mutex> lock(layer_.shared_.pool_mutex);
   try {
