@@ -24,5 +24,6 @@ cmake --build "$build" -j "$(nproc)" --target minicnn_tests
 # No suppressions; any report fails the run.
 export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
 export MINICNN_NUM_THREADS=1
+export MINICNN_CONV_CALIBRATION=builtin  # as the ordinary suite runs (tests/CMakeLists.txt)
 "$build/tests/minicnn_tests" \
   --gtest_filter='*SharedEvalForward*:BatchLoader.*:Fit.Prefetch*:Fit.PrintsTheShare*:Fit.AnAugmentation*:Fit.AModelErrorMidEpoch*:-SetNumThreads.*'
