@@ -93,13 +93,14 @@ ConvWorkspace ConvLayer::new_workspace() const {
 namespace {
 
 // The scratch of im2col and Winograd (nothing in it outlives a call), shared by every
-// conv layer of the process: a call borrows two buffers and gives them back, so a
-// model's layers hold about one pair between them (one per thread running a conv at
-// once), the size of the largest layer's, instead of a pair each. (FFT's spectra serve
-// forward and backward, and stay in the layer's own workspace.)
+// conv layer of the process: a call borrows one buffer of each kind and gives them back,
+// so a model's layers hold about one pair between them (one per thread running a conv
+// at once), the size of the largest layer's, instead of a pair each. Each kind has its
+// own stack, last in first out, so that one thread's calls keep meeting the buffer they
+// warmed. (FFT's spectra serve forward and backward, and stay in the layer's workspace.)
 struct ScratchPool {
   std::mutex mutex;
-  std::vector<AlignedBuffer<float>> free;
+  std::vector<AlignedBuffer<float>> free[2];  // im2col's, Winograd's
 };
 
 ScratchPool& scratch_pool() {
@@ -107,21 +108,22 @@ ScratchPool& scratch_pool() {
   return pool;
 }
 
-AlignedBuffer<float> borrow_scratch() {
+AlignedBuffer<float> borrow_scratch(int kind) {
   ScratchPool& pool = scratch_pool();
   std::lock_guard<std::mutex> lock(pool.mutex);
-  if (pool.free.empty()) return {};
-  AlignedBuffer<float> b = std::move(pool.free.back());
-  pool.free.pop_back();
+  std::vector<AlignedBuffer<float>>& stack = pool.free[kind];
+  if (stack.empty()) return {};
+  AlignedBuffer<float> b = std::move(stack.back());
+  stack.pop_back();
   return b;
 }
 
-void return_scratch(AlignedBuffer<float>& b) noexcept {
+void return_scratch(int kind, AlignedBuffer<float>& b) noexcept {
   if (b.capacity() == 0) return;
   ScratchPool& pool = scratch_pool();
   std::lock_guard<std::mutex> lock(pool.mutex);
   try {
-    pool.free.push_back(std::move(b));
+    pool.free[kind].push_back(std::move(b));
   } catch (...) {  // no room to keep it: freed with the workspace
   }
 }
@@ -143,13 +145,13 @@ ConvLayer::Workspace::Workspace(ConvLayer& layer)
     if (!pooled_) pooled_ = std::make_unique<ConvWorkspace>(layer.new_workspace());
     ws_ = pooled_.get();
   }
-  ws_->im2col.buffer = borrow_scratch();
-  ws_->winograd.buffer = borrow_scratch();
+  ws_->im2col.buffer = borrow_scratch(0);
+  ws_->winograd.buffer = borrow_scratch(1);
 }
 
 ConvLayer::Workspace::~Workspace() {
-  return_scratch(ws_->im2col.buffer);
-  return_scratch(ws_->winograd.buffer);
+  return_scratch(0, ws_->im2col.buffer);
+  return_scratch(1, ws_->winograd.buffer);
   if (!pooled_) return;
   std::lock_guard<std::mutex> lock(layer_.shared_.pool_mutex);
   try {
