@@ -94,6 +94,9 @@ int main(int argc, char** argv) try {
   const auto history = fit(net, opt, train, test,
                            {.epochs = args.epochs,
                             .batch_size = args.batch,
+                            // Tested in batches of the training size too: larger ones
+                            // save little time and raise the run's peak memory.
+                            .eval_batch_size = args.batch,
                             .norm = norm,
                             .seed = args.seed,
                             .augment = augment,
@@ -112,7 +115,7 @@ int main(int argc, char** argv) try {
       history.size(), seconds, double(history.size() * train.size()) / seconds,
       100.0 * waiting / seconds);
 
-  const Evaluation result = evaluate(net, test, /*batch_size=*/256, norm);
+  const Evaluation result = evaluate(net, test, args.batch, norm);
   std::printf("test accuracy %.2f%% (%zu / %zu)\n\n", 100.0 * result.accuracy,
               result.confusion.correct(), result.confusion.total());
   std::cout << result.confusion.table(fashion_mnist_classes()) << '\n';
