@@ -370,7 +370,7 @@ ConvCalibration conv_calibration_for(int threads, const std::string& mode,
     std::filesystem::create_directories(std::filesystem::path(cache_path).parent_path(), ec);
     try {
       write_conv_calibration(cache_path, c);
-    } catch (const Error&) {
+    } catch (const std::exception&) {
       // a cache that cannot be written costs the next process a measurement, no more
     }
   }
