@@ -229,7 +229,7 @@ ConvCalibration conv_measure_calibration() {
   ConvCalibration c;
   c.threads = num_threads();
   c.source = "measured";
-  std::vector<ConvGeom> probes = calibration_probes();
+  const std::vector<ConvGeom> probes = calibration_probes();
   const ConvGeom tiny = tiny_probe();
   std::size_t xs = 0, ws = 0, ys = 0, ks = 0;
   for (const ConvGeom& g : probes) {
