@@ -208,7 +208,6 @@ TuneCache& tune_cache() {
 
 }  // namespace
 
-
 ConvCalibration::ConvCalibration() {
   for (auto& row : factor) row.fill(1.0);
 }
