@@ -381,9 +381,12 @@ const ConvCalibration& conv_calibration(int threads) {
   static std::map<int, ConvCalibration> chosen;
   std::lock_guard<std::mutex> lock(mutex);
   if (auto it = chosen.find(threads); it != chosen.end()) return it->second;
+  // Unset: the built-in constants (see select.hpp for why); "cache": the cache file's,
+  // measured and written when there is none.
   const char* env = std::getenv("MINICNN_CONV_CALIBRATION");
-  ConvCalibration c = conv_calibration_for(threads, env != nullptr ? env : "",
-                                           conv_calibration_cache_path(threads));
+  std::string mode = env != nullptr && *env != '\0' ? env : "builtin";
+  if (mode == "cache") mode.clear();
+  ConvCalibration c = conv_calibration_for(threads, mode, conv_calibration_cache_path(threads));
   return chosen.emplace(threads, std::move(c)).first->second;
 }
 

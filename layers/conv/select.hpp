@@ -11,18 +11,21 @@
 // algorithm once per geometry, pass and thread count, as cuDNN's benchmark mode does,
 // and caches the winner for the rest of the process.
 //
-// Calibration: those constants hold on one machine. The first time a process asks the
-// model anything for a thread count, it reads a calibration for this machine from the
-// user's cache directory ($XDG_CACHE_HOME/minicnn, else ~/.cache/minicnn; one file per
-// CPU model, OpenBLAS kernel, library version and thread count), or measures one (a
-// fraction of a second: every algorithm and pass on a tiny probe and five small layers)
-// and writes it there. Per algorithm and pass it holds a fixed cost per call, timed on
-// the tiny probe, and a factor on the model's estimate, the geometric mean of the
-// measured over the estimated times of the probes (the fixed cost taken off). An
-// estimate is then   fixed cost + factor · built-in estimate.
-// MINICNN_CONV_CALIBRATION overrides it: "builtin" (factors 1, no fixed costs: the
-// constants alone, as the tests run), "measure" (measure again and rewrite the cache),
-// or the path of a calibration file to read.
+// Calibration (opt-in): those constants hold on one machine. With
+// MINICNN_CONV_CALIBRATION=cache, the first time a process asks the model anything for a
+// thread count it reads a calibration for this machine from the user's cache directory
+// ($XDG_CACHE_HOME/minicnn, else ~/.cache/minicnn; one file per CPU model, OpenBLAS
+// kernel, library version and thread count), or measures one (a fraction of a second:
+// every algorithm and pass on a tiny probe and seven small layers) and writes it there.
+// Per algorithm and pass it holds a fixed cost per call, timed on the tiny probe, and a
+// factor on the model's estimate, the geometric mean of the measured over the estimated
+// times of the probes (the fixed cost taken off). An estimate is then
+//   fixed cost + factor · built-in estimate.
+// MINICNN_CONV_CALIBRATION=measure measures again and rewrites the cache, =PATH reads a
+// calibration file, and unset (or "builtin") uses the constants alone: on the project's
+// machine, whose speed drifts from run to run, fresh calibrations moved the factors by up
+// to 1.8× between runs and two of three mis-picked LeNet's second layer (im2col for FFT,
+// 2.3 times slower), where the constants pick right; so they are the default.
 #pragma once
 
 #include <array>
@@ -53,12 +56,13 @@ struct ConvCalibration {
 
 // Times the probes with the current num_threads() (under a second on a 2-core machine).
 ConvCalibration conv_measure_calibration();
-// The calibration the model uses for `threads`, chosen once per process as described
-// above; when `threads` is not the current num_threads() and no file holds one for it,
-// the built-in one.
+// The calibration the model uses for `threads`, chosen once per process by
+// MINICNN_CONV_CALIBRATION as described above; when `threads` is not the current
+// num_threads() and no file holds one for it, the built-in one.
 const ConvCalibration& conv_calibration(int threads);
-// What conv_calibration does once per thread count, as a function: `mode` is the value of
-// MINICNN_CONV_CALIBRATION ("" when unset), `cache_path` the cache file ("" for none).
+// What conv_calibration does once per thread count, as a function: `mode` is "builtin",
+// "" (the cache file, measured and written when absent: MINICNN_CONV_CALIBRATION=cache),
+// "measure", or a file's path; `cache_path` the cache file ("" for none).
 ConvCalibration conv_calibration_for(int threads, const std::string& mode,
                                      const std::string& cache_path);
 // The cache file for this machine and thread count; "" when there is no cache directory.
