@@ -123,6 +123,10 @@ constexpr ConvPass kPasses[] = {ConvPass::Forward, ConvPass::BackwardData,
                                 ConvPass::BackwardWeights};
 constexpr char kCalibrationHeader[] = "minicnn conv calibration 1";
 
+static_assert(static_cast<int>(ConvAlgo::Depthwise) + 1 == ConvCalibration::kAlgos &&
+                  static_cast<int>(ConvPass::BackwardWeights) + 1 == ConvCalibration::kPasses,
+              "ConvCalibration's tables have a row per algorithm and a column per pass");
+
 int idx(ConvAlgo a) { return static_cast<int>(a); }
 int idx(ConvPass p) { return static_cast<int>(p); }
 
@@ -144,17 +148,43 @@ constexpr double kDirectProbeFlops = 1e6;
 
 // The fastest of `reps` runs after one more (which plans FFTs and sizes workspaces).
 double time_pass(ConvAlgo a, ConvPass pass, const ConvGeom& g, const ConvTensors& t,
-                 ConvWorkspace& work, int reps) {
+                 ConvWorkspace& work, int reps, const char* who) {
   double fastest = -1;
   for (int rep = 0; rep <= reps; ++rep) {
     work.fft.forget();  // each pass on its own, transforming all its inputs
     const auto t0 = std::chrono::steady_clock::now();
-    conv2d_run(a, pass, g, t, work, "conv_measure_calibration");
+    conv2d_run(a, pass, g, t, work, who);
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (rep > 0 && (fastest < 0 || s < fastest)) fastest = s;
   }
   return fastest;
 }
+
+// Random inputs, and room for the outputs, of any pass of any of the geometries it was
+// made for (the timings do not depend on the values).
+struct TimingData {
+  std::vector<float> x, w, y, dy, dx, dw, db;
+
+  explicit TimingData(const std::vector<ConvGeom>& geoms) {
+    std::size_t xs = 0, ws = 0, ys = 0, ks = 0;
+    for (const ConvGeom& g : geoms) {
+      xs = std::max(xs, g.N * g.C * g.H * g.W);
+      ws = std::max(ws, g.weight_numel());
+      ys = std::max(ys, g.N * g.K * g.OH * g.OW);
+      ks = std::max(ks, g.K);
+    }
+    x.resize(xs), w.resize(ws), y.resize(ys), dy.resize(ys), dx.resize(xs), dw.resize(ws);
+    db.resize(ks);
+    Rng rng(1);
+    for (std::vector<float>* v : {&x, &w, &dy})
+      for (float& e : *v) e = rng.uniform(-1, 1);
+  }
+
+  ConvTensors tensors() {
+    return {.x = x.data(), .w = w.data(), .b = db.data(), .dy = dy.data(),
+            .y = y.data(), .dx = dx.data(), .dw = dw.data(), .db = db.data()};
+  }
+};
 
 std::string cpu_model() {
   std::ifstream in("/proc/cpuinfo");
@@ -230,31 +260,20 @@ ConvCalibration conv_measure_calibration() {
   c.source = "measured";
   const std::vector<ConvGeom> probes = calibration_probes();
   const ConvGeom tiny = tiny_probe();
-  std::size_t xs = 0, ws = 0, ys = 0, ks = 0;
-  for (const ConvGeom& g : probes) {
-    xs = std::max(xs, g.N * g.C * g.H * g.W);
-    ws = std::max(ws, g.weight_numel());
-    ys = std::max(ys, g.N * g.K * g.OH * g.OW);
-    ks = std::max(ks, g.K);
-  }
-  Rng rng(1);
-  std::vector<float> x(xs), w(ws), y(ys), dy(ys), dx(xs), dw(ws), db(ks);
-  for (auto& v : x) v = rng.uniform(-1, 1);
-  for (auto& v : w) v = rng.uniform(-1, 1);
-  for (auto& v : dy) v = rng.uniform(-1, 1);
-  const ConvTensors t{.x = x.data(), .w = w.data(), .b = db.data(), .dy = dy.data(),
-                      .y = y.data(), .dx = dx.data(), .dw = dw.data(), .db = db.data()};
+  TimingData data(probes);
+  const ConvTensors t = data.tensors();
   ConvWorkspace work;
   for (ConvAlgo a : kCalibrated)
     for (ConvPass pass : kPasses) {
       double fixed = 0;
-      if (conv_algo_eligible(a, tiny)) fixed = time_pass(a, pass, tiny, t, work, 7);
+      if (conv_algo_eligible(a, tiny))
+        fixed = time_pass(a, pass, tiny, t, work, 7, "conv_measure_calibration");
       double log_sum = 0;
       int n = 0;
       for (const ConvGeom& g : probes) {
         if (!conv_algo_eligible(a, g)) continue;
         if (a == ConvAlgo::Direct && g.flops() > kDirectProbeFlops) continue;
-        const double measured = time_pass(a, pass, g, t, work, 3);
+        const double measured = time_pass(a, pass, g, t, work, 3, "conv_measure_calibration");
         const double model = builtin_seconds(a, g, pass, c.threads);
         if (model <= 0) continue;
         log_sum += std::log(std::max(measured - fixed, 0.1 * measured) / model);
@@ -414,16 +433,8 @@ ConvChoice conv_autotune(const ConvGeom& g, ConvPass pass, int threads, std::siz
     auto it = cache.choices.find(key);
     if (it != cache.choices.end()) return it->second;
   }
-  // Random data of the layer's shape; the timings do not depend on the values.
-  Rng rng(1);
-  const std::size_t xs = g.N * g.C * g.H * g.W, ws = g.weight_numel(),
-                    ys = g.N * g.K * g.OH * g.OW;
-  std::vector<float> x(xs), w(ws), y(ys), dy(ys), dx(xs), dw(ws), db(g.K);
-  for (auto& v : x) v = rng.uniform(-1, 1);
-  for (auto& v : w) v = rng.uniform(-1, 1);
-  for (auto& v : dy) v = rng.uniform(-1, 1);
-  const ConvTensors t{.x = x.data(), .w = w.data(), .b = db.data(), .dy = dy.data(),
-                      .y = y.data(), .dx = dx.data(), .dw = dw.data(), .db = db.data()};
+  TimingData data({g});
+  const ConvTensors t = data.tensors();
   ConvWorkspace work;
   work.im2col.limit_bytes = im2col_limit;
   work.winograd.limit_bytes = im2col_limit;
@@ -443,14 +454,7 @@ ConvChoice conv_autotune(const ConvGeom& g, ConvPass pass, int threads, std::siz
     // The reference loops are only worth timing where the model says they might win.
     if (a == ConvAlgo::Direct && conv_estimate_seconds(a, g, pass, threads) > 4 * best_estimate)
       continue;
-    double fastest = -1;
-    for (int rep = 0; rep < 3; ++rep) {  // the first run also plans FFTs and sizes workspaces
-      work.fft.forget();  // each pass timed on its own, transforming all its inputs
-      const auto t0 = std::chrono::steady_clock::now();
-      conv2d_run(a, pass, g, t, work, "conv_autotune");
-      const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      if (rep > 0 && (fastest < 0 || t < fastest)) fastest = t;
-    }
+    const double fastest = time_pass(a, pass, g, t, work, 2, "conv_autotune");
     if (best.seconds < 0 || fastest < best.seconds) {
       best.algo = a;
       best.seconds = fastest;
