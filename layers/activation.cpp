@@ -42,13 +42,15 @@ void map_gradient(const Tensor& dy, const Tensor& kept, Tensor& dx, F f) {
 
 Tensor ReLU::forward_impl(const Tensor& x) {
   // std::max(v, 0) keeps a NaN input as NaN.
+  // Keeps x rather than y (y > 0 exactly where x > 0): an input given up by the caller is
+  // kept without a copy.
   Tensor y = map_elements(x, [](float v) { return std::max(v, 0.0f); });
-  if (training_) keep(saved().y, y);
+  if (training_) keep(saved().x, x);
   return y;
 }
 
 void ReLU::backward_impl(const Tensor& dy, Tensor* dx) {
-  if (dx) map_gradient(dy, saved().y, *dx, [](float g, float y) { return y > 0.0f ? g : 0.0f; });
+  if (dx) map_gradient(dy, saved().x, *dx, [](float g, float x) { return x > 0.0f ? g : 0.0f; });
 }
 
 double ReLU::flops(const Shape& x) const { return static_cast<double>(numel(x)); }

@@ -7,7 +7,7 @@
 //   Softmax       y[n,k] = exp(x[n,k]) / Σ_j exp(x[n,j])   x (N, K) -> y (N, K)
 //
 // No parameters. y has x's shape. In training mode each keeps what its backward needs
-// (the output, or the input for LeakyReLU); in eval mode nothing, and backward throws.
+// (the output, or the input for ReLU and LeakyReLU); in eval mode nothing, and backward throws.
 // Softmax is for inference (class probabilities); to train a classifier feed the raw
 // logits to softmax_cross_entropy, which is cheaper and more stable than Softmax
 // followed by a log. Softmax still has an exact backward, for models that need one.

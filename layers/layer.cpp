@@ -17,6 +17,32 @@ Tensor Layer::forward(const Tensor& x) {
   return y;
 }
 
+Tensor Layer::forward(Tensor&& x) {
+  if (!training_) return forward_impl(x);
+  saved_valid_ = false;
+  forgotten_by_.clear();
+  Shape xs = shape_of(x);
+  Tensor y = forward_owned_impl(std::move(x));
+  saved_.x_shape = std::move(xs);
+  saved_.y_shape = shape_of(y);
+  saved_valid_ = true;
+  return y;
+}
+
+Tensor Layer::forward_owned_impl(Tensor&& x) {
+  saved_.x = std::move(x);
+  lent_kept_ = false;
+  Tensor y;
+  try {
+    y = forward_impl(saved_.x);
+  } catch (...) {
+    saved_.x = Tensor();
+    throw;
+  }
+  if (!lent_kept_) saved_.x = Tensor();
+  return y;
+}
+
 Tensor& InputGrad::value() {
   if (!dx_)
     throw Error("no input gradient: the layer was told nobody needs it "
@@ -67,6 +93,10 @@ void Layer::zero_grad() {
 }
 
 void Layer::keep(Tensor& slot, const Tensor& t) {
+  if (&slot == &t) {
+    lent_kept_ = true;
+    return;
+  }
   if (slot.shape() != t.shape()) slot.resize(t.shape());
   std::copy(t.data(), t.data() + t.size(), slot.data());
 }

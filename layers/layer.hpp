@@ -42,8 +42,8 @@ namespace minicnn {
 // reused from one forward to the next.
 struct Saved {
   Shape x_shape, y_shape;             // set by Layer::forward
-  Tensor x;                           // the input (Dense, Conv2D, LeakyReLU)
-  Tensor y;                           // the output (ReLU, Sigmoid, Tanh, Softmax)
+  Tensor x;                           // the input (Dense, Conv2D, ReLU, LeakyReLU)
+  Tensor y;                           // the output (Sigmoid, Tanh, Softmax)
   Tensor aux;                         // one more (Dropout's mask, BatchNorm2D's x̂,
                                       // Conv2D's weights as forward saw them)
   std::vector<float> per_channel;     // (BatchNorm2D's 1/σ)
@@ -81,6 +81,10 @@ class Layer {
 
   // y = f(x); in training mode keeps what backward needs.
   Tensor forward(const Tensor& x);
+  // The same for an input the caller gives up (a temporary, or std::move of its own):
+  // a layer that keeps its input for backward keeps this one instead of a copy, and a
+  // container hands it on to its first child. Sequential feeds its children so.
+  Tensor forward(Tensor&& x);
   // dL/dx for dy = dL/dy of the latest forward (none when !needs_input_grad());
   // adds dL/dθ into the parameter gradients.
   InputGrad backward(const Tensor& dy);
@@ -112,6 +116,11 @@ class Layer {
   // y = f(x). Fills saved() with what backward_impl reads when training() (x_shape and
   // y_shape are filled by forward).
   virtual Tensor forward_impl(const Tensor& x) = 0;
+  // forward_impl for an input the layer may take, in training mode. By default the input
+  // is lent to saved().x, where keep(saved().x, x) finds it already and copies nothing;
+  // when forward_impl does not keep it, it is freed on return. Containers override this
+  // to hand the input on.
+  virtual Tensor forward_owned_impl(Tensor&& x);
   // Adds dL/dθ into the parameter gradients; writes dL/dx into *dx unless dx is null.
   // *dx arrives shaped as the input, uninitialised, to be overwritten (or replaced by a
   // tensor of that shape). dy's shape has been checked against the output's.
@@ -119,8 +128,9 @@ class Layer {
 
   Saved& saved() { return saved_; }
   const Saved& saved() const { return saved_; }
-  // Copies t into slot, reusing slot's memory when the shape is the same.
-  static void keep(Tensor& slot, const Tensor& t);
+  // Copies t into slot, reusing slot's memory when the shape is the same; nothing to do
+  // when t is the slot (an input forward_owned_impl lent to saved().x).
+  void keep(Tensor& slot, const Tensor& t);
   // Makes the next backward throw until a new forward: `what` changed (say "set_algo").
   void forget_saved(const std::string& what);
 
@@ -130,6 +140,7 @@ class Layer {
  private:
   Saved saved_;
   bool saved_valid_ = false;
+  bool lent_kept_ = false;    // forward_impl kept the input lent to saved_.x
   std::string forgotten_by_;  // why saved_ no longer serves, for the error
 };
 

@@ -68,16 +68,20 @@ void Residual::set_needs_input_grad(bool on) {
   if (act_) children_.back().layer->set_needs_input_grad(true);
 }
 
-Tensor Residual::forward_impl(const Tensor& x) {
+Tensor Residual::forward_impl(const Tensor& x) { return run_forward(x, nullptr); }
+
+Tensor Residual::forward_owned_impl(Tensor&& x) { return run_forward(x, &x); }
+
+Tensor Residual::run_forward(const Tensor& x, Tensor* owned) {
   output_shape(shape_of(x));  // both branches' shapes, named, before any work
   Tensor s = children_[0].layer->forward(x);
   if (shortcut_) {
-    add_into(s, children_[1].layer->forward(x));
+    add_into(s, owned ? children_[1].layer->forward(std::move(*owned)) : children_[1].layer->forward(x));
   } else {
     add_into(s, x);
   }
   if (!act_) return s;
-  return children_.back().layer->forward(s);
+  return children_.back().layer->forward(std::move(s));
 }
 
 void Residual::backward_impl(const Tensor& dy, Tensor* dx) {

@@ -79,12 +79,16 @@ class Residual : public Container {
 
  protected:
   Tensor forward_impl(const Tensor& x) override;
+  // As forward_impl, the input going to the shortcut (which runs last) when there is one.
+  Tensor forward_owned_impl(Tensor&& x) override;
   // s = body(x) + shortcut(x), y = act(s)  ⇒  ds = act'ᵀ·dy,
   //   dx = J_bodyᵀ·ds + J_shortcutᵀ·ds   (J_shortcut = I for the identity)
   void backward_impl(const Tensor& dy, Tensor* dx) override;
   std::vector<Shape> child_inputs(const Shape& x) const override;
 
  private:
+  // forward_impl's work; `owned` is x when the caller gave it up, else null.
+  Tensor run_forward(const Tensor& x, Tensor* owned);
   bool shortcut_, act_;
 };
 

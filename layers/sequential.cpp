@@ -43,7 +43,11 @@ std::vector<Shape> Sequential::child_inputs(const Shape& x) const {
   return inputs;
 }
 
-Tensor Sequential::forward_impl(const Tensor& x) {
+Tensor Sequential::forward_impl(const Tensor& x) { return run_forward(x, nullptr); }
+
+Tensor Sequential::forward_owned_impl(Tensor&& x) { return run_forward(x, &x); }
+
+Tensor Sequential::run_forward(const Tensor& x, Tensor* owned) {
   const Shape xs = shape_of(x);
   if (!checked_ || xs != checked_input_) {
     output_shape(xs);
@@ -52,11 +56,11 @@ Tensor Sequential::forward_impl(const Tensor& x) {
       checked_ = true;
     }
   }
-  if (children_.empty()) return x;
+  if (children_.empty()) return owned ? std::move(*owned) : x;
   std::size_t i = 0;
   try {
-    Tensor y = children_[0].layer->forward(x);
-    for (i = 1; i < children_.size(); ++i) y = children_[i].layer->forward(y);
+    Tensor y = owned ? children_[0].layer->forward(std::move(*owned)) : children_[0].layer->forward(x);
+    for (i = 1; i < children_.size(); ++i) y = children_[i].layer->forward(std::move(y));
     return y;
   } catch (const Error& e) {
     throw Error("Sequential: forward of layer " + children_[i].name + " " + children_[i].layer->name() +

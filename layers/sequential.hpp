@@ -73,11 +73,15 @@ class Sequential : public Container {
 
  protected:
   Tensor forward_impl(const Tensor& x) override;
+  // The input goes on to the first child, each output to the next: no copies between them.
+  Tensor forward_owned_impl(Tensor&& x) override;
   // y = f_{L−1}(… f_1(f_0(x)))  ⇒  dx = J_0ᵀ · J_1ᵀ · … · J_{L−1}ᵀ · dy, applied last to first
   void backward_impl(const Tensor& dy, Tensor* dx) override;
   std::vector<Shape> child_inputs(const Shape& x) const override;
 
  private:
+  // forward_impl's work; `owned` is x when the caller gave it up, else null.
+  Tensor run_forward(const Tensor& x, Tensor* owned);
   // Layer i's output shape for input x, or an Error naming i, the layer and x.
   Shape layer_output_shape(std::size_t i, const Shape& x) const;
 
