@@ -123,6 +123,44 @@ TEST_P(LayerContract, InputGradientIsFreshAndOnlyWhenWanted) {
   EXPECT_FALSE(layer->backward(dy()).has_value());
 }
 
+// forward(Tensor&&) keeps the input it is given instead of a copy; what the layer
+// computes from it must not change: the same output, input gradient and parameter
+// gradients, bit for bit, in training and in eval mode.
+TEST_P(LayerContract, AnInputGivenUpGivesWhatACopyGives) {
+  std::unique_ptr<Layer> twin = m.make();
+  auto same_state = [](Layer& from, Layer& to) {
+    std::vector<Parameter> a = from.parameters(), b = to.parameters();
+    const std::vector<Parameter> ab = from.buffers(), bb = to.buffers();
+    a.insert(a.end(), ab.begin(), ab.end());
+    b.insert(b.end(), bb.begin(), bb.end());
+    ASSERT_EQ(a.size(), b.size());
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      if (a[i].value) *b[i].value = *a[i].value;
+      if (a[i].int64) *b[i].int64 = *a[i].int64;
+    }
+  };
+  same_state(*layer, *twin);
+  layer->set_needs_input_grad(true);
+  twin->set_needs_input_grad(true);
+  for (int step = 0; step < 2; ++step) {  // the second step reuses what the first kept
+    manual_seed(5);
+    const Tensor y = layer->forward(x);
+    manual_seed(5);
+    Tensor given = x;
+    const Tensor y_given = twin->forward(std::move(given));
+    EXPECT_TRUE(same_bits(y, y_given)) << m.what;
+    const Tensor g = dy();
+    const Tensor dx = layer->backward(g), dx_given = twin->backward(g);
+    EXPECT_TRUE(same_bits(dx, dx_given)) << m.what;
+    const std::vector<Parameter> p = layer->parameters(), q = twin->parameters();
+    for (std::size_t i = 0; i < p.size(); ++i)
+      EXPECT_TRUE(same_bits(*p[i].grad, *q[i].grad)) << m.what << " " << p[i].name;
+  }
+  layer->set_training(false);
+  twin->set_training(false);
+  EXPECT_TRUE(same_bits(layer->forward(x), twin->forward(Tensor(x)))) << m.what;
+}
+
 std::string case_name(const ::testing::TestParamInfo<std::size_t>& info) {
   std::string s = every_layer()[info.param].what;
   for (char& c : s)
@@ -188,6 +226,55 @@ TEST(Conv2DContract, PlansAreCachedByTheWholeGeometry) {
     const Tensor y = conv.forward(x), y_ref = ref.forward(x);
     EXPECT_LT(xt::amax(xt::abs(y - y_ref))(), 1e-4f);
   }
+}
+
+// y = 2x, keeping x as Conv2D and Dense do; it tells where the kept input and the
+// output it made live.
+class Keeper : public ElementwiseActivation {
+ public:
+  std::string name() const override { return "Keeper"; }
+  const float* kept() const { return saved().x.data(); }
+  const float* made = nullptr;
+
+ protected:
+  Tensor forward_impl(const Tensor& x) override {
+    if (training()) keep(saved().x, x);
+    Tensor y = 2.0f * x;
+    made = y.data();
+    return y;
+  }
+  void backward_impl(const Tensor& dy, Tensor* dx) override {
+    if (dx) *dx = 2.0f * dy;
+  }
+};
+
+TEST(KeptInput, AnInputGivenUpIsKeptWithoutACopy) {
+  Keeper k;
+  const Tensor x = random_tensor({2, 3}, 1);
+  k.forward(x);
+  EXPECT_NE(k.kept(), x.data());  // the caller keeps its own: copied
+  Tensor given = x;
+  const float* at = given.data();
+  k.forward(std::move(given));
+  EXPECT_EQ(k.kept(), at);
+  EXPECT_TRUE(same_bits(k.backward(Tensor(random_tensor({2, 3}, 2))), 2.0f * random_tensor({2, 3}, 2)));
+}
+
+TEST(KeptInput, SequentialAndResidualHandOutputsOnWithoutCopies) {
+  Sequential net;
+  Keeper& first = net.add<Keeper>();
+  Keeper& second = net.add<Keeper>();
+  Sequential shortcut;
+  Keeper& projection = shortcut.add<Keeper>();
+  net.add(Residual(Keeper(), std::move(shortcut), Keeper()));
+  const Tensor x = random_tensor({2, 3}, 1);
+  Tensor given = x;
+  const float* at = given.data();
+  const Tensor y = net.forward(std::move(given));
+  EXPECT_EQ(first.kept(), at);            // Sequential's input went on to its first child
+  EXPECT_EQ(second.kept(), first.made);   // each output to the next
+  EXPECT_EQ(projection.kept(), second.made);  // the Residual's input to its shortcut
+  EXPECT_TRUE(same_bits(y, 2.0f * (8.0f * x + 8.0f * x)));
 }
 
 TEST(SequentialContract, AMiddleLayerWithoutInputGradientIsAnError) {
