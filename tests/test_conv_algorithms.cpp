@@ -392,6 +392,35 @@ TEST(ConvDispatch, NanAndInfReachTheSameOutputsInEveryAlgorithm) {
   }
 }
 
+// The scan for NaN and Inf runs in pieces over the threads: a bad value in the last
+// piece of a large input, or in a middle one, is found as well as in the first.
+TEST(ConvDispatch, NanAnywhereInALargeInputIsFound) {
+  const ConvGeom g = ConvGeom::make(2, 4, 64, 66, 2, 3, 3, 1, 1);
+  Rng rng(22);
+  const Data d = make_data(g, rng);
+  ASSERT_GT(d.x.size(), std::size_t{2} << 14);  // several pieces
+  for (std::size_t at : {d.x.size() - 1, d.x.size() / 2 + 7}) {
+    std::vector<float> x = d.x;
+    x[at] = std::nanf("");
+    std::vector<std::vector<bool>> masks;
+    for (ConvAlgo a : {ConvAlgo::Direct, ConvAlgo::FFT, ConvAlgo::Winograd}) {
+      ConvWorkspace ws;
+      std::vector<float> y(d.y.size());
+      const ConvTensors t{.x = x.data(), .w = d.w.data(), .b = d.b.data(), .y = y.data()};
+      conv2d_run(a, ConvPass::Forward, g, t, ws);
+      std::vector<bool> bad;
+      for (float e : y) bad.push_back(!std::isfinite(e));
+      masks.push_back(bad);
+    }
+    std::size_t touched = 0;
+    for (bool b : masks[0]) touched += b;
+    EXPECT_GE(touched, 2u * 2u * 2u) << at;  // at least a corner's 2×2 window in K = 2 planes
+    EXPECT_LE(touched, 3u * 3u * 2u) << at;
+    EXPECT_EQ(masks[1], masks[0]) << "FFT, NaN at " << at;
+    EXPECT_EQ(masks[2], masks[0]) << "Winograd, NaN at " << at;
+  }
+}
+
 TEST_P(ConvThreads, WinogradMatchesDirect) {
   // Every tile size on the shared grid (where eligible) and on Winograd's own, inputs of
   // scale 1 and 1e3; the largest error per tile size is printed, to compare with the

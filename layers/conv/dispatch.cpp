@@ -1,8 +1,11 @@
 #include "dispatch.hpp"
 
+#include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 
+#include "../../core/parallel.hpp"
 #include "../../core/tensor.hpp"
 #include "depthwise.hpp"
 #include "direct.hpp"
@@ -16,7 +19,7 @@ void need(const void* p, const char* role, ConvAlgo algo, ConvPass pass, const s
                 ", got a null pointer");
 }
 
-bool all_finite(const float* p, std::size_t n) {
+bool finite_run(const float* p, std::size_t n) {
   // NaN and Inf are the floats whose exponent bits are all ones. An OR over integer
   // tests is one pass the compiler vectorises, where a branch per element would not.
   std::uint32_t any = 0;
@@ -26,6 +29,19 @@ bool all_finite(const float* p, std::size_t n) {
     any |= static_cast<std::uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
   }
   return any == 0;
+}
+
+// In pieces shared out among the threads: on the ResNet-20 of examples/ the scan on
+// one thread was 2% of a training step, the other thread waiting.
+bool all_finite(const float* p, std::size_t n) {
+  constexpr std::size_t kPiece = std::size_t{1} << 14;
+  const std::size_t pieces = (n + kPiece - 1) / kPiece;
+  std::atomic<bool> finite{true};
+  parallel_for(pieces, [&](std::size_t i) {
+    const std::size_t at = i * kPiece;
+    if (!finite_run(p + at, std::min(kPiece, n - at))) finite.store(false, std::memory_order_relaxed);
+  }, n);
+  return finite.load();
 }
 
 // The inputs of a pass hold a NaN or an Inf.
