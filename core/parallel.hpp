@@ -15,6 +15,9 @@ namespace minicnn {
 
 inline constexpr std::size_t kParallelMin = std::size_t{1} << 15;
 
+// n rounded up to a multiple of `to`: work cut into a multiple of the threads.
+inline std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
+
 // Threads for a loop that touches `work` elements in all.
 inline int threads_for(std::size_t work) { return work >= kParallelMin ? num_threads() : 1; }
 

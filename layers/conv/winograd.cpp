@@ -260,8 +260,6 @@ struct Plan {
   std::size_t total() const { return u_floats + per_thread() * static_cast<std::size_t>(threads); }
 };
 
-std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
-
 // Sizes every region of p for blocks of tb tiles. The rows a block's tiles read: tb
 // consecutive tiles touch at most R = ⌈tb/TW⌉ + 1 rows of tiles, m plane rows each, and
 // every image among them adds the α − m = 2 rows below its last row of tiles.
