@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 
 #include "parallel.hpp"
+#include "simd.hpp"
 
 namespace minicnn {
 
@@ -14,7 +17,7 @@ namespace {
 constexpr std::size_t kParts = 8;
 
 template <class Term>
-double sum_in_parts(std::size_t n, Term term) {
+[[gnu::always_inline]] inline double sum_in_parts(std::size_t n, Term term) {
   double part[kParts] = {};
   std::size_t i = 0;
   for (; i + kParts <= n; i += kParts)
@@ -27,19 +30,48 @@ double sum_in_parts(std::size_t n, Term term) {
 
 }  // namespace
 
-double sum_to_double(const float* p, std::size_t n) {
+MINICNN_SIMD_CLONES double sum_to_double(const float* p, std::size_t n) {
   return sum_in_parts(n, [p](std::size_t i) { return static_cast<double>(p[i]); });
 }
 
-double sum_sq_dev_to_double(const float* p, std::size_t n, double mean) {
+MINICNN_SIMD_CLONES double sum_sq_dev_to_double(const float* p, std::size_t n, double mean) {
   return sum_in_parts(n, [p, mean](std::size_t i) {
     const double d = static_cast<double>(p[i]) - mean;
     return d * d;
   });
 }
 
-double dot_to_double(const float* a, const float* b, std::size_t n) {
+MINICNN_SIMD_CLONES double dot_to_double(const float* a, const float* b, std::size_t n) {
   return sum_in_parts(n, [a, b](std::size_t i) { return static_cast<double>(a[i]) * b[i]; });
+}
+
+MINICNN_SIMD_CLONES bool all_finite_run(const float* p, std::size_t n) {
+  // NaN and Inf are the floats whose exponent bits are all ones. An OR over integer
+  // tests is one pass the compiler vectorises, where a branch per element would not.
+  std::uint32_t any = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    std::uint32_t bits;
+    std::memcpy(&bits, p + i, sizeof bits);
+    any |= static_cast<std::uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
+  }
+  return any == 0;
+}
+
+MINICNN_SIMD_CLONES void relu_run(const float* x, float* y, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) y[i] = std::max(x[i], 0.0f);
+}
+
+MINICNN_SIMD_CLONES void relu_grad_run(const float* dy, const float* x, float* dx, std::size_t n) {
+  // Both loaded before the select, so that it compiles to a blend: with the load of dy
+  // inside a ?: the compiler branches, and the branch mispredicts on half the elements.
+  for (std::size_t i = 0; i < n; ++i) {
+    const float g = dy[i], v = x[i];
+    dx[i] = v > 0.0f ? g : 0.0f;
+  }
+}
+
+MINICNN_SIMD_CLONES void add_run(float* a, const float* b, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) a[i] += b[i];
 }
 
 void add_bias(float* y, const float* b, std::size_t N, std::size_t K, std::size_t P) {

@@ -1,4 +1,6 @@
 // Small loops that several layers, algorithms and losses share, over raw pointers.
+// The hot ones are compiled for AVX-512, AVX2 and the baseline and picked at run time
+// (core/simd.hpp), with the same results on each.
 //
 // Planes: a tensor (N, K, P) holds N·K planes of P values (P = OH·OW for images, 1 for
 // features (N, K)); a bias b (K) belongs to channel k.
@@ -15,6 +17,15 @@ double sum_to_double(const float* p, std::size_t n);
 double sum_sq_dev_to_double(const float* p, std::size_t n, double mean);
 double dot_to_double(const float* a, const float* b, std::size_t n);
 
+// Runs of n values, on one thread (callers share a long run out with parallel_runs):
+//   all_finite_run: no NaN and no Inf among p[0..n)
+//   relu_run:       y = max(x, 0), a NaN staying NaN (y may be x)
+//   relu_grad_run:  dx = dy where x > 0, else 0
+//   add_run:        a += b
+bool all_finite_run(const float* p, std::size_t n);
+void relu_run(const float* x, float* y, std::size_t n);
+void relu_grad_run(const float* dy, const float* x, float* dx, std::size_t n);
+void add_run(float* a, const float* b, std::size_t n);
 // y[n,k,:] += b[k]
 void add_bias(float* y, const float* b, std::size_t N, std::size_t K, std::size_t P);
 // y = x·Wᵀ + b  ⇒  db[k] += Σ_n Σ_p dy[n,k,p], summed in double per channel.

@@ -7,6 +7,7 @@
 // independent iterations, so its result does not depend on the thread count.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 
 #include "blas.hpp"
@@ -28,6 +29,15 @@ void parallel_for(std::size_t n, F&& f, std::size_t work = 0) {
   const int threads = threads_for(work ? work : n);
 #pragma omp parallel for schedule(static) num_threads(threads)
   for (std::size_t i = 0; i < n; ++i) f(i);
+}
+
+// f(begin, end) over [0, n) cut into runs of kRun elements, the runs split across
+// threads when n is large: for loops over elements whose body is a function of its own.
+inline constexpr std::size_t kRun = std::size_t{1} << 14;
+
+template <class F>
+void parallel_runs(std::size_t n, F&& f) {
+  parallel_for((n + kRun - 1) / kRun, [&](std::size_t i) { f(i * kRun, std::min(n, (i + 1) * kRun)); }, n);
 }
 
 }  // namespace minicnn

@@ -41,16 +41,24 @@ void map_gradient(const Tensor& dy, const Tensor& kept, Tensor& dx, F f) {
 // ---- ReLU -------------------------------------------------------------------------
 
 Tensor ReLU::forward_impl(const Tensor& x) {
-  // std::max(v, 0) keeps a NaN input as NaN.
   // Keeps x rather than y (y > 0 exactly where x > 0): an input given up by the caller is
   // kept without a copy.
-  Tensor y = map_elements(x, [](float v) { return std::max(v, 0.0f); });
+  Tensor y = Tensor::from_shape(x.shape());
+  const float* px = x.data();
+  float* py = y.data();
+  parallel_runs(x.size(), [&](std::size_t i0, std::size_t i1) { relu_run(px + i0, py + i0, i1 - i0); });
   if (training_) keep(saved().x, x);
   return y;
 }
 
 void ReLU::backward_impl(const Tensor& dy, Tensor* dx) {
-  if (dx) map_gradient(dy, saved().x, *dx, [](float g, float x) { return x > 0.0f ? g : 0.0f; });
+  if (!dx) return;
+  const float* pdy = dy.data();
+  const float* px = saved().x.data();
+  float* pdx = dx->data();
+  parallel_runs(dy.size(), [&](std::size_t i0, std::size_t i1) {
+    relu_grad_run(pdy + i0, px + i0, pdx + i0, i1 - i0);
+  });
 }
 
 double ReLU::flops(const Shape& x) const { return static_cast<double>(numel(x)); }

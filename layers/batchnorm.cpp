@@ -5,6 +5,7 @@
 
 #include "../core/ops.hpp"
 #include "../core/parallel.hpp"
+#include "../core/simd.hpp"
 
 namespace minicnn {
 
@@ -58,6 +59,35 @@ void BatchNorm2D::check_state() const {
   check_shape(shape_of(running_var_), c, name(), "running_var");
 }
 
+namespace {
+
+// The loops over one plane of a channel, compiled for several instruction sets
+// (core/simd.hpp).
+
+// y = x·scale + shift (eval mode).
+MINICNN_SIMD_CLONES void scale_shift(const float* x, std::size_t n, float scale, float shift,
+                                     float* y) {
+  for (std::size_t i = 0; i < n; ++i) y[i] = x[i] * scale + shift;
+}
+
+// x̂ = (x − mean)·r and y = γ·x̂ + β (training).
+MINICNN_SIMD_CLONES void normalize(const float* x, std::size_t n, float mean, float r,
+                                   float gamma, float beta, float* xhat, float* y) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const float h = (x[i] - mean) * r;
+    xhat[i] = h;
+    y[i] = gamma * h + beta;
+  }
+}
+
+// dx = k·(dy − mean(dy) − x̂·mean(dy·x̂)).
+MINICNN_SIMD_CLONES void input_grad(const float* dy, const float* xhat, std::size_t n, float k,
+                                    float mean_dy, float mean_dy_xhat, float* dx) {
+  for (std::size_t i = 0; i < n; ++i) dx[i] = k * (dy[i] - mean_dy - xhat[i] * mean_dy_xhat);
+}
+
+}  // namespace
+
 Tensor BatchNorm2D::forward_impl(const Tensor& x) {
   const Shape xs = output_shape(shape_of(x));
   check_state();
@@ -75,11 +105,8 @@ Tensor BatchNorm2D::forward_impl(const Tensor& x) {
     for (std::size_t c = 0; c < C; ++c) {
       const float scale = gamma[c] / std::sqrt(rv[c] + opt_.eps);
       const float shift = beta[c] - rm[c] * scale;
-      for (std::size_t n = 0; n < N; ++n) {
-        const float* xp = px + (n * C + c) * HW;
-        float* yp = py + (n * C + c) * HW;
-        for (std::size_t i = 0; i < HW; ++i) yp[i] = xp[i] * scale + shift;
-      }
+      for (std::size_t n = 0; n < N; ++n)
+        scale_shift(px + (n * C + c) * HW, HW, scale, shift, py + (n * C + c) * HW);
     }
     return y;
   }
@@ -113,11 +140,7 @@ Tensor BatchNorm2D::forward_impl(const Tensor& x) {
     inv_std[c] = r;
     for (std::size_t n = 0; n < N; ++n) {
       const std::size_t off = (n * C + c) * HW;
-      for (std::size_t i = 0; i < HW; ++i) {
-        const float h = (px[off + i] - meanf) * r;
-        xhat[off + i] = h;
-        py[off + i] = gamma[c] * h + beta[c];
-      }
+      normalize(px + off, HW, meanf, r, gamma[c], beta[c], xhat + off, py + off);
     }
     rm[c] = (1.0f - mom) * rm[c] + mom * meanf;
     rv[c] = (1.0f - mom) * rv[c] + mom * static_cast<float>(var * unbias);
@@ -154,8 +177,7 @@ void BatchNorm2D::backward_impl(const Tensor& dy, Tensor* dx) {
     const float mean_dy_xhat = static_cast<float>(sum_dy_xhat / static_cast<double>(m));
     for (std::size_t n = 0; n < N; ++n) {
       const std::size_t off = (n * C + c) * HW;
-      for (std::size_t i = 0; i < HW; ++i)
-        pdx[off + i] = k * (pdy[off + i] - mean_dy - xhat[off + i] * mean_dy_xhat);
+      input_grad(pdy + off, xhat + off, HW, k, mean_dy, mean_dy_xhat, pdx + off);
     }
   }
 }

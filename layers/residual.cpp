@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "../core/ops.hpp"
 #include "../core/parallel.hpp"
 
 namespace minicnn {
@@ -11,7 +12,7 @@ namespace {
 void add_into(Tensor& a, const Tensor& b) {
   float* pa = a.data();
   const float* pb = b.data();
-  parallel_for(a.size(), [&](std::size_t i) { pa[i] += pb[i]; });
+  parallel_runs(a.size(), [&](std::size_t i0, std::size_t i1) { add_run(pa + i0, pb + i0, i1 - i0); });
 }
 
 }  // namespace

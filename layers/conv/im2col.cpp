@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "../../core/simd.hpp"
 #include "../../core/tensor.hpp"
 
 namespace minicnn {
@@ -59,7 +60,8 @@ void for_each_piece(const ConvGeom& g, std::size_t o0, std::size_t o1, Fn&& fn) 
 
 }  // namespace
 
-void im2col(const float* x, const ConvGeom& g, std::size_t o0, std::size_t o1, float* cols,
+// Compiled for several instruction sets (core/simd.hpp), the walk inlined into each.
+MINICNN_SIMD_CLONES [[gnu::flatten]] void im2col(const float* x, const ConvGeom& g, std::size_t o0, std::size_t o1, float* cols,
             std::size_t ld) {
   const auto H = static_cast<std::ptrdiff_t>(g.H);
   const std::size_t stride = g.stride;
@@ -91,7 +93,7 @@ void im2col(const float* x, const ConvGeom& g, std::size_t o0, std::size_t o1, f
                  });
 }
 
-void col2im(const float* cols, const ConvGeom& g, std::size_t o0, std::size_t o1,
+MINICNN_SIMD_CLONES [[gnu::flatten]] void col2im(const float* cols, const ConvGeom& g, std::size_t o0, std::size_t o1,
             std::size_t ld, float* x) {
   const auto H = static_cast<std::ptrdiff_t>(g.H);
   const std::size_t stride = g.stride;
