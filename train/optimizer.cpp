@@ -1,5 +1,6 @@
 #include "optimizer.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 #include <utility>
@@ -43,7 +44,11 @@ Optimizer::Optimizer(std::vector<Parameter> params, float lr, std::string who)
 }
 
 void Optimizer::zero_grad() {
-  for (Parameter& p : params_) p.grad->fill(0.0f);
+  for (std::size_t i = 0; i < params_.size(); ++i) check_size(i, params_[i].value->size());
+  sweep([&](std::size_t i, std::size_t j0, std::size_t j1) {
+    float* g = params_[i].grad->data();
+    std::fill(g + j0, g + j1, 0.0f);
+  });
 }
 
 void Optimizer::set_lr(float lr) {
@@ -58,6 +63,18 @@ void Optimizer::check_size(std::size_t i, std::size_t size) const {
                 "was made: value " + to_string(shape_of(*p.value)) + ", gradient " +
                 to_string(shape_of(*p.grad)) + ", state of " + std::to_string(size) + " elements");
   }
+}
+
+void Optimizer::sweep(const std::function<void(std::size_t, std::size_t, std::size_t)>& f) {
+  pieces_.clear();
+  std::size_t total = 0;
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    const std::size_t n = params_[i].value->size();
+    for (std::size_t j = 0; j < n; j += kRun) pieces_.push_back({i, j, std::min(n, j + kRun)});
+    total += n;
+  }
+  parallel_for(pieces_.size(), [&](std::size_t k) { f(pieces_[k].i, pieces_[k].j0, pieces_[k].j1); },
+               total);
 }
 
 SGD::SGD(std::vector<Parameter> params, SGDOptions opt)
@@ -75,30 +92,29 @@ SGD::SGD(std::vector<Parameter> params, SGDOptions opt)
 void SGD::step() {
   ++steps_;
   const float lr = lr_, mu = opt_.momentum, wd = opt_.weight_decay;
-  for (std::size_t i = 0; i < params_.size(); ++i) {
-    const std::size_t n = params_[i].value->size();
+  for (std::size_t i = 0; i < params_.size(); ++i)
+    check_size(i, mu == 0.0f ? params_[i].value->size() : velocity_[i].size());
+  sweep([&](std::size_t i, std::size_t j0, std::size_t j1) {
     float* theta = params_[i].value->data();
     const float* g = params_[i].grad->data();
     if (mu == 0.0f) {
-      check_size(i, n);
-      parallel_for(n, [&](std::size_t j) { theta[j] -= lr * (g[j] + wd * theta[j]); });
-      continue;
+      for (std::size_t j = j0; j < j1; ++j) theta[j] -= lr * (g[j] + wd * theta[j]);
+      return;
     }
-    check_size(i, velocity_[i].size());
     float* v = velocity_[i].data();
     if (opt_.nesterov) {
-      parallel_for(n, [&](std::size_t j) {
+      for (std::size_t j = j0; j < j1; ++j) {
         const float gj = g[j] + wd * theta[j];
         v[j] = mu * v[j] + gj;
         theta[j] -= lr * (gj + mu * v[j]);
-      });
+      }
     } else {
-      parallel_for(n, [&](std::size_t j) {
+      for (std::size_t j = j0; j < j1; ++j) {
         v[j] = mu * v[j] + (g[j] + wd * theta[j]);
         theta[j] -= lr * v[j];
-      });
+      }
     }
-  }
+  });
 }
 
 std::vector<Optimizer::StateTensor> SGD::state() {
@@ -134,21 +150,20 @@ void Adam::step() {
   const float sqrt_bc2 = static_cast<float>(std::sqrt(1.0 - std::pow(double(b2), t)));
   const float coupled_wd = opt_.decoupled ? 0.0f : opt_.weight_decay;
   const float decay = opt_.decoupled ? 1.0f - lr_ * opt_.weight_decay : 1.0f;
-  for (std::size_t i = 0; i < params_.size(); ++i) {
-    check_size(i, m_[i].size());
-    const std::size_t n = m_[i].size();
+  for (std::size_t i = 0; i < params_.size(); ++i) check_size(i, m_[i].size());
+  sweep([&](std::size_t i, std::size_t j0, std::size_t j1) {
     float* theta = params_[i].value->data();
     const float* g = params_[i].grad->data();
     float* m = m_[i].data();
     float* v = v_[i].data();
-    parallel_for(n, [&](std::size_t j) {
+    for (std::size_t j = j0; j < j1; ++j) {
       theta[j] *= decay;
       const float gj = g[j] + coupled_wd * theta[j];
       m[j] = b1 * m[j] + (1.0f - b1) * gj;
       v[j] = b2 * v[j] + (1.0f - b2) * gj * gj;
       theta[j] -= step_size * (m[j] / (std::sqrt(v[j]) / sqrt_bc2 + eps));
-    });
-  }
+    }
+  });
 }
 
 std::vector<Optimizer::StateTensor> Adam::state() {
