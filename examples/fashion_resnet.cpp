@@ -48,6 +48,7 @@ constexpr float kWeightDecay = 5e-4f;
 constexpr std::size_t kCropPadding = 2;
 constexpr float kFlip = 0.5f;
 constexpr std::size_t kPrefetch = 3;
+constexpr float kLabelSmoothing = 0.0f;
 
 }  // namespace
 
@@ -68,6 +69,9 @@ int main(int argc, char** argv) try {
   app.add_option("--prefetch", prefetch, "batches made ahead on a background thread (0: none)");
   std::size_t test_limit = 0;
   app.add_option("--test-limit", test_limit, "test on the first N images only (0: all)");
+  float label_smoothing = kLabelSmoothing;
+  app.add_option("--label-smoothing", label_smoothing, "label smoothing of the training loss")
+      ->check(CLI::Range(0.0f, 1.0f));
   CLI11_PARSE(app, argc, argv);
   auto [train, test] = mnist_run::start(args, load_fashion_mnist);
   if (test_limit > 0 && test_limit < test.size()) test = test.subset(0, test_limit);
@@ -103,7 +107,8 @@ int main(int argc, char** argv) try {
                             .prefetch = prefetch,
                             .schedule = &schedule,
                             .checkpoint_path = checkpoint,
-                            .metrics_path = metrics});
+                            .metrics_path = metrics,
+                            .label_smoothing = label_smoothing});
   double seconds = 0, waiting = 0;
   for (const EpochRecord& r : history) {
     seconds += r.seconds;
