@@ -4,25 +4,18 @@
 
 namespace minicnn {
 
-Tensor Layer::forward(const Tensor& x) {
+Tensor Layer::forward(const Tensor& x) { return forward_tracked(x, nullptr); }
+
+Tensor Layer::forward(Tensor&& x) { return forward_tracked(x, &x); }
+
+Tensor Layer::forward_tracked(const Tensor& x, Tensor* owned) {
   // In eval mode nothing of the layer's is written (so that many threads may share it);
   // saved_valid_ is already false there, set_training(false) having forgotten it.
   if (!training_) return forward_impl(x);
   saved_valid_ = false;
   forgotten_by_.clear();
-  Tensor y = forward_impl(x);
-  saved_.x_shape = shape_of(x);
-  saved_.y_shape = shape_of(y);
-  saved_valid_ = true;
-  return y;
-}
-
-Tensor Layer::forward(Tensor&& x) {
-  if (!training_) return forward_impl(x);
-  saved_valid_ = false;
-  forgotten_by_.clear();
   Shape xs = shape_of(x);
-  Tensor y = forward_owned_impl(std::move(x));
+  Tensor y = owned ? forward_owned_impl(std::move(*owned)) : forward_impl(x);
   saved_.x_shape = std::move(xs);
   saved_.y_shape = shape_of(y);
   saved_valid_ = true;

@@ -138,6 +138,9 @@ class Layer {
   bool needs_input_grad_ = true;
 
  private:
+  // forward's work and its bookkeeping; `owned` is x when the caller gave it up, else null.
+  Tensor forward_tracked(const Tensor& x, Tensor* owned);
+
   Saved saved_;
   bool saved_valid_ = false;
   bool lent_kept_ = false;    // forward_impl kept the input lent to saved_.x
