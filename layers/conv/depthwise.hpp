@@ -11,10 +11,14 @@
 // for each output row and kernel tap, one pass along the row that multiplies a row of
 // the input by the tap's weight and adds it in; with stride 1 the pass is contiguous on
 // both sides and the compiler vectorises it, and 3×3 kernels with stride 1 and dilation 1
-// take all nine taps of a row in one pass. Threads split planes: (n, k) in forward, (n, c)
-// in backward-data (each input plane gathers from its own M output planes), k in
-// backward-weights (each thread owns its kernels' gradients), so no two threads write
-// one value and the result does not depend on the thread count.
+// take all nine taps of a row in one pass. The "same" 3×3 (stride 1, dilation 1,
+// padding 1) runs on each plane as one flat array instead, on three zero-framed copies
+// of it (depthwise.cpp says how), with FMA where the CPU has it (AVX2, AVX-512).
+// Threads split planes: (n, k) in forward ((n, c) for the "same" 3×3, one input plane
+// to its M outputs), (n, c) in backward-data (each input plane gathers from its own M
+// output planes), k in backward-weights (each thread owns its kernels' gradients, summed
+// over the batch in order; runs of channels for the "same" 3×3), so no two threads
+// write one value and the result does not depend on the thread count.
 //
 // forward overwrites y; backward_data overwrites dx; backward_weights adds into dw and
 // db (db may be null). g must have groups == C, else Error naming the function.
