@@ -7,12 +7,14 @@
 // through an ifunc). So a library built once runs AVX-512 loops on AVX-512 machines and
 // still runs on any x86-64. The files that use it are compiled with -ffp-contract=off
 // (CMakeLists.txt): no clone fuses a multiply and an add the baseline keeps apart, so
-// every clone computes the same bits. Empty elsewhere, and where the build already
-// targets AVX-512 (MINICNN_NATIVE on such a machine).
+// every clone computes the same bits. Empty elsewhere, where the build already targets
+// AVX-512 (MINICNN_NATIVE on such a machine), and under ThreadSanitizer, whose
+// instrumented programs crashed at start in the clones' resolvers (the resolvers run
+// while the loader relocates the library, before the sanitizer's runtime is up).
 #pragma once
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__AVX512F__) && \
-    defined(__ELF__)
+    defined(__ELF__) && !defined(__SANITIZE_THREAD__)
 #define MINICNN_SIMD_CLONES \
   __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
