@@ -407,11 +407,11 @@ inline void same_band(const Taps& tp, const float* w, float bias, float* __restr
   }
 }
 
-// The M output planes y (n, cM..cM+M−1), stored one after another, from the input
-// plane x (n, c): kernels w (M × 9), biases b (M, or null). buf holds 3·Bands::len.
-template <bool Fused>
-inline void same_forward_plane(const Plane& q, Index M, const float* x, const float* w,
-                               const float* b, float* y, float* buf) {
+// f(taps, r0, rows, frame) for each band of rows [r0, r0 + rows) of a plane of q's
+// geometry, its framed copies in buf (3·Bands::len floats): frame(src) fills them from
+// the plane src, after which taps reads its nine taps.
+template <class F>
+inline void for_each_band(const Plane& q, float* buf, F&& f) {
   const Bands bs(q);
   float* mid = bs.mid(buf);
   float* left = bs.left(buf);
@@ -419,11 +419,22 @@ inline void same_forward_plane(const Plane& q, Index M, const float* x, const fl
   const Taps tp(mid, left, right, q.W);
   for (Index r0 = 0; r0 < q.H; r0 += bs.rows) {
     const Index rows = std::min(bs.rows, q.H - r0);
-    fill_band(x, q.H, q.W, r0, rows, bs.len, mid, left, right);
+    auto frame = [&](const float* src) { fill_band(src, q.H, q.W, r0, rows, bs.len, mid, left, right); };
+    f(tp, r0, rows, frame);
+  }
+}
+
+// The M output planes y (n, cM..cM+M−1), stored one after another, from the input
+// plane x (n, c): kernels w (M × 9), biases b (M, or null).
+template <bool Fused>
+inline void same_forward_plane(const Plane& q, Index M, const float* x, const float* w,
+                               const float* b, float* y, float* buf) {
+  for_each_band(q, buf, [&](const Taps& tp, Index r0, Index rows, auto&& frame) {
+    frame(x);
     for (Index m = 0; m < M; ++m)
       same_band<Fused, false>(tp, w + m * 9, b ? b[m] : 0.0f, y + m * q.H * q.W + r0 * q.W,
                               rows * q.W);
-  }
+  });
 }
 
 // The input plane dx (n, c) from the M output planes dy (n, cM..cM+M−1): each the same
@@ -431,19 +442,13 @@ inline void same_forward_plane(const Plane& q, Index M, const float* x, const fl
 template <bool Fused>
 inline void same_data_plane(const Plane& q, Index M, const float* dy, const float* wt,
                             float* dx, float* buf) {
-  const Bands bs(q);
-  float* mid = bs.mid(buf);
-  float* left = bs.left(buf);
-  float* right = bs.right(buf);
-  const Taps tp(mid, left, right, q.W);
-  for (Index r0 = 0; r0 < q.H; r0 += bs.rows) {
-    const Index rows = std::min(bs.rows, q.H - r0);
+  for_each_band(q, buf, [&](const Taps& tp, Index r0, Index rows, auto&& frame) {
     for (Index m = 0; m < M; ++m) {
-      fill_band(dy + m * q.H * q.W, q.H, q.W, r0, rows, bs.len, mid, left, right);
+      frame(dy + m * q.H * q.W);
       if (m == 0) same_band<Fused, false>(tp, wt, 0.0f, dx + r0 * q.W, rows * q.W);
       else same_band<Fused, true>(tp, wt + m * 9, 0.0f, dx + r0 * q.W, rows * q.W);
     }
-  }
+  });
 }
 
 // sums[t] += Σ_i dy[i]·tap t[i] (t < 9) and sums[9] += Σ_i dy[i] over the n outputs of
@@ -471,17 +476,11 @@ inline void same_band_weights(const Taps& tp, const float* __restrict dy, Index 
 template <bool Fused>
 inline void same_weights_plane(const Plane& q, Index M, const float* x, const float* dy,
                                double* sums, float* buf) {
-  const Bands bs(q);
-  float* mid = bs.mid(buf);
-  float* left = bs.left(buf);
-  float* right = bs.right(buf);
-  const Taps tp(mid, left, right, q.W);
-  for (Index r0 = 0; r0 < q.H; r0 += bs.rows) {
-    const Index rows = std::min(bs.rows, q.H - r0);
-    fill_band(x, q.H, q.W, r0, rows, bs.len, mid, left, right);
+  for_each_band(q, buf, [&](const Taps& tp, Index r0, Index rows, auto&& frame) {
+    frame(x);
     for (Index m = 0; m < M; ++m)
       same_band_weights<Fused>(tp, dy + m * q.H * q.W + r0 * q.W, rows * q.W, sums + m * 10);
-  }
+  });
 }
 
 [[gnu::flatten]] void forward_plane_base(const Plane& q, const float* xp, const float* wk,
