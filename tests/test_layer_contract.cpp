@@ -277,6 +277,21 @@ TEST(KeptInput, SequentialAndResidualHandOutputsOnWithoutCopies) {
   EXPECT_TRUE(same_bits(y, 2.0f * (8.0f * x + 8.0f * x)));
 }
 
+// A given-up input of the wrong shape is an Error naming the layer and the shape, as a
+// copied one is; the layer keeps nothing of it and works again with a good input.
+TEST(KeptInput, AWrongShapeGivenUpIsAnErrorAndLeavesTheLayerUsable) {
+  Conv2D conv(2, 3, 3, {.padding = 1});
+  const std::string msg = error_message([&] { conv.forward(random_tensor({1, 5, 4, 4}, 1)); });
+  EXPECT_TRUE(contains(msg, "Conv2D")) << msg;
+  EXPECT_TRUE(contains(msg, "(1, 5, 4, 4)")) << msg;
+  EXPECT_TRUE(contains(error_message([&] { conv.backward(random_tensor({1, 3, 4, 4}, 2)); }),
+                       "without a forward"));
+  const Tensor x = random_tensor({1, 2, 4, 4}, 3);
+  const Tensor y = conv.forward(Tensor(x));
+  EXPECT_TRUE(same_bits(y, conv.forward(x)));
+  EXPECT_NO_THROW(conv.backward(random_tensor({1, 3, 4, 4}, 2)));
+}
+
 TEST(SequentialContract, AMiddleLayerWithoutInputGradientIsAnError) {
   Sequential net;
   net.add<Dense>(3, 3);
