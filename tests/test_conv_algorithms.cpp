@@ -39,14 +39,17 @@ const Case kCases[] = {
 // non-square planes, padding 0 to 4 (backward-data reads dy "padded by 2 − p": a crop
 // for p > 2), planes that are no multiple of any tile, 256 input channels, enough
 // tiles for blocks that span rows of tiles and images, and 192 channels in and out (over
-// a million transformed kernel values: that transform runs in parallel).
+// a million transformed kernel values: that transform runs in parallel); with eight
+// channels or more on both sides (lanes over channels), channel counts no multiple of
+// eight and padding past the kernel's reach.
 const Case kWinogradCases[] = {
     {1, 1, 3, 3, 1, 3, 3, 1, 0, 1},     {1, 1, 7, 13, 1, 3, 3, 1, 0, 1},
     {2, 3, 11, 6, 5, 3, 3, 1, 1, 1},    {2, 2, 9, 14, 3, 3, 3, 1, 2, 1},
     {1, 3, 5, 7, 2, 3, 3, 1, 3, 1},     {2, 2, 4, 5, 3, 3, 3, 1, 4, 1},
     {2, 256, 9, 10, 8, 3, 3, 1, 1, 1},  {1, 7, 13, 9, 256, 3, 3, 1, 1, 1},
     {5, 4, 31, 29, 6, 3, 3, 1, 1, 1},   {3, 17, 19, 23, 11, 3, 3, 1, 0, 1},
-    {1, 192, 6, 7, 192, 3, 3, 1, 1, 1},
+    {1, 192, 6, 7, 192, 3, 3, 1, 1, 1},  {3, 16, 15, 17, 24, 3, 3, 1, 1, 1},
+    {2, 9, 8, 7, 10, 3, 3, 1, 2, 1},     {2, 12, 10, 9, 8, 3, 3, 1, 4, 1},
 };
 
 ConvGeom geom(const Case& c) {
@@ -430,7 +433,7 @@ TEST_P(ConvThreads, WinogradMatchesDirect) {
   for (const Case& c : kCases)
     if (conv_algo_eligible(ConvAlgo::Winograd, geom(c))) cases.push_back(&c);
   for (const Case& c : kWinogradCases) cases.push_back(&c);
-  EXPECT_EQ(cases.size(), 14u);
+  EXPECT_EQ(cases.size(), 17u);
   std::vector<double> worst(winograd_tile_sizes().size(), 0.0);
   for (const Case* c : cases) {
     const ConvGeom g = geom(*c);

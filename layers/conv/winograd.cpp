@@ -142,12 +142,160 @@ template <const auto& T, int W, int r = 0>
   }
 }
 
-// v = Bᵀ d B of α×α patches; point ξ of v goes to v + ξ·vs.
+// Eight floats as one value: GCC and Clang lower the shuffles below to the target's
+// own (unpack, shuffle and lane-permute instructions under AVX2, pairs of SSE ones
+// otherwise).
+#if defined(__GNUC__)
+#define MINICNN_WINOGRAD_VEC 1
+typedef float Vec8 __attribute__((vector_size(32)));
+typedef int Idx8 __attribute__((vector_size(32)));
+#pragma GCC diagnostic ignored "-Wpsabi"  // Vec8 passes only between inlined functions
+
+[[gnu::always_inline]] inline Vec8 load8(const float* p) {
+  Vec8 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+[[gnu::always_inline]] inline void store8(float* p, Vec8 v) { std::memcpy(p, &v, sizeof v); }
+
+// The 8×8 transpose of the rows r[0..7] in place: three rounds of two-vector shuffles.
+[[gnu::always_inline]] inline void transpose8(Vec8 r[8]) {
+  Vec8 t[8], u[8];
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = __builtin_shuffle(r[i], r[i + 1], Idx8{0, 8, 1, 9, 4, 12, 5, 13});
+    t[i + 1] = __builtin_shuffle(r[i], r[i + 1], Idx8{2, 10, 3, 11, 6, 14, 7, 15});
+  }
+  for (int i = 0; i < 8; i += 4)
+    for (int h = 0; h < 2; ++h) {
+      u[i + 2 * h] = __builtin_shuffle(t[i + h], t[i + 2 + h], Idx8{0, 1, 8, 9, 4, 5, 12, 13});
+      u[i + 2 * h + 1] = __builtin_shuffle(t[i + h], t[i + 2 + h], Idx8{2, 3, 10, 11, 6, 7, 14, 15});
+    }
+  for (int i = 0; i < 4; ++i) {
+    r[i] = __builtin_shuffle(u[i], u[i + 4], Idx8{0, 1, 2, 3, 8, 9, 10, 11});
+    r[i + 4] = __builtin_shuffle(u[i], u[i + 4], Idx8{4, 5, 6, 7, 12, 13, 14, 15});
+  }
+}
+#else
+#define MINICNN_WINOGRAD_VEC 0
+#endif
+
+// ---- F(2×2, 3×3) and F(4×4, 3×3) by hand ----------------------------------------------
+
+// The 1-D rows of Bᵀ, Aᵀ and A for m = 2 and 4 with the sums they share computed once:
+// rows for the points ±p are an even part plus or minus an odd one. About half the
+// operations of the generic rows, and written for any T with + − and × by a float
+// (float or Vec8), so that the static_asserts below check them against the matrices.
+template <int M, class T>
+constexpr void bt_1d(const T* d, T* r) {
+  if constexpr (M == 2) {
+    r[0] = d[0] - d[2];
+    r[1] = d[1] + d[2];
+    r[2] = d[2] - d[1];
+    r[3] = d[3] - d[1];
+  } else {
+    static_assert(M == 4);
+    const T s12 = d[1] + d[2], s34 = d[3] + d[4];
+    const T u = d[2] - d[1], w = d[3] - d[4];
+    const T e = d[4] - d[2], o = d[3] - d[1];
+    r[0] = d[0] * 4.0f - d[2] * 5.0f + d[4];
+    r[1] = s12 * 4.0f - s34;
+    r[2] = u * 4.0f + w;
+    r[3] = e + o * 2.0f;
+    r[4] = e - o * 2.0f;
+    r[5] = d[1] * 4.0f - d[3] * 5.0f + d[5];
+  }
+}
+
+template <int M, class T>
+constexpr void at_1d(const T* s, T* o) {
+  if constexpr (M == 2) {
+    o[0] = s[0] + s[1] + s[2];
+    o[1] = s[1] - s[2] + s[3];
+  } else {
+    static_assert(M == 4);
+    const T p12 = s[1] + s[2], m12 = s[1] - s[2], p34 = s[3] + s[4], m34 = s[3] - s[4];
+    o[0] = s[0] + p12 + p34;
+    o[1] = m12 + m34 * 2.0f;
+    o[2] = p12 + p34 * 4.0f;
+    o[3] = m12 + m34 * 8.0f + s[5];
+  }
+}
+
+template <int M, class T>
+constexpr void a_1d(const T* e, T* r) {
+  if constexpr (M == 2) {
+    r[0] = e[0];
+    r[1] = e[0] + e[1];
+    r[2] = e[0] - e[1];
+    r[3] = e[1];
+  } else {
+    static_assert(M == 4);
+    const T ev = e[0] + e[2], od = e[1] + e[3];
+    const T ev4 = e[0] + e[2] * 4.0f, od4 = (e[1] + e[3] * 4.0f) * 2.0f;
+    r[0] = e[0];
+    r[1] = ev + od;
+    r[2] = ev - od;
+    r[3] = ev4 + od4;
+    r[4] = ev4 - od4;
+    r[5] = e[3];
+  }
+}
+
+// Column k of the matrix a row function applies: the function on the k-th unit vector.
+template <int n_in, int n_out, class F>
+constexpr bool matches(F f, const auto& T) {
+  for (int k = 0; k < n_in; ++k) {
+    float unit[n_in] = {}, out[n_out] = {};
+    unit[k] = 1.0f;
+    f(unit, out);
+    for (int i = 0; i < n_out; ++i)
+      if (out[i] != T[i][k]) return false;
+  }
+  return true;
+}
+static_assert(matches<4, 4>([](const float* d, float* r) { bt_1d<2>(d, r); }, kBt<2>));
+static_assert(matches<6, 6>([](const float* d, float* r) { bt_1d<4>(d, r); }, kBt<4>));
+static_assert(matches<4, 2>([](const float* s, float* o) { at_1d<2>(s, o); }, kAt<2>));
+static_assert(matches<6, 4>([](const float* s, float* o) { at_1d<4>(s, o); }, kAt<4>));
+static_assert(matches<2, 4>([](const float* e, float* r) { a_1d<2>(e, r); }, kA<2>));
+static_assert(matches<4, 6>([](const float* e, float* r) { a_1d<4>(e, r); }, kA<4>));
+
+#if MINICNN_WINOGRAD_VEC
+static_assert(kLanes == 8);
+// A 2-D transform by rows of 1-D ones: out = R in Rᵀ for the R of `row` (n_in → n_out
+// values), in[i][j] at in + i·is + j·ijs, out[i][j] at out + i·os + j·js.
+template <int n_in, int n_out, class Row>
+[[gnu::always_inline]] inline void rows_2d(Row row, const float* in, std::size_t is,
+                                           std::size_t ijs, float* out, std::size_t os,
+                                           std::size_t js) {
+  Vec8 t[n_out][n_in];
+  for (int j = 0; j < n_in; ++j) {
+    Vec8 col[n_in], res[n_out];
+    for (int i = 0; i < n_in; ++i) col[i] = load8(in + static_cast<std::size_t>(i) * is + static_cast<std::size_t>(j) * ijs);
+    row(col, res);
+    for (int i = 0; i < n_out; ++i) t[i][j] = res[i];
+  }
+  for (int i = 0; i < n_out; ++i) {
+    Vec8 res[n_out];
+    row(t[i], res);
+    for (int j = 0; j < n_out; ++j)
+      store8(out + static_cast<std::size_t>(i) * os + static_cast<std::size_t>(j) * js, res[j]);
+  }
+}
+#endif
+
+// v = Bᵀ d B of α×α patches, row i of d at d + i·ds; point ξ of v goes to v + ξ·vs.
 template <int M>
-inline void transform_input(const float* d, float* v, std::size_t vs) {
+inline void transform_input(const float* d, std::size_t ds, float* v, std::size_t vs) {
   constexpr int a = M + 2, L = kLanes;
+#if MINICNN_WINOGRAD_VEC
+  if constexpr (M != 6) {
+    rows_2d<a, a>([](const Vec8* x, Vec8* y) { bt_1d<M>(x, y); }, d, ds, L, v, a * vs, vs);
+    return;
+  }
+#endif
   alignas(64) float t[a * a * L];
-  apply<kBt<M>, a * L>(d, a * L, t, a * L);
+  apply<kBt<M>, a * L>(d, ds, t, a * L);
   for (int r = 0; r < a; ++r) apply<kBt<M>, L>(t + r * a * L, L, v + r * a * vs, vs);
 }
 
@@ -160,13 +308,20 @@ inline void transform_kernel(const float* g, float* u) {
   for (int r = 0; r < a; ++r) apply<kG<M>, L>(t + r * 3 * L, L, u + r * a * L, L);
 }
 
-// o = Aᵀ s A: α×α products back to m×m outputs; point ξ of s is at s + ξ·ss.
+// o = Aᵀ s A: α×α products back to m×m outputs; point ξ of s is at s + ξ·ss, row r of
+// o at o + r·os.
 template <int M>
-inline void transform_output(const float* s, std::size_t ss, float* o) {
+inline void transform_output(const float* s, std::size_t ss, float* o, std::size_t os) {
   constexpr int a = M + 2, L = kLanes;
+#if MINICNN_WINOGRAD_VEC
+  if constexpr (M != 6) {
+    rows_2d<a, M>([](const Vec8* x, Vec8* y) { at_1d<M>(x, y); }, s, a * ss, ss, o, os, L);
+    return;
+  }
+#endif
   alignas(64) float t[M * a * L];
   for (int c = 0; c < a; ++c) apply<kAt<M>, L>(s + c * ss, a * ss, t + c * L, a * L);
-  for (int r = 0; r < M; ++r) apply<kAt<M>, L>(t + r * a * L, L, o + r * M * L, L);
+  for (int r = 0; r < M; ++r) apply<kAt<M>, L>(t + r * a * L, L, o + r * os, L);
 }
 
 // E = A e Aᵀ of m×m dy tiles (backward-weights: dy in the kernel's role); point ξ of v
@@ -174,6 +329,12 @@ inline void transform_output(const float* s, std::size_t ss, float* o) {
 template <int M>
 inline void transform_dy(const float* e, float* v, std::size_t vs) {
   constexpr int a = M + 2, L = kLanes;
+#if MINICNN_WINOGRAD_VEC
+  if constexpr (M != 6) {
+    rows_2d<M, a>([](const Vec8* x, Vec8* y) { a_1d<M>(x, y); }, e, M * L, L, v, a * vs, vs);
+    return;
+  }
+#endif
   alignas(64) float t[a * M * L];
   apply<kA<M>, M * L>(e, M * L, t, M * L);
   for (int r = 0; r < a; ++r) apply<kA<M>, L>(t + r * M * L, L, v + r * a * vs, vs);
@@ -242,6 +403,8 @@ void for_each_segment(const TileGrid& tg, std::size_t t0, std::size_t t1, F&& f)
 // or 64).
 constexpr std::size_t kBlockMultiple = 16;
 
+constexpr std::size_t kCacheLineFloats = 64 / sizeof(float);
+
 // How the tiles are cut into blocks and where each thread's scratch lies in the
 // workspace: [U | thread 0: V, M (or E), in-rows, out-rows, S | thread 1: ...]. V holds
 // value (channel c, point ξ, tile j) at (c·α² + ξ)·ld + j, so the matrix V_ξ of one
@@ -251,6 +414,16 @@ struct Plan {
   TileGrid tg;
   std::size_t tb = 1;       // tiles per block
   std::size_t ld = 1;       // tb and room for one more lane group
+  // With kLanes channels or more on both sides (on the input side for backward-weights),
+  // the transforms put channels in the lanes instead of tiles: V holds (point ξ, tile j,
+  // channel c) at ξ·vs + j·cpad + c, so each matrix V_ξ is tiles × channels, M alike
+  // with kpad and ms, and U is stored transposed, (ξ, c, k) at (ξ·Cin + c)·Cout + k. The
+  // point strides vs and ms are a cache line more than tb·cpad and tb·kpad: a tile's α²
+  // points, written one after the other, would otherwise lie a power of two apart as
+  // often as not and share a few sets of the L1 cache (R2's forward ran 30% slower so).
+  bool by_channel = false;
+  std::size_t cpad = 0, kpad = 0;  // Cin and Cout rounded up to kLanes (by_channel)
+  std::size_t vs = 0, ms = 0;
   std::size_t blocks = 0;
   std::size_t pw = 0, ow = 0;  // row widths of the in-rows (TW·m + 2) and out-rows (TW·m)
   int threads = 1;
@@ -275,11 +448,29 @@ void size_regions(Plan& p, std::size_t tb, std::size_t N, std::size_t Cin, std::
   p.ow = p.tg.TW * m;
   const std::size_t R = std::min((tb + p.tg.TW - 1) / p.tg.TW + 1, N * p.tg.TH);
   const std::size_t images = std::min(R, (tb + p.tg.TH * p.tg.TW - 1) / (p.tg.TH * p.tg.TW) + 1);
+  const std::size_t band = (R * m + 2 * images) * p.pw;
   p.u_floats = weights ? 0 : aligned_count<float>(P * Cin * Cout);
-  p.v_floats = aligned_count<float>(P * Cin * p.ld);
-  p.m_floats = aligned_count<float>(P * Cout * p.ld);
-  p.in_floats = aligned_count<float>((R * m + 2 * images) * p.pw);
-  p.out_floats = aligned_count<float>(R * m * p.ow);
+  const std::size_t out_band = R * m * p.ow;
+  p.by_channel = Cin >= L && (weights || Cout >= L);
+  p.cpad = p.kpad = 0;
+  if (p.by_channel) {
+    p.cpad = round_up(Cin, L);
+    p.vs = tb * p.cpad + kCacheLineFloats;
+    p.v_floats = aligned_count<float>(P * p.vs);
+    p.in_floats = aligned_count<float>(L * band + p.pw);  // the rows interleaved, a zero row
+  } else {
+    p.v_floats = aligned_count<float>(P * Cin * p.ld);
+    p.in_floats = aligned_count<float>(band);
+  }
+  if (p.by_channel && !weights) {
+    p.kpad = round_up(Cout, L);
+    p.ms = tb * p.kpad + kCacheLineFloats;
+    p.m_floats = aligned_count<float>(P * p.ms);
+    p.out_floats = aligned_count<float>(L * out_band);
+  } else {
+    p.m_floats = aligned_count<float>(P * Cout * p.ld);
+    p.out_floats = aligned_count<float>(out_band);
+  }
   p.s_floats = weights ? aligned_count<float>(P * Cout * Cin) : 0;
 }
 
@@ -344,6 +535,7 @@ struct BlockMap {
   };
   std::vector<Image> images;
   std::vector<std::size_t> in_off, out_off;  // per tile of the block
+  std::size_t in_len = 0, out_len = 0;       // floats of the in-rows and out-rows in use
 };
 
 void map_block(const Plan& p, std::size_t t0, std::size_t t1, BlockMap& bm) {
@@ -367,6 +559,8 @@ void map_block(const Plan& p, std::size_t t0, std::size_t t1, BlockMap& bm) {
     in_at += (rows + 2) * p.pw;
     out_at += rows * p.ow;
   }
+  bm.in_len = in_at;
+  bm.out_len = out_at;
 }
 
 // The n×n patches of the kLanes tiles j0 .. j0 + kLanes − 1 of a block, side by side:
@@ -431,17 +625,98 @@ void input_transform(const Corr& c, const Plan& p, const BlockMap& bm, std::size
     for (std::size_t j0 = 0; j0 < cnt; j0 += L) {
       gather_patches<a>(rows, p.pw, bm.in_off.data(), j0, cnt, d);
       // A whole lane group even past the block's end, into the room left in ld.
-      transform_input<M>(d, V + ci * a * a * p.ld + j0, p.ld);
+      transform_input<M>(d, a * L, V + ci * a * a * p.ld + j0, p.ld);
     }
   }
 }
 
-// Stage 2, kernel transform of output channel o: U[ξ][o][i] = (G g Gᵀ)_ξ for every input
-// channel i, g = w[o, i] (forward) or, when `rotate`, w[i, o] turned by 180°
-// (backward-data: o = c, i = k). w is (K, C, 3, 3).
+
+// out[i·kLanes + l] = rows[l][i] for i < n and every lane l: kLanes rows side by side.
+void interleave_lanes(const float* const* rows, std::size_t n, float* out) {
+  constexpr std::size_t L = kLanes;
+  std::size_t i = 0;
+#if MINICNN_WINOGRAD_VEC
+  for (; i + L <= n; i += L) {
+    Vec8 r[8];
+    for (std::size_t l = 0; l < L; ++l) r[l] = load8(rows[l] + i);
+    transpose8(r);
+    for (std::size_t q = 0; q < L; ++q) store8(out + (i + q) * L, r[q]);
+  }
+#endif
+  for (; i < n; ++i)
+    for (std::size_t l = 0; l < L; ++l) out[i * L + l] = rows[l][i];
+}
+
+// The inverse, for the first `count` lanes, with add[l] added: rows[l][i] = in[i·kLanes +
+// l] + add[l].
+void deinterleave_lanes(const float* in, std::size_t n, std::size_t count, const float* add,
+                        float* const* rows) {
+  constexpr std::size_t L = kLanes;
+  std::size_t i = 0;
+#if MINICNN_WINOGRAD_VEC
+  for (; i + L <= n; i += L) {
+    Vec8 r[8];
+    for (std::size_t q = 0; q < L; ++q) r[q] = load8(in + (i + q) * L);
+    transpose8(r);
+    for (std::size_t l = 0; l < count; ++l) store8(rows[l] + i, r[l] + add[l]);
+  }
+#endif
+  for (; i < n; ++i)
+    for (std::size_t l = 0; l < count; ++l) rows[l][i] = in[i * L + l] + add[l];
+}
+
+// Stage 1 with lanes over channels (p.by_channel): the rows a block reads, zero-padded,
+// are interleaved straight from kLanes planes, so that column x of a row holds the
+// kLanes channels side by side and a patch row is α·kLanes contiguous floats; the
+// transform reads the patches where they lie, with no gather, and writes tile j's
+// channels to V[ξ][j][c0 ..]. A group past the last channel reads a row of zeros.
 template <int M>
-void kernel_transform(const float* w, std::size_t K, std::size_t C, bool rotate, std::size_t o,
-                      float* U) {
+void input_transform_by_channel(const Corr& c, const Plan& p, const BlockMap& bm,
+                                std::size_t cnt, const float* in, float* V, float* rows) {
+  constexpr std::size_t L = kLanes;
+  const std::size_t plane = c.Hin * c.Win, pw = p.pw;
+  float* mixed = rows;
+  float* zero_row = rows + L * bm.in_len;
+  std::fill(zero_row, zero_row + pw, 0.0f);
+  // The columns q of a padded row that lie in the plane: [q0, q1), at x = q + off.
+  const auto wd = static_cast<std::ptrdiff_t>(pw);
+  const std::ptrdiff_t q0 = std::clamp<std::ptrdiff_t>(-c.off, 0, wd);
+  const std::ptrdiff_t q1 =
+      std::clamp<std::ptrdiff_t>(static_cast<std::ptrdiff_t>(c.Win) - c.off, q0, wd);
+  const auto uq0 = static_cast<std::size_t>(q0), uq1 = static_cast<std::size_t>(q1);
+  for (std::size_t c0 = 0; c0 < c.Cin; c0 += L) {
+    const std::size_t count = std::min(L, c.Cin - c0);
+    for (const BlockMap::Image& im : bm.images) {
+      const std::size_t nrows = (im.th1 - im.th0 + 1) * M + 2;
+      for (std::size_t r = 0; r < nrows; ++r) {
+        float* dst = mixed + (im.in_at + r * pw) * L;
+        const std::ptrdiff_t y = static_cast<std::ptrdiff_t>(im.th0 * M + r) + c.off;
+        if (y < 0 || y >= static_cast<std::ptrdiff_t>(c.Hin) || q0 == q1) {
+          std::fill(dst, dst + pw * L, 0.0f);
+          continue;
+        }
+        const float* src[L];
+        for (std::size_t l = 0; l < L; ++l)
+          src[l] = l < count ? in + (im.n * c.Cin + c0 + l) * plane +
+                                   static_cast<std::size_t>(y) * c.Win +
+                                   static_cast<std::size_t>(q0 + c.off)
+                             : zero_row;
+        std::fill(dst, dst + uq0 * L, 0.0f);
+        interleave_lanes(src, uq1 - uq0, dst + uq0 * L);
+        std::fill(dst + uq1 * L, dst + pw * L, 0.0f);
+      }
+    }
+    for (std::size_t j = 0; j < cnt; ++j)
+      transform_input<M>(mixed + bm.in_off[j] * L, pw * L, V + j * p.cpad + c0, p.vs);
+  }
+}
+
+// Stage 2, kernel transform of output channel o: U[ξ][o][i] = (G g Gᵀ)_ξ for every input
+// channel i (U[ξ][i][o] when `transposed`), g = w[o, i] (forward) or, when `rotate`,
+// w[i, o] turned by 180° (backward-data: o = c, i = k). w is (K, C, 3, 3).
+template <int M>
+void kernel_transform(const float* w, std::size_t K, std::size_t C, bool rotate, bool transposed,
+                      std::size_t o, float* U) {
   constexpr int a = M + 2, L = kLanes;
   const std::size_t Cout = rotate ? C : K, Cin = rotate ? K : C;
   alignas(64) float g[9 * L];
@@ -457,7 +732,13 @@ void kernel_transform(const float* w, std::size_t K, std::size_t C, bool rotate,
       for (int e = 0; e < 9; ++e) g[e * L + l] = src[rotate ? 8 - e : e];
     }
     transform_kernel<M>(g, u);
-    scatter_points(u, a * a, count, U + o * Cin + i0, Cout * Cin);
+    if (!transposed) {
+      scatter_points(u, a * a, count, U + o * Cin + i0, Cout * Cin);
+      continue;
+    }
+    for (std::size_t pt = 0; pt < static_cast<std::size_t>(a * a); ++pt)
+      for (std::size_t l = 0; l < count; ++l)
+        U[(pt * Cin + i0 + l) * Cout + o] = u[pt * L + l];
   }
 }
 
@@ -467,6 +748,18 @@ void kernel_transform(const float* w, std::size_t K, std::size_t C, bool rotate,
 void point_products(const Plan& p, std::size_t Cout, std::size_t Cin, std::size_t cnt,
                     const float* U, const float* V, float* Mb) {
   const std::size_t P = (p.tg.m + 2) * (p.tg.m + 2), ld = p.ld;
+  if (p.by_channel) {
+    // Mt_ξ (cnt × Cout) = V_ξ (cnt × Cin) · Uᵀ_ξ (Cin × Cout); the lanes past Cout zeroed.
+    const std::size_t kp = p.kpad;
+    for (std::size_t pt = 0; pt < P; ++pt)
+      sgemm(Op::N, Op::N, cnt, Cout, Cin, 1.0f, V + pt * p.vs, p.cpad, U + pt * Cin * Cout,
+            Cout, 0.0f, Mb + pt * p.ms, kp);
+    if (kp != Cout)
+      for (std::size_t pt = 0; pt < P; ++pt)
+        for (std::size_t j = 0; j < cnt; ++j)
+          std::fill(Mb + pt * p.ms + j * kp + Cout, Mb + pt * p.ms + (j + 1) * kp, 0.0f);
+    return;
+  }
   for (std::size_t pt = 0; pt < P; ++pt)
     sgemm(Op::N, Op::N, Cout, cnt, Cin, 1.0f, U + pt * Cout * Cin, Cin, V + pt * ld, P * ld,
           0.0f, Mb + pt * ld, P * ld);
@@ -485,7 +778,7 @@ void output_transform(const Corr& c, const Plan& p, const BlockMap& bm, std::siz
   alignas(64) float o[M * M * L];
   for (std::size_t k = 0; k < c.Cout; ++k) {
     for (std::size_t j0 = 0; j0 < cnt; j0 += L) {
-      transform_output<M>(Mb + k * a * a * p.ld + j0, p.ld, o);
+      transform_output<M>(Mb + k * a * a * p.ld + j0, p.ld, o, M * L);
       const std::size_t count = std::min<std::size_t>(L, cnt - j0);
       for (std::size_t l = 0; l < count; ++l) {
         float* dst = rows + bm.out_off[j0 + l];
@@ -502,6 +795,37 @@ void output_transform(const Corr& c, const Plan& p, const BlockMap& bm, std::siz
       float* dst = out + (s.n * c.Cout + k) * plane + s.th * M * c.Wout + s.tw0 * M;
       for (std::size_t i = 0; i < nrows; ++i)
         for (std::size_t q = 0; q < ncols; ++q) dst[i * c.Wout + q] = src[i * p.ow + q] + bk;
+    });
+  }
+}
+
+// Stage 4 with lanes over channels (p.by_channel): tile j's output channels k0 .. k0 + 7
+// go to the out-rows interleaved (kLanes channels side by side), which are then
+// separated straight into the output planes, cropped, with the bias.
+template <int M>
+void output_transform_by_channel(const Corr& c, const Plan& p, const BlockMap& bm,
+                                 std::size_t t0, std::size_t t1, const float* Mt,
+                                 const float* bias, float* out, float* rows) {
+  constexpr std::size_t L = kLanes;
+  const std::size_t plane = c.Hout * c.Wout, cnt = t1 - t0;
+  float* mixed = rows;
+  for (std::size_t k0 = 0; k0 < c.Cout; k0 += L) {
+    const std::size_t count = std::min(L, c.Cout - k0);
+    float add[L] = {};
+    if (bias) std::copy(bias + k0, bias + k0 + count, add);
+    for (std::size_t j = 0; j < cnt; ++j)
+      transform_output<M>(Mt + j * p.kpad + k0, p.ms, mixed + bm.out_off[j] * L, p.ow * L);
+    for_each_segment(p.tg, t0, t1, [&](const Segment& s) {
+      const BlockMap::Image& im = bm.images[s.n - bm.images.front().n];
+      const std::size_t nrows = std::min<std::size_t>(M, c.Hout - s.th * M);
+      const std::size_t ncols = std::min(s.count * M, c.Wout - s.tw0 * M);
+      const float* src = mixed + (im.out_at + (s.th - im.th0) * M * p.ow + s.tw0 * M) * L;
+      for (std::size_t i = 0; i < nrows; ++i) {
+        float* dst[L];
+        for (std::size_t l = 0; l < count; ++l)
+          dst[l] = out + (s.n * c.Cout + k0 + l) * plane + (s.th * M + i) * c.Wout + s.tw0 * M;
+        deinterleave_lanes(src + i * p.ow * L, ncols, count, add, dst);
+      }
     });
   }
 }
@@ -529,9 +853,14 @@ void dy_transform(const ConvGeom& g, const Plan& p, const BlockMap& bm, std::siz
 void weight_products(const Plan& p, std::size_t K, std::size_t C, std::size_t cnt,
                      const float* E, const float* V, float* S) {
   const std::size_t P = (p.tg.m + 2) * (p.tg.m + 2);
-  for (std::size_t pt = 0; pt < P; ++pt)
-    sgemm(Op::N, Op::T, K, C, cnt, 1.0f, E + pt * p.ld, P * p.ld, V + pt * p.ld, P * p.ld, 1.0f,
-          S + pt * K * C, C);
+  for (std::size_t pt = 0; pt < P; ++pt) {
+    if (p.by_channel)
+      sgemm(Op::N, Op::N, K, C, cnt, 1.0f, E + pt * p.ld, P * p.ld, V + pt * p.vs,
+            p.cpad, 1.0f, S + pt * K * C, C);
+    else
+      sgemm(Op::N, Op::T, K, C, cnt, 1.0f, E + pt * p.ld, P * p.ld, V + pt * p.ld, P * p.ld,
+            1.0f, S + pt * K * C, C);
+  }
 }
 
 // Backward-weights, stage 4, output channel k: dw[k, c] += Gᵀ S[·][k][c] G, lanes over c.
@@ -593,9 +922,15 @@ template <int M>
   float* in_rows = Mb + p.m_floats;
   float* out_rows = in_rows + p.in_floats;
   map_block(p, t0, t1, bm);
-  input_transform<M>(c, p, bm, t1 - t0, in, V, in_rows);
+  if (p.by_channel)
+    input_transform_by_channel<M>(c, p, bm, t1 - t0, in, V, in_rows);
+  else
+    input_transform<M>(c, p, bm, t1 - t0, in, V, in_rows);
   point_products(p, c.Cout, c.Cin, t1 - t0, U, V, Mb);
-  output_transform<M>(c, p, bm, t0, t1, Mb, bias, out, out_rows);
+  if (p.by_channel)
+    output_transform_by_channel<M>(c, p, bm, t0, t1, Mb, bias, out, out_rows);
+  else
+    output_transform<M>(c, p, bm, t0, t1, Mb, bias, out, out_rows);
 }
 
 // Stages 1 and 2 of backward-weights and its products on the tiles [t0, t1); the tile
@@ -613,7 +948,10 @@ template <int M>
   float* in_rows = E + p.m_floats;
   float* dy_rows = in_rows + p.in_floats;
   map_block(p, t0, t1, bm);
-  input_transform<M>(c, p, bm, t1 - t0, x, V, in_rows);
+  if (p.by_channel)
+    input_transform_by_channel<M>(c, p, bm, t1 - t0, x, V, in_rows);
+  else
+    input_transform<M>(c, p, bm, t1 - t0, x, V, in_rows);
   dy_transform<M>(g, p, bm, t1 - t0, dy, E, dy_rows);
   weight_products(p, g.K, g.C, t1 - t0, E, V, S);
   if (db_part) {
@@ -647,14 +985,14 @@ template <int M>
 
 #if MINICNN_WINOGRAD_AVX2
 template <int M>
-[[gnu::flatten, gnu::target("avx2")]] void correlate_block_avx2(
+[[gnu::flatten, gnu::target("avx2,fma")]] void correlate_block_avx2(
     const Corr& c, const Plan& p, std::size_t t0, std::size_t t1, const float* in,
     const float* U, const float* bias, float* out, float* scratch, BlockMap& bm) {
   correlate_block<M>(c, p, t0, t1, in, U, bias, out, scratch, bm);
 }
 
 template <int M>
-[[gnu::flatten, gnu::target("avx2")]] void weights_block_avx2(
+[[gnu::flatten, gnu::target("avx2,fma")]] void weights_block_avx2(
     const ConvGeom& g, const Corr& c, const Plan& p, std::size_t t0, std::size_t t1,
     const float* x, const float* dy, float* S, double* db_part, float* scratch, BlockMap& bm) {
   weights_block<M>(g, c, p, t0, t1, x, dy, S, db_part, scratch, bm);
@@ -709,7 +1047,7 @@ void correlate(const Corr& c, const Plan& p, const float* in, const float* w, st
                std::size_t C, bool rotate, const float* bias, float* out, float* base) {
   float* U = base;
   serial_or_parallel(c.Cout, c.Cout * c.Cin * (M + 2) * (M + 2),
-                     [&](std::size_t o) { kernel_transform<M>(w, K, C, rotate, o, U); });
+                     [&](std::size_t o) { kernel_transform<M>(w, K, C, rotate, p.by_channel, o, U); });
   auto* block = correlate_block_fn<M>();
 #pragma omp parallel num_threads(p.threads)
   {
