@@ -168,7 +168,8 @@ typedef int Idx8 __attribute__((vector_size(32)));
   for (int i = 0; i < 8; i += 4)
     for (int h = 0; h < 2; ++h) {
       u[i + 2 * h] = __builtin_shuffle(t[i + h], t[i + 2 + h], Idx8{0, 1, 8, 9, 4, 5, 12, 13});
-      u[i + 2 * h + 1] = __builtin_shuffle(t[i + h], t[i + 2 + h], Idx8{2, 3, 10, 11, 6, 7, 14, 15});
+      u[i + 2 * h + 1] =
+          __builtin_shuffle(t[i + h], t[i + 2 + h], Idx8{2, 3, 10, 11, 6, 7, 14, 15});
     }
   for (int i = 0; i < 4; ++i) {
     r[i] = __builtin_shuffle(u[i], u[i + 4], Idx8{0, 1, 2, 3, 8, 9, 10, 11});
@@ -271,7 +272,8 @@ template <int n_in, int n_out, class Row>
   Vec8 t[n_out][n_in];
   for (int j = 0; j < n_in; ++j) {
     Vec8 col[n_in], res[n_out];
-    for (int i = 0; i < n_in; ++i) col[i] = load8(in + static_cast<std::size_t>(i) * is + static_cast<std::size_t>(j) * ijs);
+    for (int i = 0; i < n_in; ++i)
+      col[i] = load8(in + static_cast<std::size_t>(i) * is + static_cast<std::size_t>(j) * ijs);
     row(col, res);
     for (int i = 0; i < n_out; ++i) t[i][j] = res[i];
   }
@@ -324,19 +326,19 @@ inline void transform_output(const float* s, std::size_t ss, float* o, std::size
   for (int r = 0; r < M; ++r) apply<kAt<M>, L>(t + r * a * L, L, o + r * os, L);
 }
 
-// E = A e Aᵀ of m×m dy tiles (backward-weights: dy in the kernel's role); point ξ of v
-// goes to v + ξ·vs.
+// E = A e Aᵀ of m×m dy tiles (backward-weights: dy in the kernel's role), row i of e at
+// e + i·es; point ξ of v goes to v + ξ·vs.
 template <int M>
-inline void transform_dy(const float* e, float* v, std::size_t vs) {
+inline void transform_dy(const float* e, std::size_t es, float* v, std::size_t vs) {
   constexpr int a = M + 2, L = kLanes;
 #if MINICNN_WINOGRAD_VEC
   if constexpr (M != 6) {
-    rows_2d<M, a>([](const Vec8* x, Vec8* y) { a_1d<M>(x, y); }, e, M * L, L, v, a * vs, vs);
+    rows_2d<M, a>([](const Vec8* x, Vec8* y) { a_1d<M>(x, y); }, e, es, L, v, a * vs, vs);
     return;
   }
 #endif
   alignas(64) float t[a * M * L];
-  apply<kA<M>, M * L>(e, M * L, t, M * L);
+  apply<kA<M>, M * L>(e, es, t, M * L);
   for (int r = 0; r < a; ++r) apply<kA<M>, L>(t + r * M * L, L, v + r * a * vs, vs);
 }
 
@@ -416,8 +418,9 @@ struct Plan {
   std::size_t ld = 1;       // tb and room for one more lane group
   // With kLanes channels or more on both sides (on the input side for backward-weights),
   // the transforms put channels in the lanes instead of tiles: V holds (point ξ, tile j,
-  // channel c) at ξ·vs + j·cpad + c, so each matrix V_ξ is tiles × channels, M alike
-  // with kpad and ms, and U is stored transposed, (ξ, c, k) at (ξ·Cin + c)·Cout + k. The
+  // channel c) at ξ·vs + j·cpad + c, so each matrix V_ξ is tiles × channels, M (and
+  // backward-weights' E, when K ≥ kLanes too) alike with kpad and ms, and U is stored
+  // transposed, (ξ, c, k) at (ξ·Cin + c)·Cout + k. The
   // point strides vs and ms are a cache line more than tb·cpad and tb·kpad: a tile's α²
   // points, written one after the other, would otherwise lie a power of two apart as
   // often as not and share a few sets of the L1 cache (R2's forward ran 30% slower so).
@@ -462,11 +465,11 @@ void size_regions(Plan& p, std::size_t tb, std::size_t N, std::size_t Cin, std::
     p.v_floats = aligned_count<float>(P * Cin * p.ld);
     p.in_floats = aligned_count<float>(band);
   }
-  if (p.by_channel && !weights) {
+  if (p.by_channel && Cout >= L) {  // in backward-weights, dy's side by channel too
     p.kpad = round_up(Cout, L);
     p.ms = tb * p.kpad + kCacheLineFloats;
     p.m_floats = aligned_count<float>(P * p.ms);
-    p.out_floats = aligned_count<float>(L * out_band);
+    p.out_floats = aligned_count<float>(L * out_band + p.ow);  // the rows, a zero row
   } else {
     p.m_floats = aligned_count<float>(P * Cout * p.ld);
     p.out_floats = aligned_count<float>(out_band);
@@ -632,7 +635,8 @@ void input_transform(const Corr& c, const Plan& p, const BlockMap& bm, std::size
 
 
 // out[i·kLanes + l] = rows[l][i] for i < n and every lane l: kLanes rows side by side.
-void interleave_lanes(const float* const* rows, std::size_t n, float* out) {
+[[gnu::always_inline]] inline void interleave_lanes(const float* const* rows, std::size_t n,
+                                                    float* out) {
   constexpr std::size_t L = kLanes;
   std::size_t i = 0;
 #if MINICNN_WINOGRAD_VEC
@@ -649,8 +653,9 @@ void interleave_lanes(const float* const* rows, std::size_t n, float* out) {
 
 // The inverse, for the first `count` lanes, with add[l] added: rows[l][i] = in[i·kLanes +
 // l] + add[l].
-void deinterleave_lanes(const float* in, std::size_t n, std::size_t count, const float* add,
-                        float* const* rows) {
+[[gnu::always_inline]] inline void deinterleave_lanes(const float* in, std::size_t n,
+                                                      std::size_t count, const float* add,
+                                                      float* const* rows) {
   constexpr std::size_t L = kLanes;
   std::size_t i = 0;
 #if MINICNN_WINOGRAD_VEC
@@ -665,49 +670,59 @@ void deinterleave_lanes(const float* in, std::size_t n, std::size_t count, const
     for (std::size_t l = 0; l < count; ++l) rows[l][i] = in[i * L + l] + add[l];
 }
 
+// Rows [r0, r0 + rows) and columns [c0, c0 + width) of `count` h × w planes (plane l at
+// planes + l·stride), interleaved kLanes side by side into out (rows × width × kLanes):
+// zero where they fall outside the planes, and in the lanes past `count`, which read
+// zero_row (width zeros).
+[[gnu::always_inline]] inline void interleave_rows(const float* planes, std::size_t stride,
+                                                   std::size_t count, std::size_t h,
+                                                   std::size_t w, std::ptrdiff_t r0,
+                                                   std::ptrdiff_t c0, std::size_t rows,
+                                                   std::size_t width, const float* zero_row,
+                                                   float* out) {
+  constexpr std::size_t L = kLanes;
+  const auto wd = static_cast<std::ptrdiff_t>(width);
+  const std::ptrdiff_t q0 = std::clamp<std::ptrdiff_t>(-c0, 0, wd);
+  const std::ptrdiff_t q1 = std::clamp<std::ptrdiff_t>(static_cast<std::ptrdiff_t>(w) - c0, q0, wd);
+  const auto uq0 = static_cast<std::size_t>(q0), uq1 = static_cast<std::size_t>(q1);
+  for (std::size_t i = 0; i < rows; ++i) {
+    float* dst = out + i * width * L;
+    const std::ptrdiff_t r = r0 + static_cast<std::ptrdiff_t>(i);
+    if (r < 0 || r >= static_cast<std::ptrdiff_t>(h) || q0 == q1) {
+      std::fill(dst, dst + width * L, 0.0f);
+      continue;
+    }
+    const float* src[L];
+    for (std::size_t l = 0; l < L; ++l)
+      src[l] = l < count ? planes + l * stride + static_cast<std::size_t>(r) * w +
+                               static_cast<std::size_t>(c0 + q0)
+                         : zero_row;
+    std::fill(dst, dst + uq0 * L, 0.0f);
+    interleave_lanes(src, uq1 - uq0, dst + uq0 * L);
+    std::fill(dst + uq1 * L, dst + width * L, 0.0f);
+  }
+}
+
 // Stage 1 with lanes over channels (p.by_channel): the rows a block reads, zero-padded,
 // are interleaved straight from kLanes planes, so that column x of a row holds the
 // kLanes channels side by side and a patch row is α·kLanes contiguous floats; the
 // transform reads the patches where they lie, with no gather, and writes tile j's
-// channels to V[ξ][j][c0 ..]. A group past the last channel reads a row of zeros.
+// channels to V[ξ][j][c0 ..].
 template <int M>
 void input_transform_by_channel(const Corr& c, const Plan& p, const BlockMap& bm,
                                 std::size_t cnt, const float* in, float* V, float* rows) {
   constexpr std::size_t L = kLanes;
-  const std::size_t plane = c.Hin * c.Win, pw = p.pw;
+  const std::size_t plane = c.Hin * c.Win;
   float* mixed = rows;
   float* zero_row = rows + L * bm.in_len;
-  std::fill(zero_row, zero_row + pw, 0.0f);
-  // The columns q of a padded row that lie in the plane: [q0, q1), at x = q + off.
-  const auto wd = static_cast<std::ptrdiff_t>(pw);
-  const std::ptrdiff_t q0 = std::clamp<std::ptrdiff_t>(-c.off, 0, wd);
-  const std::ptrdiff_t q1 =
-      std::clamp<std::ptrdiff_t>(static_cast<std::ptrdiff_t>(c.Win) - c.off, q0, wd);
-  const auto uq0 = static_cast<std::size_t>(q0), uq1 = static_cast<std::size_t>(q1);
+  std::fill(zero_row, zero_row + p.pw, 0.0f);
   for (std::size_t c0 = 0; c0 < c.Cin; c0 += L) {
-    const std::size_t count = std::min(L, c.Cin - c0);
-    for (const BlockMap::Image& im : bm.images) {
-      const std::size_t nrows = (im.th1 - im.th0 + 1) * M + 2;
-      for (std::size_t r = 0; r < nrows; ++r) {
-        float* dst = mixed + (im.in_at + r * pw) * L;
-        const std::ptrdiff_t y = static_cast<std::ptrdiff_t>(im.th0 * M + r) + c.off;
-        if (y < 0 || y >= static_cast<std::ptrdiff_t>(c.Hin) || q0 == q1) {
-          std::fill(dst, dst + pw * L, 0.0f);
-          continue;
-        }
-        const float* src[L];
-        for (std::size_t l = 0; l < L; ++l)
-          src[l] = l < count ? in + (im.n * c.Cin + c0 + l) * plane +
-                                   static_cast<std::size_t>(y) * c.Win +
-                                   static_cast<std::size_t>(q0 + c.off)
-                             : zero_row;
-        std::fill(dst, dst + uq0 * L, 0.0f);
-        interleave_lanes(src, uq1 - uq0, dst + uq0 * L);
-        std::fill(dst + uq1 * L, dst + pw * L, 0.0f);
-      }
-    }
+    for (const BlockMap::Image& im : bm.images)
+      interleave_rows(in + (im.n * c.Cin + c0) * plane, plane, std::min(L, c.Cin - c0), c.Hin,
+                      c.Win, static_cast<std::ptrdiff_t>(im.th0 * M) + c.off, c.off,
+                      (im.th1 - im.th0 + 1) * M + 2, p.pw, zero_row, mixed + im.in_at * L);
     for (std::size_t j = 0; j < cnt; ++j)
-      transform_input<M>(mixed + bm.in_off[j] * L, pw * L, V + j * p.cpad + c0, p.vs);
+      transform_input<M>(mixed + bm.in_off[j] * L, p.pw * L, V + j * p.cpad + c0, p.vs);
   }
 }
 
@@ -844,8 +859,28 @@ void dy_transform(const ConvGeom& g, const Plan& p, const BlockMap& bm, std::siz
                  0, (im.th1 - im.th0 + 1) * M, p.ow, rows + im.out_at);
     for (std::size_t j0 = 0; j0 < cnt; j0 += L) {
       gather_patches<M>(rows, p.ow, bm.out_off.data(), j0, cnt, e);
-      transform_dy<M>(e, E + k * a * a * p.ld + j0, p.ld);
+      transform_dy<M>(e, M * L, E + k * a * a * p.ld + j0, p.ld);
     }
+  }
+}
+
+// Backward-weights, stage 2 with lanes over channels (p.by_channel with K ≥ kLanes):
+// Et[ξ][j][k0 ..] = (A e Aᵀ)_ξ from dy's rows interleaved as in stage 1.
+template <int M>
+void dy_transform_by_channel(const ConvGeom& g, const Plan& p, const BlockMap& bm,
+                             std::size_t cnt, const float* dy, float* Et, float* rows) {
+  constexpr std::size_t L = kLanes;
+  const std::size_t plane = g.OH * g.OW;
+  float* mixed = rows;
+  float* zero_row = rows + L * bm.out_len;
+  std::fill(zero_row, zero_row + p.ow, 0.0f);
+  for (std::size_t k0 = 0; k0 < g.K; k0 += L) {
+    for (const BlockMap::Image& im : bm.images)
+      interleave_rows(dy + (im.n * g.K + k0) * plane, plane, std::min(L, g.K - k0), g.OH, g.OW,
+                      static_cast<std::ptrdiff_t>(im.th0 * M), 0, (im.th1 - im.th0 + 1) * M,
+                      p.ow, zero_row, mixed + im.out_at * L);
+    for (std::size_t j = 0; j < cnt; ++j)
+      transform_dy<M>(mixed + bm.out_off[j] * L, p.ow * L, Et + j * p.kpad + k0, p.ms);
   }
 }
 
@@ -854,7 +889,10 @@ void weight_products(const Plan& p, std::size_t K, std::size_t C, std::size_t cn
                      const float* E, const float* V, float* S) {
   const std::size_t P = (p.tg.m + 2) * (p.tg.m + 2);
   for (std::size_t pt = 0; pt < P; ++pt) {
-    if (p.by_channel)
+    if (p.kpad)  // Et_ξ (cnt × K) by channel
+      sgemm(Op::T, Op::N, K, C, cnt, 1.0f, E + pt * p.ms, p.kpad, V + pt * p.vs, p.cpad, 1.0f,
+            S + pt * K * C, C);
+    else if (p.by_channel)
       sgemm(Op::N, Op::N, K, C, cnt, 1.0f, E + pt * p.ld, P * p.ld, V + pt * p.vs,
             p.cpad, 1.0f, S + pt * K * C, C);
     else
@@ -952,13 +990,21 @@ template <int M>
     input_transform_by_channel<M>(c, p, bm, t1 - t0, x, V, in_rows);
   else
     input_transform<M>(c, p, bm, t1 - t0, x, V, in_rows);
-  dy_transform<M>(g, p, bm, t1 - t0, dy, E, dy_rows);
+  if (p.kpad)
+    dy_transform_by_channel<M>(g, p, bm, t1 - t0, dy, E, dy_rows);
+  else
+    dy_transform<M>(g, p, bm, t1 - t0, dy, E, dy_rows);
   weight_products(p, g.K, g.C, t1 - t0, E, V, S);
   if (db_part) {
     for (std::size_t k = 0; k < g.K; ++k) {
-      const float* sums = E + (k * P + kSumPoint) * p.ld;
       double s = 0.0;
-      for (std::size_t j = 0; j < t1 - t0; ++j) s += sums[j];
+      if (p.kpad) {
+        const float* sums = E + kSumPoint * p.ms + k;
+        for (std::size_t j = 0; j < t1 - t0; ++j) s += sums[j * p.kpad];
+      } else {
+        const float* sums = E + (k * P + kSumPoint) * p.ld;
+        for (std::size_t j = 0; j < t1 - t0; ++j) s += sums[j];
+      }
       db_part[k] += s;
     }
   }
@@ -1047,7 +1093,9 @@ void correlate(const Corr& c, const Plan& p, const float* in, const float* w, st
                std::size_t C, bool rotate, const float* bias, float* out, float* base) {
   float* U = base;
   serial_or_parallel(c.Cout, c.Cout * c.Cin * (M + 2) * (M + 2),
-                     [&](std::size_t o) { kernel_transform<M>(w, K, C, rotate, p.by_channel, o, U); });
+                     [&](std::size_t o) {
+                       kernel_transform<M>(w, K, C, rotate, p.by_channel, o, U);
+                     });
   auto* block = correlate_block_fn<M>();
 #pragma omp parallel num_threads(p.threads)
   {
