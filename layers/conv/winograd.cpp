@@ -142,21 +142,40 @@ template <const auto& T, int W, int r = 0>
   }
 }
 
-// Eight floats as one value: GCC and Clang lower the shuffles below to the target's
-// own (unpack, shuffle and lane-permute instructions under AVX2, pairs of SSE ones
-// otherwise).
+// Eight or sixteen floats as one value: GCC and Clang lower the shuffles below to the
+// target's own (unpack, shuffle and lane-permute instructions under AVX2, two-source
+// permutes under AVX-512, pairs of SSE ones otherwise).
 #if defined(__GNUC__)
 #define MINICNN_WINOGRAD_VEC 1
 typedef float Vec8 __attribute__((vector_size(32)));
 typedef int Idx8 __attribute__((vector_size(32)));
-#pragma GCC diagnostic ignored "-Wpsabi"  // Vec8 passes only between inlined functions
+typedef float Vec16 __attribute__((vector_size(64)));
+typedef int Idx16 __attribute__((vector_size(64)));
+#pragma GCC diagnostic ignored "-Wpsabi"  // vectors pass only between inlined functions
 
-[[gnu::always_inline]] inline Vec8 load8(const float* p) {
-  Vec8 v;
+template <int L>
+struct VecOf;
+template <>
+struct VecOf<8> {
+  using type = Vec8;
+};
+template <>
+struct VecOf<16> {
+  using type = Vec16;
+};
+template <int L>
+using Vec = typename VecOf<L>::type;
+
+template <int L>
+[[gnu::always_inline]] inline Vec<L> load(const float* p) {
+  Vec<L> v;
   std::memcpy(&v, p, sizeof v);
   return v;
 }
-[[gnu::always_inline]] inline void store8(float* p, Vec8 v) { std::memcpy(p, &v, sizeof v); }
+template <int L>
+[[gnu::always_inline]] inline void store(float* p, Vec<L> v) {
+  std::memcpy(p, &v, sizeof v);
+}
 
 // The 8×8 transpose of the rows r[0..7] in place: three rounds of two-vector shuffles.
 [[gnu::always_inline]] inline void transpose8(Vec8 r[8]) {
@@ -175,6 +194,29 @@ typedef int Idx8 __attribute__((vector_size(32)));
     r[i] = __builtin_shuffle(u[i], u[i + 4], Idx8{0, 1, 2, 3, 8, 9, 10, 11});
     r[i + 4] = __builtin_shuffle(u[i], u[i + 4], Idx8{4, 5, 6, 7, 12, 13, 14, 15});
   }
+}
+
+// The 16×16 transpose: four rounds of the perfect shuffle, row 2i the low halves of rows
+// i and i + 8 interleaved, row 2i + 1 their high halves.
+[[gnu::always_inline]] inline void transpose16(Vec16 r[16]) {
+  for (int round = 0; round < 4; ++round) {
+    Vec16 t[16];
+    for (int i = 0; i < 8; ++i) {
+      t[2 * i] = __builtin_shuffle(
+          r[i], r[i + 8], Idx16{0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23});
+      t[2 * i + 1] = __builtin_shuffle(
+          r[i], r[i + 8], Idx16{8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31});
+    }
+    for (int i = 0; i < 16; ++i) r[i] = t[i];
+  }
+}
+
+template <int L>
+[[gnu::always_inline]] inline void transpose(Vec<L>* r) {
+  if constexpr (L == 8)
+    transpose8(r);
+  else
+    transpose16(r);
 }
 #else
 #define MINICNN_WINOGRAD_VEC 0
@@ -262,37 +304,37 @@ static_assert(matches<2, 4>([](const float* e, float* r) { a_1d<2>(e, r); }, kA<
 static_assert(matches<4, 6>([](const float* e, float* r) { a_1d<4>(e, r); }, kA<4>));
 
 #if MINICNN_WINOGRAD_VEC
-static_assert(kLanes == 8);
 // A 2-D transform by rows of 1-D ones: out = R in Rᵀ for the R of `row` (n_in → n_out
 // values), in[i][j] at in + i·is + j·ijs, out[i][j] at out + i·os + j·js.
-template <int n_in, int n_out, class Row>
+template <int L, int n_in, int n_out, class Row>
 [[gnu::always_inline]] inline void rows_2d(Row row, const float* in, std::size_t is,
                                            std::size_t ijs, float* out, std::size_t os,
                                            std::size_t js) {
-  Vec8 t[n_out][n_in];
+  Vec<L> t[n_out][n_in];
   for (int j = 0; j < n_in; ++j) {
-    Vec8 col[n_in], res[n_out];
+    Vec<L> col[n_in], res[n_out];
     for (int i = 0; i < n_in; ++i)
-      col[i] = load8(in + static_cast<std::size_t>(i) * is + static_cast<std::size_t>(j) * ijs);
+      col[i] = load<L>(in + static_cast<std::size_t>(i) * is + static_cast<std::size_t>(j) * ijs);
     row(col, res);
     for (int i = 0; i < n_out; ++i) t[i][j] = res[i];
   }
   for (int i = 0; i < n_out; ++i) {
-    Vec8 res[n_out];
+    Vec<L> res[n_out];
     row(t[i], res);
     for (int j = 0; j < n_out; ++j)
-      store8(out + static_cast<std::size_t>(i) * os + static_cast<std::size_t>(j) * js, res[j]);
+      store<L>(out + static_cast<std::size_t>(i) * os + static_cast<std::size_t>(j) * js, res[j]);
   }
 }
 #endif
 
 // v = Bᵀ d B of α×α patches, row i of d at d + i·ds; point ξ of v goes to v + ξ·vs.
-template <int M>
+template <int M, int L = kLanes>
 inline void transform_input(const float* d, std::size_t ds, float* v, std::size_t vs) {
-  constexpr int a = M + 2, L = kLanes;
+  constexpr int a = M + 2;
 #if MINICNN_WINOGRAD_VEC
   if constexpr (M != 6) {
-    rows_2d<a, a>([](const Vec8* x, Vec8* y) { bt_1d<M>(x, y); }, d, ds, L, v, a * vs, vs);
+    rows_2d<L, a, a>([](const Vec<L>* x, Vec<L>* y) { bt_1d<M>(x, y); }, d, ds, L, v, a * vs,
+                     vs);
     return;
   }
 #endif
@@ -312,12 +354,13 @@ inline void transform_kernel(const float* g, float* u) {
 
 // o = Aᵀ s A: α×α products back to m×m outputs; point ξ of s is at s + ξ·ss, row r of
 // o at o + r·os.
-template <int M>
+template <int M, int L = kLanes>
 inline void transform_output(const float* s, std::size_t ss, float* o, std::size_t os) {
-  constexpr int a = M + 2, L = kLanes;
+  constexpr int a = M + 2;
 #if MINICNN_WINOGRAD_VEC
   if constexpr (M != 6) {
-    rows_2d<a, M>([](const Vec8* x, Vec8* y) { at_1d<M>(x, y); }, s, a * ss, ss, o, os, L);
+    rows_2d<L, a, M>([](const Vec<L>* x, Vec<L>* y) { at_1d<M>(x, y); }, s, a * ss, ss, o, os,
+                     L);
     return;
   }
 #endif
@@ -328,12 +371,13 @@ inline void transform_output(const float* s, std::size_t ss, float* o, std::size
 
 // E = A e Aᵀ of m×m dy tiles (backward-weights: dy in the kernel's role), row i of e at
 // e + i·es; point ξ of v goes to v + ξ·vs.
-template <int M>
+template <int M, int L = kLanes>
 inline void transform_dy(const float* e, std::size_t es, float* v, std::size_t vs) {
-  constexpr int a = M + 2, L = kLanes;
+  constexpr int a = M + 2;
 #if MINICNN_WINOGRAD_VEC
   if constexpr (M != 6) {
-    rows_2d<M, a>([](const Vec8* x, Vec8* y) { a_1d<M>(x, y); }, e, es, L, v, a * vs, vs);
+    rows_2d<L, M, a>([](const Vec<L>* x, Vec<L>* y) { a_1d<M>(x, y); }, e, es, L, v, a * vs,
+                     vs);
     return;
   }
 #endif
@@ -383,6 +427,26 @@ TileGrid tile_grid(std::size_t m, std::size_t N, std::size_t Ho, std::size_t Wo)
   return tg;
 }
 
+bool has_avx2() {
+#if MINICNN_WINOGRAD_AVX2
+  static const bool yes = __builtin_cpu_supports("avx2");
+  return yes;
+#else
+  return false;
+#endif
+}
+
+bool has_avx512() {
+#if MINICNN_WINOGRAD_AVX2 && MINICNN_WINOGRAD_VEC
+  static const bool yes = __builtin_cpu_supports("avx512f") &&
+                          __builtin_cpu_supports("avx512vl") &&
+                          __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma");
+  return yes;
+#else
+  return false;
+#endif
+}
+
 // The tiles of a block that lie in one row of tiles: `count` tiles from (n, th, tw0),
 // at column `at` of the block's matrices.
 struct Segment {
@@ -424,8 +488,11 @@ struct Plan {
   // point strides vs and ms are a cache line more than tb·cpad and tb·kpad: a tile's α²
   // points, written one after the other, would otherwise lie a power of two apart as
   // often as not and share a few sets of the L1 cache (R2's forward ran 30% slower so).
+  // Those lanes are sixteen where the CPU has AVX-512 and there are sixteen channels or
+  // more (R2's passes ran 10-20% faster than with eight).
   bool by_channel = false;
-  std::size_t cpad = 0, kpad = 0;  // Cin and Cout rounded up to kLanes (by_channel)
+  int lanes = kLanes;
+  std::size_t cpad = 0, kpad = 0;  // Cin and Cout rounded up to the lanes (by_channel)
   std::size_t vs = 0, ms = 0;
   std::size_t blocks = 0;
   std::size_t pw = 0, ow = 0;  // row widths of the in-rows (TW·m + 2) and out-rows (TW·m)
@@ -441,10 +508,10 @@ struct Plan {
 // every image among them adds the α − m = 2 rows below its last row of tiles.
 void size_regions(Plan& p, std::size_t tb, std::size_t N, std::size_t Cin, std::size_t Cout,
                   bool weights, int T) {
-  const std::size_t m = p.tg.m, P = (m + 2) * (m + 2), L = kLanes;
+  const std::size_t m = p.tg.m, P = (m + 2) * (m + 2);
   const std::size_t T_ = static_cast<std::size_t>(T);
   p.tb = tb;
-  p.ld = tb + L;
+  p.ld = tb + kLanes;
   p.blocks = (p.tg.tiles + tb - 1) / tb;
   p.threads = static_cast<int>(std::max<std::size_t>(1, std::min(T_, p.blocks)));
   p.pw = p.tg.TW * m + 2;
@@ -454,7 +521,10 @@ void size_regions(Plan& p, std::size_t tb, std::size_t N, std::size_t Cin, std::
   const std::size_t band = (R * m + 2 * images) * p.pw;
   p.u_floats = weights ? 0 : aligned_count<float>(P * Cin * Cout);
   const std::size_t out_band = R * m * p.ow;
-  p.by_channel = Cin >= L && (weights || Cout >= L);
+  p.by_channel = Cin >= kLanes && (weights || Cout >= kLanes);
+  const bool wide = p.by_channel && has_avx512() && Cin >= 16 && (weights || Cout >= 16);
+  p.lanes = wide ? 16 : kLanes;
+  const auto L = static_cast<std::size_t>(p.lanes);
   p.cpad = p.kpad = 0;
   if (p.by_channel) {
     p.cpad = round_up(Cin, L);
@@ -634,36 +704,65 @@ void input_transform(const Corr& c, const Plan& p, const BlockMap& bm, std::size
 }
 
 
-// out[i·kLanes + l] = rows[l][i] for i < n and every lane l: kLanes rows side by side.
+// out[i·L + l] = rows[l][i] for i < n and every lane l: L rows side by side. Sixteen
+// lanes take a last block of eight columns as two 8×8 transposes, one per half of the
+// lanes, so that a 28-wide row leaves four columns to the scalar loop instead of twelve.
+template <int L>
 [[gnu::always_inline]] inline void interleave_lanes(const float* const* rows, std::size_t n,
                                                     float* out) {
-  constexpr std::size_t L = kLanes;
   std::size_t i = 0;
 #if MINICNN_WINOGRAD_VEC
   for (; i + L <= n; i += L) {
-    Vec8 r[8];
-    for (std::size_t l = 0; l < L; ++l) r[l] = load8(rows[l] + i);
-    transpose8(r);
-    for (std::size_t q = 0; q < L; ++q) store8(out + (i + q) * L, r[q]);
+    Vec<L> r[L];
+    for (std::size_t l = 0; l < L; ++l) r[l] = load<L>(rows[l] + i);
+    transpose<L>(r);
+    for (std::size_t q = 0; q < L; ++q) store<L>(out + (i + q) * L, r[q]);
+  }
+  if constexpr (L == 16) {
+    if (i + 8 <= n) {
+      for (std::size_t h = 0; h < 16; h += 8) {
+        Vec8 r[8];
+        for (std::size_t l = 0; l < 8; ++l) r[l] = load<8>(rows[h + l] + i);
+        transpose8(r);
+        for (std::size_t q = 0; q < 8; ++q) store<8>(out + (i + q) * L + h, r[q]);
+      }
+      i += 8;
+    }
   }
 #endif
   for (; i < n; ++i)
     for (std::size_t l = 0; l < L; ++l) out[i * L + l] = rows[l][i];
 }
 
-// The inverse, for the first `count` lanes, with add[l] added: rows[l][i] = in[i·kLanes +
+// The inverse, for the first `count` lanes, with add[l] added: rows[l][i] = in[i·L +
 // l] + add[l].
+template <int L>
 [[gnu::always_inline]] inline void deinterleave_lanes(const float* in, std::size_t n,
                                                       std::size_t count, const float* add,
                                                       float* const* rows) {
-  constexpr std::size_t L = kLanes;
   std::size_t i = 0;
 #if MINICNN_WINOGRAD_VEC
   for (; i + L <= n; i += L) {
-    Vec8 r[8];
-    for (std::size_t q = 0; q < L; ++q) r[q] = load8(in + (i + q) * L);
-    transpose8(r);
-    for (std::size_t l = 0; l < count; ++l) store8(rows[l] + i, r[l] + add[l]);
+    Vec<L> r[L];
+    for (std::size_t q = 0; q < L; ++q) r[q] = load<L>(in + (i + q) * L);
+    transpose<L>(r);
+    if (count == L) {
+      for (std::size_t l = 0; l < L; ++l) store<L>(rows[l] + i, r[l] + add[l]);
+    } else {
+      for (std::size_t l = 0; l < count; ++l) store<L>(rows[l] + i, r[l] + add[l]);
+    }
+  }
+  if constexpr (L == 16) {
+    if (i + 8 <= n) {
+      for (std::size_t h = 0; h < std::min<std::size_t>(count, 16); h += 8) {
+        Vec8 r[8];
+        for (std::size_t q = 0; q < 8; ++q) r[q] = load<8>(in + (i + q) * L + h);
+        transpose8(r);
+        for (std::size_t l = 0; l < std::min<std::size_t>(8, count - h); ++l)
+          store<8>(rows[h + l] + i, r[l] + add[h + l]);
+      }
+      i += 8;
+    }
   }
 #endif
   for (; i < n; ++i)
@@ -671,16 +770,16 @@ void input_transform(const Corr& c, const Plan& p, const BlockMap& bm, std::size
 }
 
 // Rows [r0, r0 + rows) and columns [c0, c0 + width) of `count` h × w planes (plane l at
-// planes + l·stride), interleaved kLanes side by side into out (rows × width × kLanes):
+// planes + l·stride), interleaved L side by side into out (rows × width × L):
 // zero where they fall outside the planes, and in the lanes past `count`, which read
 // zero_row (width zeros).
+template <int L>
 [[gnu::always_inline]] inline void interleave_rows(const float* planes, std::size_t stride,
                                                    std::size_t count, std::size_t h,
                                                    std::size_t w, std::ptrdiff_t r0,
                                                    std::ptrdiff_t c0, std::size_t rows,
                                                    std::size_t width, const float* zero_row,
                                                    float* out) {
-  constexpr std::size_t L = kLanes;
   const auto wd = static_cast<std::ptrdiff_t>(width);
   const std::ptrdiff_t q0 = std::clamp<std::ptrdiff_t>(-c0, 0, wd);
   const std::ptrdiff_t q1 = std::clamp<std::ptrdiff_t>(static_cast<std::ptrdiff_t>(w) - c0, q0, wd);
@@ -698,31 +797,30 @@ void input_transform(const Corr& c, const Plan& p, const BlockMap& bm, std::size
                                static_cast<std::size_t>(c0 + q0)
                          : zero_row;
     std::fill(dst, dst + uq0 * L, 0.0f);
-    interleave_lanes(src, uq1 - uq0, dst + uq0 * L);
+    interleave_lanes<L>(src, uq1 - uq0, dst + uq0 * L);
     std::fill(dst + uq1 * L, dst + width * L, 0.0f);
   }
 }
 
 // Stage 1 with lanes over channels (p.by_channel): the rows a block reads, zero-padded,
-// are interleaved straight from kLanes planes, so that column x of a row holds the
-// kLanes channels side by side and a patch row is α·kLanes contiguous floats; the
+// are interleaved straight from L planes, so that column x of a row holds the
+// L channels side by side and a patch row is α·L contiguous floats; the
 // transform reads the patches where they lie, with no gather, and writes tile j's
 // channels to V[ξ][j][c0 ..].
-template <int M>
+template <int M, int L>
 void input_transform_by_channel(const Corr& c, const Plan& p, const BlockMap& bm,
                                 std::size_t cnt, const float* in, float* V, float* rows) {
-  constexpr std::size_t L = kLanes;
   const std::size_t plane = c.Hin * c.Win;
   float* mixed = rows;
   float* zero_row = rows + L * bm.in_len;
   std::fill(zero_row, zero_row + p.pw, 0.0f);
   for (std::size_t c0 = 0; c0 < c.Cin; c0 += L) {
     for (const BlockMap::Image& im : bm.images)
-      interleave_rows(in + (im.n * c.Cin + c0) * plane, plane, std::min(L, c.Cin - c0), c.Hin,
+      interleave_rows<L>(in + (im.n * c.Cin + c0) * plane, plane, std::min<std::size_t>(L, c.Cin - c0), c.Hin,
                       c.Win, static_cast<std::ptrdiff_t>(im.th0 * M) + c.off, c.off,
                       (im.th1 - im.th0 + 1) * M + 2, p.pw, zero_row, mixed + im.in_at * L);
     for (std::size_t j = 0; j < cnt; ++j)
-      transform_input<M>(mixed + bm.in_off[j] * L, p.pw * L, V + j * p.cpad + c0, p.vs);
+      transform_input<M, L>(mixed + bm.in_off[j] * L, p.pw * L, V + j * p.cpad + c0, p.vs);
   }
 }
 
@@ -814,22 +912,21 @@ void output_transform(const Corr& c, const Plan& p, const BlockMap& bm, std::siz
   }
 }
 
-// Stage 4 with lanes over channels (p.by_channel): tile j's output channels k0 .. k0 + 7
-// go to the out-rows interleaved (kLanes channels side by side), which are then
+// Stage 4 with lanes over channels (p.by_channel): tile j's output channels k0 .. k0 + L − 1
+// go to the out-rows interleaved (L channels side by side), which are then
 // separated straight into the output planes, cropped, with the bias.
-template <int M>
+template <int M, int L>
 void output_transform_by_channel(const Corr& c, const Plan& p, const BlockMap& bm,
                                  std::size_t t0, std::size_t t1, const float* Mt,
                                  const float* bias, float* out, float* rows) {
-  constexpr std::size_t L = kLanes;
   const std::size_t plane = c.Hout * c.Wout, cnt = t1 - t0;
   float* mixed = rows;
   for (std::size_t k0 = 0; k0 < c.Cout; k0 += L) {
-    const std::size_t count = std::min(L, c.Cout - k0);
+    const std::size_t count = std::min<std::size_t>(L, c.Cout - k0);
     float add[L] = {};
     if (bias) std::copy(bias + k0, bias + k0 + count, add);
     for (std::size_t j = 0; j < cnt; ++j)
-      transform_output<M>(Mt + j * p.kpad + k0, p.ms, mixed + bm.out_off[j] * L, p.ow * L);
+      transform_output<M, L>(Mt + j * p.kpad + k0, p.ms, mixed + bm.out_off[j] * L, p.ow * L);
     for_each_segment(p.tg, t0, t1, [&](const Segment& s) {
       const BlockMap::Image& im = bm.images[s.n - bm.images.front().n];
       const std::size_t nrows = std::min<std::size_t>(M, c.Hout - s.th * M);
@@ -839,7 +936,7 @@ void output_transform_by_channel(const Corr& c, const Plan& p, const BlockMap& b
         float* dst[L];
         for (std::size_t l = 0; l < count; ++l)
           dst[l] = out + (s.n * c.Cout + k0 + l) * plane + (s.th * M + i) * c.Wout + s.tw0 * M;
-        deinterleave_lanes(src + i * p.ow * L, ncols, count, add, dst);
+        deinterleave_lanes<L>(src + i * p.ow * L, ncols, count, add, dst);
       }
     });
   }
@@ -864,23 +961,22 @@ void dy_transform(const ConvGeom& g, const Plan& p, const BlockMap& bm, std::siz
   }
 }
 
-// Backward-weights, stage 2 with lanes over channels (p.by_channel with K ≥ kLanes):
+// Backward-weights, stage 2 with lanes over channels (p.by_channel with K ≥ lanes):
 // Et[ξ][j][k0 ..] = (A e Aᵀ)_ξ from dy's rows interleaved as in stage 1.
-template <int M>
+template <int M, int L>
 void dy_transform_by_channel(const ConvGeom& g, const Plan& p, const BlockMap& bm,
                              std::size_t cnt, const float* dy, float* Et, float* rows) {
-  constexpr std::size_t L = kLanes;
   const std::size_t plane = g.OH * g.OW;
   float* mixed = rows;
   float* zero_row = rows + L * bm.out_len;
   std::fill(zero_row, zero_row + p.ow, 0.0f);
   for (std::size_t k0 = 0; k0 < g.K; k0 += L) {
     for (const BlockMap::Image& im : bm.images)
-      interleave_rows(dy + (im.n * g.K + k0) * plane, plane, std::min(L, g.K - k0), g.OH, g.OW,
+      interleave_rows<L>(dy + (im.n * g.K + k0) * plane, plane, std::min<std::size_t>(L, g.K - k0), g.OH, g.OW,
                       static_cast<std::ptrdiff_t>(im.th0 * M), 0, (im.th1 - im.th0 + 1) * M,
                       p.ow, zero_row, mixed + im.out_at * L);
     for (std::size_t j = 0; j < cnt; ++j)
-      transform_dy<M>(mixed + bm.out_off[j] * L, p.ow * L, Et + j * p.kpad + k0, p.ms);
+      transform_dy<M, L>(mixed + bm.out_off[j] * L, p.ow * L, Et + j * p.kpad + k0, p.ms);
   }
 }
 
@@ -950,7 +1046,7 @@ Plan plan_for(const ConvGeom& g, ConvPass pass, std::size_t m, int T, std::size_
 
 // Stages 1, 3 and 4 of forward and backward-data on the tiles [t0, t1), with the thread's
 // scratch.
-template <int M>
+template <int M, int L = kLanes>
 [[gnu::always_inline]] inline void correlate_block(const Corr& c, const Plan& p, std::size_t t0,
                                                    std::size_t t1, const float* in,
                                                    const float* U, const float* bias,
@@ -961,12 +1057,12 @@ template <int M>
   float* out_rows = in_rows + p.in_floats;
   map_block(p, t0, t1, bm);
   if (p.by_channel)
-    input_transform_by_channel<M>(c, p, bm, t1 - t0, in, V, in_rows);
+    input_transform_by_channel<M, L>(c, p, bm, t1 - t0, in, V, in_rows);
   else
     input_transform<M>(c, p, bm, t1 - t0, in, V, in_rows);
   point_products(p, c.Cout, c.Cin, t1 - t0, U, V, Mb);
   if (p.by_channel)
-    output_transform_by_channel<M>(c, p, bm, t0, t1, Mb, bias, out, out_rows);
+    output_transform_by_channel<M, L>(c, p, bm, t0, t1, Mb, bias, out, out_rows);
   else
     output_transform<M>(c, p, bm, t0, t1, Mb, bias, out, out_rows);
 }
@@ -974,7 +1070,7 @@ template <int M>
 // Stages 1 and 2 of backward-weights and its products on the tiles [t0, t1); the tile
 // sums of dy go to db_part (when db is wanted). db comes from E for free: at the point
 // (1, 1), where x = 1, A e Aᵀ is the sum of the tile's values.
-template <int M>
+template <int M, int L = kLanes>
 [[gnu::always_inline]] inline void weights_block(const ConvGeom& g, const Corr& c,
                                                  const Plan& p, std::size_t t0, std::size_t t1,
                                                  const float* x, const float* dy, float* S,
@@ -987,11 +1083,11 @@ template <int M>
   float* dy_rows = in_rows + p.in_floats;
   map_block(p, t0, t1, bm);
   if (p.by_channel)
-    input_transform_by_channel<M>(c, p, bm, t1 - t0, x, V, in_rows);
+    input_transform_by_channel<M, L>(c, p, bm, t1 - t0, x, V, in_rows);
   else
     input_transform<M>(c, p, bm, t1 - t0, x, V, in_rows);
   if (p.kpad)
-    dy_transform_by_channel<M>(g, p, bm, t1 - t0, dy, E, dy_rows);
+    dy_transform_by_channel<M, L>(g, p, bm, t1 - t0, dy, E, dy_rows);
   else
     dy_transform<M>(g, p, bm, t1 - t0, dy, E, dy_rows);
   weight_products(p, g.K, g.C, t1 - t0, E, V, S);
@@ -1010,9 +1106,9 @@ template <int M>
   }
 }
 
-// Each block function twice, compiled for the baseline and for AVX2 (picked at run time
-// when the CPU has it): kLanes = 8 floats fill one AVX register, and the transforms ran
-// 10-25% faster so. The arithmetic is the same lane by lane, so are the results.
+// Each block function compiled for the baseline and for AVX2 (picked at run time when the
+// CPU has it): kLanes = 8 floats fill one AVX register, and the transforms ran 10-25%
+// faster so; and for AVX-512 with sixteen lanes, for plans that ask for them.
 template <int M>
 [[gnu::flatten]] void correlate_block_base(const Corr& c, const Plan& p, std::size_t t0,
                                            std::size_t t1, const float* in, const float* U,
@@ -1045,28 +1141,44 @@ template <int M>
 }
 #endif
 
-bool has_avx2() {
-#if MINICNN_WINOGRAD_AVX2
-  static const bool yes = __builtin_cpu_supports("avx2");
-  return yes;
-#else
-  return false;
-#endif
+#if MINICNN_WINOGRAD_AVX2 && MINICNN_WINOGRAD_VEC
+#define MINICNN_WINOGRAD_AVX512_TARGET "avx512f,avx512vl,avx512dq,avx2,fma"
+template <int M>
+[[gnu::flatten, gnu::target(MINICNN_WINOGRAD_AVX512_TARGET)]] void correlate_block_avx512(
+    const Corr& c, const Plan& p, std::size_t t0, std::size_t t1, const float* in,
+    const float* U, const float* bias, float* out, float* scratch, BlockMap& bm) {
+  correlate_block<M, 16>(c, p, t0, t1, in, U, bias, out, scratch, bm);
 }
 
 template <int M>
-auto correlate_block_fn() {
+[[gnu::flatten, gnu::target(MINICNN_WINOGRAD_AVX512_TARGET)]] void weights_block_avx512(
+    const ConvGeom& g, const Corr& c, const Plan& p, std::size_t t0, std::size_t t1,
+    const float* x, const float* dy, float* S, double* db_part, float* scratch, BlockMap& bm) {
+  weights_block<M, 16>(g, c, p, t0, t1, x, dy, S, db_part, scratch, bm);
+}
+#endif
+
+template <int M>
+auto correlate_block_fn(const Plan& p) {
+#if MINICNN_WINOGRAD_AVX2 && MINICNN_WINOGRAD_VEC
+  if (p.lanes == 16) return &correlate_block_avx512<M>;
+#endif
 #if MINICNN_WINOGRAD_AVX2
   if (has_avx2()) return &correlate_block_avx2<M>;
 #endif
+  (void)p;
   return &correlate_block_base<M>;
 }
 
 template <int M>
-auto weights_block_fn() {
+auto weights_block_fn(const Plan& p) {
+#if MINICNN_WINOGRAD_AVX2 && MINICNN_WINOGRAD_VEC
+  if (p.lanes == 16) return &weights_block_avx512<M>;
+#endif
 #if MINICNN_WINOGRAD_AVX2
   if (has_avx2()) return &weights_block_avx2<M>;
 #endif
+  (void)p;
   return &weights_block_base<M>;
 }
 
@@ -1096,7 +1208,7 @@ void correlate(const Corr& c, const Plan& p, const float* in, const float* w, st
                      [&](std::size_t o) {
                        kernel_transform<M>(w, K, C, rotate, p.by_channel, o, U);
                      });
-  auto* block = correlate_block_fn<M>();
+  auto* block = correlate_block_fn<M>(p);
 #pragma omp parallel num_threads(p.threads)
   {
     const auto t = static_cast<std::size_t>(omp_get_thread_num());
@@ -1120,7 +1232,7 @@ void weights(const ConvGeom& g, const Plan& p, const float* x, const float* dy, 
   const std::size_t s_off = p.v_floats + p.m_floats + p.in_floats + p.out_floats;
   auto part = [&](std::size_t t) { return base + t * p.per_thread(); };
   std::vector<double> db_parts(static_cast<std::size_t>(p.threads) * g.K, 0.0);
-  auto* block = weights_block_fn<M>();
+  auto* block = weights_block_fn<M>(p);
 #pragma omp parallel num_threads(p.threads)
   {
     const auto t = static_cast<std::size_t>(omp_get_thread_num());
