@@ -816,9 +816,10 @@ void input_transform_by_channel(const Corr& c, const Plan& p, const BlockMap& bm
   std::fill(zero_row, zero_row + p.pw, 0.0f);
   for (std::size_t c0 = 0; c0 < c.Cin; c0 += L) {
     for (const BlockMap::Image& im : bm.images)
-      interleave_rows<L>(in + (im.n * c.Cin + c0) * plane, plane, std::min<std::size_t>(L, c.Cin - c0), c.Hin,
-                      c.Win, static_cast<std::ptrdiff_t>(im.th0 * M) + c.off, c.off,
-                      (im.th1 - im.th0 + 1) * M + 2, p.pw, zero_row, mixed + im.in_at * L);
+      interleave_rows<L>(in + (im.n * c.Cin + c0) * plane, plane,
+                         std::min<std::size_t>(L, c.Cin - c0), c.Hin, c.Win,
+                         static_cast<std::ptrdiff_t>(im.th0 * M) + c.off, c.off,
+                         (im.th1 - im.th0 + 1) * M + 2, p.pw, zero_row, mixed + im.in_at * L);
     for (std::size_t j = 0; j < cnt; ++j)
       transform_input<M, L>(mixed + bm.in_off[j] * L, p.pw * L, V + j * p.cpad + c0, p.vs);
   }
@@ -972,9 +973,10 @@ void dy_transform_by_channel(const ConvGeom& g, const Plan& p, const BlockMap& b
   std::fill(zero_row, zero_row + p.ow, 0.0f);
   for (std::size_t k0 = 0; k0 < g.K; k0 += L) {
     for (const BlockMap::Image& im : bm.images)
-      interleave_rows<L>(dy + (im.n * g.K + k0) * plane, plane, std::min<std::size_t>(L, g.K - k0), g.OH, g.OW,
-                      static_cast<std::ptrdiff_t>(im.th0 * M), 0, (im.th1 - im.th0 + 1) * M,
-                      p.ow, zero_row, mixed + im.out_at * L);
+      interleave_rows<L>(dy + (im.n * g.K + k0) * plane, plane,
+                         std::min<std::size_t>(L, g.K - k0), g.OH, g.OW,
+                         static_cast<std::ptrdiff_t>(im.th0 * M), 0, (im.th1 - im.th0 + 1) * M,
+                         p.ow, zero_row, mixed + im.out_at * L);
     for (std::size_t j = 0; j < cnt; ++j)
       transform_dy<M, L>(mixed + bm.out_off[j] * L, p.ow * L, Et + j * p.kpad + k0, p.ms);
   }
