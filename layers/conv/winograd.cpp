@@ -284,6 +284,27 @@ constexpr void a_1d(const T* e, T* r) {
   }
 }
 
+template <int M, class T>
+constexpr void g_1d(const T* g, T* r) {
+  if constexpr (M == 2) {
+    const T e = (g[0] + g[2]) * 0.5f, o = g[1] * 0.5f;
+    r[0] = g[0];
+    r[1] = e + o;
+    r[2] = e - o;
+    r[3] = g[2];
+  } else {
+    static_assert(M == 4);
+    const T e = (g[0] + g[2]) * (1.0f / 6), o = g[1] * (1.0f / 6);
+    const T e2 = g[0] * (1.0f / 24) + g[2] * (1.0f / 6), o2 = g[1] * (1.0f / 12);
+    r[0] = g[0] * 0.25f;
+    r[1] = e + o;
+    r[2] = e - o;
+    r[3] = e2 + o2;
+    r[4] = e2 - o2;
+    r[5] = g[2];
+  }
+}
+
 // Column k of the matrix a row function applies: the function on the k-th unit vector.
 template <int n_in, int n_out, class F>
 constexpr bool matches(F f, const auto& T) {
@@ -302,6 +323,8 @@ static_assert(matches<4, 2>([](const float* s, float* o) { at_1d<2>(s, o); }, kA
 static_assert(matches<6, 4>([](const float* s, float* o) { at_1d<4>(s, o); }, kAt<4>));
 static_assert(matches<2, 4>([](const float* e, float* r) { a_1d<2>(e, r); }, kA<2>));
 static_assert(matches<4, 6>([](const float* e, float* r) { a_1d<4>(e, r); }, kA<4>));
+static_assert(matches<3, 4>([](const float* g, float* r) { g_1d<2>(g, r); }, kG<2>));
+static_assert(matches<3, 6>([](const float* g, float* r) { g_1d<4>(g, r); }, kG<4>));
 
 #if MINICNN_WINOGRAD_VEC
 // A 2-D transform by rows of 1-D ones: out = R in Rᵀ for the R of `row` (n_in → n_out
@@ -347,6 +370,13 @@ inline void transform_input(const float* d, std::size_t ds, float* v, std::size_
 template <int M>
 inline void transform_kernel(const float* g, float* u) {
   constexpr int a = M + 2, L = kLanes;
+#if MINICNN_WINOGRAD_VEC
+  if constexpr (M != 6) {
+    rows_2d<L, 3, a>([](const Vec<L>* x, Vec<L>* y) { g_1d<M>(x, y); }, g, 3 * L, L, u, a * L,
+                     L);
+    return;
+  }
+#endif
   alignas(64) float t[a * 3 * L];
   apply<kG<M>, 3 * L>(g, 3 * L, t, 3 * L);
   for (int r = 0; r < a; ++r) apply<kG<M>, L>(t + r * 3 * L, L, u + r * a * L, L);
@@ -497,6 +527,10 @@ struct Plan {
   std::size_t blocks = 0;
   std::size_t pw = 0, ow = 0;  // row widths of the in-rows (TW·m + 2) and out-rows (TW·m)
   int threads = 1;
+  // The point strides of U and of backward-weights' sums S: a cache line more than their
+  // K·C floats, for the reason given for vs and ms (the kernel transform scatters to all
+  // α² points of U at once, the weight transform gathers from those of S).
+  std::size_t us = 0, ss = 0;
   std::size_t u_floats = 0;  // the transformed kernels, shared
   std::size_t v_floats = 0, m_floats = 0, in_floats = 0, out_floats = 0, s_floats = 0;
   std::size_t per_thread() const { return v_floats + m_floats + in_floats + out_floats + s_floats; }
@@ -519,7 +553,8 @@ void size_regions(Plan& p, std::size_t tb, std::size_t N, std::size_t Cin, std::
   const std::size_t R = std::min((tb + p.tg.TW - 1) / p.tg.TW + 1, N * p.tg.TH);
   const std::size_t images = std::min(R, (tb + p.tg.TH * p.tg.TW - 1) / (p.tg.TH * p.tg.TW) + 1);
   const std::size_t band = (R * m + 2 * images) * p.pw;
-  p.u_floats = weights ? 0 : aligned_count<float>(P * Cin * Cout);
+  p.us = p.ss = Cin * Cout + kCacheLineFloats;
+  p.u_floats = weights ? 0 : aligned_count<float>(P * p.us);
   const std::size_t out_band = R * m * p.ow;
   p.by_channel = Cin >= kLanes && (weights || Cout >= kLanes);
   const bool wide = p.by_channel && has_avx512() && Cin >= 16 && (weights || Cout >= 16);
@@ -544,7 +579,7 @@ void size_regions(Plan& p, std::size_t tb, std::size_t N, std::size_t Cin, std::
     p.m_floats = aligned_count<float>(P * Cout * p.ld);
     p.out_floats = aligned_count<float>(out_band);
   }
-  p.s_floats = weights ? aligned_count<float>(P * Cout * Cin) : 0;
+  p.s_floats = weights ? aligned_count<float>(P * p.ss) : 0;
 }
 
 // Tiles over Ho × Wo; V holds Cin channels per tile, M (or E) Cout; `weights` adds the
@@ -825,34 +860,35 @@ void input_transform_by_channel(const Corr& c, const Plan& p, const BlockMap& bm
   }
 }
 
-// Stage 2, kernel transform of output channel o: U[ξ][o][i] = (G g Gᵀ)_ξ for every input
-// channel i (U[ξ][i][o] when `transposed`), g = w[o, i] (forward) or, when `rotate`,
-// w[i, o] turned by 180° (backward-data: o = c, i = k). w is (K, C, 3, 3).
+// Stage 2, the kernel transform: U_ξ = (G g Gᵀ)_ξ for the kernel g from input channel i
+// to output channel o, g = w[o, i] (forward) or, when `rotate`, w[i, o] turned by 180°
+// (backward-data: o = c, i = k); w is (K, C, 3, 3). Row q is o, lanes over i, into
+// U[ξ][o][i]; when `transposed`, q is i, lanes over o, into U[ξ][i][o]: each lane group
+// lands in contiguous floats either way.
 template <int M>
 void kernel_transform(const float* w, std::size_t K, std::size_t C, bool rotate, bool transposed,
-                      std::size_t o, float* U) {
+                      std::size_t q, float* U, std::size_t us) {
   constexpr int a = M + 2, L = kLanes;
   const std::size_t Cout = rotate ? C : K, Cin = rotate ? K : C;
+  const std::size_t n = transposed ? Cout : Cin;  // the lanes' channels
   alignas(64) float g[9 * L];
   alignas(64) float u[a * a * L];
-  for (std::size_t i0 = 0; i0 < Cin; i0 += L) {
-    const std::size_t count = std::min<std::size_t>(L, Cin - i0);
+  for (std::size_t l0 = 0; l0 < n; l0 += L) {
+    const std::size_t count = std::min<std::size_t>(L, n - l0);
     for (std::size_t l = 0; l < static_cast<std::size_t>(L); ++l) {
       if (l >= count) {
         for (int e = 0; e < 9; ++e) g[e * L + l] = 0.0f;
         continue;
       }
-      const float* src = rotate ? w + ((i0 + l) * C + o) * 9 : w + (o * C + i0 + l) * 9;
+      const std::size_t o = transposed ? l0 + l : q, i = transposed ? q : l0 + l;
+      const float* src = rotate ? w + (i * C + o) * 9 : w + (o * C + i) * 9;
       for (int e = 0; e < 9; ++e) g[e * L + l] = src[rotate ? 8 - e : e];
     }
     transform_kernel<M>(g, u);
-    if (!transposed) {
-      scatter_points(u, a * a, count, U + o * Cin + i0, Cout * Cin);
-      continue;
-    }
-    for (std::size_t pt = 0; pt < static_cast<std::size_t>(a * a); ++pt)
-      for (std::size_t l = 0; l < count; ++l)
-        U[(pt * Cin + i0 + l) * Cout + o] = u[pt * L + l];
+    if (transposed)
+      scatter_points(u, a * a, count, U + q * Cout + l0, us);
+    else
+      scatter_points(u, a * a, count, U + q * Cin + l0, us);
   }
 }
 
@@ -866,7 +902,7 @@ void point_products(const Plan& p, std::size_t Cout, std::size_t Cin, std::size_
     // Mt_ξ (cnt × Cout) = V_ξ (cnt × Cin) · Uᵀ_ξ (Cin × Cout); the lanes past Cout zeroed.
     const std::size_t kp = p.kpad;
     for (std::size_t pt = 0; pt < P; ++pt)
-      sgemm(Op::N, Op::N, cnt, Cout, Cin, 1.0f, V + pt * p.vs, p.cpad, U + pt * Cin * Cout,
+      sgemm(Op::N, Op::N, cnt, Cout, Cin, 1.0f, V + pt * p.vs, p.cpad, U + pt * p.us,
             Cout, 0.0f, Mb + pt * p.ms, kp);
     if (kp != Cout)
       for (std::size_t pt = 0; pt < P; ++pt)
@@ -875,7 +911,7 @@ void point_products(const Plan& p, std::size_t Cout, std::size_t Cin, std::size_
     return;
   }
   for (std::size_t pt = 0; pt < P; ++pt)
-    sgemm(Op::N, Op::N, Cout, cnt, Cin, 1.0f, U + pt * Cout * Cin, Cin, V + pt * ld, P * ld,
+    sgemm(Op::N, Op::N, Cout, cnt, Cin, 1.0f, U + pt * p.us, Cin, V + pt * ld, P * ld,
           0.0f, Mb + pt * ld, P * ld);
   for (std::size_t row = 0; row < Cout * P; ++row)
     std::fill(Mb + row * ld + cnt, Mb + (row + 1) * ld, 0.0f);
@@ -989,26 +1025,26 @@ void weight_products(const Plan& p, std::size_t K, std::size_t C, std::size_t cn
   for (std::size_t pt = 0; pt < P; ++pt) {
     if (p.kpad)  // Et_ξ (cnt × K) by channel
       sgemm(Op::T, Op::N, K, C, cnt, 1.0f, E + pt * p.ms, p.kpad, V + pt * p.vs, p.cpad, 1.0f,
-            S + pt * K * C, C);
+            S + pt * p.ss, C);
     else if (p.by_channel)
       sgemm(Op::N, Op::N, K, C, cnt, 1.0f, E + pt * p.ld, P * p.ld, V + pt * p.vs,
-            p.cpad, 1.0f, S + pt * K * C, C);
+            p.cpad, 1.0f, S + pt * p.ss, C);
     else
       sgemm(Op::N, Op::T, K, C, cnt, 1.0f, E + pt * p.ld, P * p.ld, V + pt * p.ld, P * p.ld,
-            1.0f, S + pt * K * C, C);
+            1.0f, S + pt * p.ss, C);
   }
 }
 
 // Backward-weights, stage 4, output channel k: dw[k, c] += Gᵀ S[·][k][c] G, lanes over c.
 template <int M>
-void weight_output_transform(const float* S, std::size_t K, std::size_t C, std::size_t k,
+void weight_output_transform(const float* S, std::size_t ss, std::size_t C, std::size_t k,
                              float* dw) {
   constexpr int a = M + 2, L = kLanes;
   alignas(64) float s[a * a * L];
   alignas(64) float z[9 * L];
   for (std::size_t c0 = 0; c0 < C; c0 += L) {
     const std::size_t count = std::min<std::size_t>(L, C - c0);
-    gather_points(S + k * C + c0, K * C, a * a, count, s);
+    gather_points(S + k * C + c0, ss, a * a, count, s);
     transform_weight<M>(s, z);
     for (std::size_t l = 0; l < count; ++l)
       for (int e = 0; e < 9; ++e) dw[(k * C + c0 + l) * 9 + e] += z[e * L + l];
@@ -1206,9 +1242,9 @@ template <int M>
 void correlate(const Corr& c, const Plan& p, const float* in, const float* w, std::size_t K,
                std::size_t C, bool rotate, const float* bias, float* out, float* base) {
   float* U = base;
-  serial_or_parallel(c.Cout, c.Cout * c.Cin * (M + 2) * (M + 2),
-                     [&](std::size_t o) {
-                       kernel_transform<M>(w, K, C, rotate, p.by_channel, o, U);
+  serial_or_parallel(p.by_channel ? c.Cin : c.Cout, c.Cout * c.Cin * (M + 2) * (M + 2),
+                     [&](std::size_t q) {
+                       kernel_transform<M>(w, K, C, rotate, p.by_channel, q, U, p.us);
                      });
   auto* block = correlate_block_fn<M>(p);
 #pragma omp parallel num_threads(p.threads)
@@ -1230,7 +1266,7 @@ void weights(const ConvGeom& g, const Plan& p, const float* x, const float* dy, 
              float* db, float* base) {
   constexpr std::size_t P = (M + 2) * (M + 2);
   const Corr c{g.N, g.C, g.H, g.W, g.K, g.OH, g.OW, -static_cast<std::ptrdiff_t>(g.padding)};
-  const std::size_t S_size = P * g.K * g.C;
+  const std::size_t S_size = P * p.ss;
   const std::size_t s_off = p.v_floats + p.m_floats + p.in_floats + p.out_floats;
   auto part = [&](std::size_t t) { return base + t * p.per_thread(); };
   std::vector<double> db_parts(static_cast<std::size_t>(p.threads) * g.K, 0.0);
@@ -1255,7 +1291,7 @@ void weights(const ConvGeom& g, const Plan& p, const float* x, const float* dy, 
     }
   });
   serial_or_parallel(g.K, S_size, [&](std::size_t k) {
-    weight_output_transform<M>(S0, g.K, g.C, k, dw);
+    weight_output_transform<M>(S0, p.ss, g.C, k, dw);
   });
   if (db)
     for (std::size_t k = 0; k < g.K; ++k) {
