@@ -13,9 +13,13 @@ namespace minicnn {
 // Σ p[i] in double, over eight partial sums in a fixed order (so the adds pipeline and
 // vectorise instead of waiting on each other): the same for the same n, at any thread count.
 double sum_to_double(const float* p, std::size_t n);
-// Σ (p[i] − mean)² and Σ a[i]·b[i], in double the same way.
-double sum_sq_dev_to_double(const float* p, std::size_t n, double mean);
-double dot_to_double(const float* a, const float* b, std::size_t n);
+// Two sums in one pass, in double the same way: Σ (p[i] − shift) and Σ (p[i] − shift)²
+// (a mean and a variance, without the cancellation of Σ p² − (Σ p)²/n when the shift is
+// near the mean); Σ a[i] and Σ a[i]·(b[i] − mean).
+void moments_to_double(const float* p, std::size_t n, double shift, double* sum,
+                       double* sum_sq);
+void sum_and_dev_dot_to_double(const float* a, const float* b, std::size_t n, double mean,
+                               double* sum_a, double* dot);
 
 // Runs of n values, on one thread (callers share a long run out with parallel_runs):
 //   all_finite_run: no NaN and no Inf among p[0..n)

@@ -70,20 +70,18 @@ MINICNN_SIMD_CLONES void scale_shift(const float* x, std::size_t n, float scale,
   for (std::size_t i = 0; i < n; ++i) y[i] = x[i] * scale + shift;
 }
 
-// x̂ = (x − mean)·r and y = γ·x̂ + β (training).
+// y = γ·x̂ + β with x̂ = (x − mean)·r (training).
 MINICNN_SIMD_CLONES void normalize(const float* x, std::size_t n, float mean, float r,
-                                   float gamma, float beta, float* xhat, float* y) {
-  for (std::size_t i = 0; i < n; ++i) {
-    const float h = (x[i] - mean) * r;
-    xhat[i] = h;
-    y[i] = gamma * h + beta;
-  }
+                                   float gamma, float beta, float* y) {
+  for (std::size_t i = 0; i < n; ++i) y[i] = gamma * ((x[i] - mean) * r) + beta;
 }
 
-// dx = k·(dy − mean(dy) − x̂·mean(dy·x̂)).
-MINICNN_SIMD_CLONES void input_grad(const float* dy, const float* xhat, std::size_t n, float k,
-                                    float mean_dy, float mean_dy_xhat, float* dx) {
-  for (std::size_t i = 0; i < n; ++i) dx[i] = k * (dy[i] - mean_dy - xhat[i] * mean_dy_xhat);
+// dx = k·(dy − mean(dy) − x̂·mean(dy·x̂)), x̂ made again from x as forward made it.
+MINICNN_SIMD_CLONES void input_grad(const float* dy, const float* x, std::size_t n, float mean,
+                                    float r, float k, float mean_dy, float mean_dy_xhat,
+                                    float* dx) {
+  for (std::size_t i = 0; i < n; ++i)
+    dx[i] = k * (dy[i] - mean_dy - ((x[i] - mean) * r) * mean_dy_xhat);
 }
 
 }  // namespace
@@ -114,33 +112,50 @@ Tensor BatchNorm2D::forward_impl(const Tensor& x) {
   if (m < 2)
     throw Error(name() + ": training needs more than one value per channel to estimate a "
                 "variance, got input of shape " + to_string(xs));
-  Tensor& kept_xhat = saved().aux;
-  if (kept_xhat.shape() != x.shape()) kept_xhat.resize(x.shape());
-  std::vector<float>& inv_std = saved().per_channel;
-  inv_std.resize(C);
-  float* xhat = kept_xhat.data();
+  // x itself is kept, with the mean and 1/σ per channel, and backward makes x̂ again:
+  // when the caller gave x up (a Sequential does), that is a write of the whole tensor
+  // fewer than keeping x̂ beside y; otherwise x is copied plane by plane right after
+  // normalize has read it, as x̂ was written before.
+  Tensor& kept = saved().x;
+  const bool lent = &kept == &x;
+  if (lent)
+    keep(kept, x);
+  else if (kept.shape() != x.shape())
+    kept.resize(x.shape());
+  float* copy = lent ? nullptr : kept.data();
+  std::vector<float>& stats = saved().per_channel;
+  stats.resize(2 * C);
   float* rm = running_mean_.data();
   float* rv = running_var_.data();
   const float mom = opt_.momentum;
   const double unbias = static_cast<double>(m) / static_cast<double>(m - 1);
 
   // Each channel is its own job; its sums run in a fixed order, so the result does not
-  // depend on the thread count. Two passes (mean, then squared deviations) in double
-  // avoid the cancellation of E[x²] − E[x]².
+  // depend on the thread count. One pass sums x − s and (x − s)² in double, s the
+  // channel's first value: the variance E[(x − s)²] − E[x − s]² loses only the digits
+  // that (mean − s)² / σ² takes of double's sixteen (two passes, mean then squared
+  // deviations, cost a read of x more).
 #pragma omp parallel for schedule(static) num_threads(threads_for(x.size()))
   for (std::size_t c = 0; c < C; ++c) {
-    double sum = 0.0;
-    for (std::size_t n = 0; n < N; ++n) sum += sum_to_double(px + (n * C + c) * HW, HW);
-    const double mean = sum / static_cast<double>(m);
-    double sq = 0.0;
-    for (std::size_t n = 0; n < N; ++n) sq += sum_sq_dev_to_double(px + (n * C + c) * HW, HW, mean);
-    const double var = sq / static_cast<double>(m);
+    const double shift = px[c * HW];
+    double sum = 0.0, sq = 0.0;
+    for (std::size_t n = 0; n < N; ++n) {
+      double s1 = 0.0, s2 = 0.0;
+      moments_to_double(px + (n * C + c) * HW, HW, shift, &s1, &s2);
+      sum += s1;
+      sq += s2;
+    }
+    const double d = sum / static_cast<double>(m);
+    const double mean = shift + d;
+    const double var = std::max(0.0, sq / static_cast<double>(m) - d * d);
     const float r = static_cast<float>(1.0 / std::sqrt(var + opt_.eps));
     const float meanf = static_cast<float>(mean);
-    inv_std[c] = r;
+    stats[c] = meanf;
+    stats[C + c] = r;
     for (std::size_t n = 0; n < N; ++n) {
       const std::size_t off = (n * C + c) * HW;
-      normalize(px + off, HW, meanf, r, gamma[c], beta[c], xhat + off, py + off);
+      normalize(px + off, HW, meanf, r, gamma[c], beta[c], py + off);
+      if (copy) std::copy(px + off, px + off + HW, copy + off);
     }
     rm[c] = (1.0f - mom) * rm[c] + mom * meanf;
     rv[c] = (1.0f - mom) * rv[c] + mom * static_cast<float>(var * unbias);
@@ -154,8 +169,8 @@ void BatchNorm2D::backward_impl(const Tensor& dy, Tensor* dx) {
   check_state();
   const std::size_t N = xs[0], C = C_, HW = xs[2] * xs[3], m = N * HW;
   const float* pdy = dy.data();
-  const float* xhat = saved().aux.data();
-  const std::vector<float>& inv_std = saved().per_channel;
+  const float* px = saved().x.data();
+  const std::vector<float>& stats = saved().per_channel;  // mean, then 1/σ, per channel
   const float* gamma = weight_.data();
   float* dgamma = dweight_.data();
   float* dbeta = dbias_.data();
@@ -163,21 +178,25 @@ void BatchNorm2D::backward_impl(const Tensor& dy, Tensor* dx) {
 
 #pragma omp parallel for schedule(static) num_threads(threads_for(dy.size()))
   for (std::size_t c = 0; c < C; ++c) {
-    double sum_dy = 0.0, sum_dy_xhat = 0.0;
+    const float mean = stats[c], r = stats[C + c];
+    double sum_dy = 0.0, sum_dy_dev = 0.0;  // Σ dy and Σ dy·(x − mean)
     for (std::size_t n = 0; n < N; ++n) {
       const std::size_t off = (n * C + c) * HW;
-      sum_dy += sum_to_double(pdy + off, HW);
-      sum_dy_xhat += dot_to_double(pdy + off, xhat + off, HW);
+      double s1 = 0.0, s2 = 0.0;
+      sum_and_dev_dot_to_double(pdy + off, px + off, HW, mean, &s1, &s2);
+      sum_dy += s1;
+      sum_dy_dev += s2;
     }
+    const double sum_dy_xhat = sum_dy_dev * r;
     dgamma[c] += static_cast<float>(sum_dy_xhat);
     dbeta[c] += static_cast<float>(sum_dy);
     if (!pdx) continue;
-    const float k = gamma[c] * inv_std[c];
+    const float k = gamma[c] * r;
     const float mean_dy = static_cast<float>(sum_dy / static_cast<double>(m));
     const float mean_dy_xhat = static_cast<float>(sum_dy_xhat / static_cast<double>(m));
     for (std::size_t n = 0; n < N; ++n) {
       const std::size_t off = (n * C + c) * HW;
-      input_grad(pdy + off, xhat + off, HW, k, mean_dy, mean_dy_xhat, pdx + off);
+      input_grad(pdy + off, px + off, HW, mean, r, k, mean_dy, mean_dy_xhat, pdx + off);
     }
   }
 }

@@ -42,11 +42,11 @@ namespace minicnn {
 // reused from one forward to the next.
 struct Saved {
   Shape x_shape, y_shape;             // set by Layer::forward
-  Tensor x;                           // the input (Dense, Conv2D, ReLU, LeakyReLU)
+  Tensor x;                           // the input (Dense, Conv2D, ReLU, LeakyReLU, BatchNorm2D)
   Tensor y;                           // the output (Sigmoid, Tanh, Softmax)
-  Tensor aux;                         // one more (Dropout's mask, BatchNorm2D's x̂,
-                                      // Conv2D's weights as forward saw them)
-  std::vector<float> per_channel;     // (BatchNorm2D's 1/σ)
+  Tensor aux;                         // one more (Dropout's mask, Conv2D's weights
+                                      // as forward saw them)
+  std::vector<float> per_channel;     // (BatchNorm2D's mean and 1/σ)
   std::vector<std::uint32_t> index;   // (MaxPool2D's argmax)
 };
 

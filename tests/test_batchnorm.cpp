@@ -53,6 +53,29 @@ TEST(BatchNorm2D, TrainingNormalisesWithBatchStatistics) {
                         {{{f0(5), f0(7)}}, {{f1(4), f1(8)}}}});
 }
 
+TEST(BatchNorm2D, VarianceOfValuesFarFromZeroAndFromTheFirstValue) {
+  // Mean 1e4, spread ±1, and a first value 8 from the mean: the variance, summed in one
+  // pass from the first value, must still come out as two passes in double give it.
+  const std::size_t N = 3, H = 5, W = 7;
+  Tensor x = Tensor::from_shape({N, 1, H, W});
+  for (std::size_t i = 0; i < x.size(); ++i)
+    x.data()[i] = 1e4f + static_cast<float>((i * 37) % 17) / 8.0f - 1.0f;
+  x.data()[0] = 1e4f + 8.0f;
+  double mean = 0.0, var = 0.0;
+  for (float v : x) mean += v;
+  mean /= static_cast<double>(x.size());
+  for (float v : x) var += (v - mean) * (v - mean);
+  var /= static_cast<double>(x.size());
+  BatchNorm2D bn(1, {.momentum = 1.0f});  // the running statistics are this batch's
+  const Tensor y = bn.forward(x);
+  EXPECT_NEAR(bn.running_mean()(0), mean, 1e-3);
+  EXPECT_NEAR(bn.running_var()(0), var * static_cast<double>(x.size()) / (x.size() - 1),
+              1e-5 * var);
+  const auto r = static_cast<float>(1.0 / std::sqrt(var + kEps));
+  for (std::size_t i = 0; i < x.size(); ++i)
+    EXPECT_NEAR(y.data()[i], (x.data()[i] - static_cast<float>(mean)) * r, 2e-3) << i;
+}
+
 TEST(BatchNorm2D, RunningStatisticsAfterEachStep) {
   BatchNorm2D bn = example_layer();
   bn.forward(kX);

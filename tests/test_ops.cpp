@@ -49,12 +49,19 @@ TEST(Ops, SumsAreThePlainLoopsBitForBit) {
     EXPECT_TRUE(same(sum_to_double(a.data(), n),
                      parts(n, [&](std::size_t i) { return static_cast<double>(a[i]); })))
         << n;
-    EXPECT_TRUE(same(dot_to_double(a.data(), b.data(), n),
-                     parts(n, [&](std::size_t i) { return static_cast<double>(a[i]) * b[i]; })))
+    double s = 0.0, t = 0.0;
+    moments_to_double(a.data(), n, mean, &s, &t);
+    EXPECT_TRUE(same(s, parts(n, [&](std::size_t i) { return static_cast<double>(a[i]) - mean; })))
         << n;
-    EXPECT_TRUE(same(sum_sq_dev_to_double(a.data(), n, mean), parts(n, [&](std::size_t i) {
+    EXPECT_TRUE(same(t, parts(n, [&](std::size_t i) {
                        const double d = static_cast<double>(a[i]) - mean;
                        return d * d;
+                     })))
+        << n;
+    sum_and_dev_dot_to_double(a.data(), b.data(), n, mean, &s, &t);
+    EXPECT_TRUE(same(s, parts(n, [&](std::size_t i) { return static_cast<double>(a[i]); }))) << n;
+    EXPECT_TRUE(same(t, parts(n, [&](std::size_t i) {
+                       return static_cast<double>(a[i]) * (static_cast<double>(b[i]) - mean);
                      })))
         << n;
   }
