@@ -514,12 +514,12 @@ struct Plan {
   // the transforms put channels in the lanes instead of tiles: V holds (point ξ, tile j,
   // channel c) at ξ·vs + j·cpad + c, so each matrix V_ξ is tiles × channels, M (and
   // backward-weights' E, when K ≥ kLanes too) alike with kpad and ms, and U is stored
-  // transposed, (ξ, c, k) at (ξ·Cin + c)·Cout + k. The
-  // point strides vs and ms are a cache line more than tb·cpad and tb·kpad: a tile's α²
-  // points, written one after the other, would otherwise lie a power of two apart as
-  // often as not and share a few sets of the L1 cache (R2's forward ran 30% slower so).
-  // Those lanes are sixteen where the CPU has AVX-512 and there are sixteen channels or
-  // more (R2's passes ran 10-20% faster than with eight).
+  // transposed, (ξ, c, k) at ξ·us + c·Cout + k. The point strides vs and ms are a cache
+  // line more than tb·cpad and tb·kpad: a tile's α² points, written one after the other,
+  // would otherwise lie a power of two apart as often as not and share a few sets of the
+  // L1 cache (R2's forward ran about 15% slower so). Those lanes are sixteen where the
+  // CPU has AVX-512 and there are sixteen channels or more (R2's forward and
+  // backward-data ran 8-20% faster than with eight).
   bool by_channel = false;
   int lanes = kLanes;
   std::size_t cpad = 0, kpad = 0;  // Cin and Cout rounded up to the lanes (by_channel)
