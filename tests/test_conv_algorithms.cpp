@@ -24,7 +24,9 @@ struct Case {
 
 // batch 1 and one channel, non-square images and kernels, 1x1 kernels, a kernel as
 // large as the padded input, padding of at least half the kernel (and larger than the
-// kernel), strides 2 and 3, dilation 2, FFT lengths that are not powers of two.
+// kernel), strides 2 and 3, dilation 2, FFT lengths that are not powers of two; and one
+// input channel with kernels other than 3×3 and 5×5 (im2col's one-channel path: rows
+// wider and narrower than its 16-column blocks, a pass large enough for two threads).
 const Case kCases[] = {
     {1, 1, 5, 5, 1, 3, 3, 1, 0, 1},     {2, 3, 7, 10, 4, 3, 2, 1, 1, 1},
     {2, 4, 5, 6, 3, 1, 1, 1, 0, 1},     {1, 2, 4, 5, 3, 6, 7, 1, 1, 1},
@@ -33,6 +35,7 @@ const Case kCases[] = {
     {2, 2, 9, 9, 3, 3, 3, 1, 2, 2},     {3, 3, 13, 11, 5, 4, 3, 1, 0, 1},
     {4, 20, 12, 12, 50, 5, 5, 1, 0, 1}, {5, 1, 28, 28, 6, 5, 5, 1, 2, 1},
     {1, 1, 17, 17, 1, 9, 9, 1, 0, 1},   {3, 2, 6, 6, 2, 1, 1, 2, 1, 1},
+    {8, 1, 20, 23, 12, 4, 3, 1, 2, 1},  {3, 1, 9, 5, 4, 1, 7, 1, 4, 1},
 };
 
 // Winograd's own grid (3x3, stride 1): an output of one pixel, batch 1 and one channel,
