@@ -106,53 +106,64 @@ typedef float Block __attribute__((vector_size(kB * sizeof(float))));
 // The three loops, for a kernel size known at compile time (FH × FW) or, with FH = 0,
 // read from kh × kw. Each block's kB sums stay in one Block.
 
-// out (OH × OW) = bias + Σ_taps w(i, j) · xp(r + i, c + j).
-template <std::size_t FH, std::size_t FW>
+// G output channels at once, so that G sums build up side by side instead of one
+// chain of dependent adds (R1's forward took half the time with four): out[g] (OH × OW,
+// planes P apart) = bias[g] + Σ_taps w[g](i, j) · xp(r + i, c + j), w[g] taps apart.
+template <std::size_t FH, std::size_t FW, std::size_t G>
 [[gnu::always_inline]] inline void forward_rows(const float* xp, std::size_t xs, const float* w,
-                                                float bias, std::size_t OH, std::size_t OW,
-                                                float* out, std::size_t kh, std::size_t kw) {
-  const std::size_t KH = FH ? FH : kh, KW = FW ? FW : kw;
+                                                const float* bias, std::size_t OH,
+                                                std::size_t OW, std::size_t P, float* out,
+                                                std::size_t kh, std::size_t kw) {
+  const std::size_t KH = FH ? FH : kh, KW = FW ? FW : kw, taps = KH * KW;
   // A row's last block, when the row holds at least one, ends at its end and overlaps
   // the one before it, whose values it computes again to the same bits; a shorter row
   // goes through `last`.
   for (std::size_t r = 0; r < OH; ++r) {
     for (std::size_t b0 = 0; b0 < OW; b0 += kB) {
       const std::size_t c0 = OW >= kB ? std::min(b0, OW - kB) : 0;
-      Block acc = Block{} + bias;
+      Block acc[G];
+      for (std::size_t g = 0; g < G; ++g) acc[g] = Block{} + bias[g];
       for (std::size_t i = 0; i < KH; ++i) {
         const float* row = xp + (r + i) * xs + c0;
-        for (std::size_t j = 0; j < KW; ++j) acc += w[i * KW + j] * load_block(row + j);
+        for (std::size_t j = 0; j < KW; ++j) {
+          const Block xv = load_block(row + j);
+          for (std::size_t g = 0; g < G; ++g) acc[g] += w[g * taps + i * KW + j] * xv;
+        }
       }
-      float* dst = out + r * OW + c0;
-      if (OW >= kB) {
-        store_block(dst, acc);
-      } else {
-        alignas(64) float last[kB];
-        store_block(last, acc);
-        for (std::size_t l = 0; l < OW; ++l) dst[l] = last[l];
+      for (std::size_t g = 0; g < G; ++g) {
+        float* dst = out + g * P + r * OW + c0;
+        if (OW >= kB) {
+          store_block(dst, acc[g]);
+        } else {
+          alignas(64) float last[kB];
+          store_block(last, acc[g]);
+          for (std::size_t l = 0; l < OW; ++l) dst[l] = last[l];
+        }
       }
     }
   }
 }
 
-// acc_plane (H × as, the first W columns used) += Σ_taps w(i, j) · dyp(r + KH − 1 − i, c + KW − 1 − j).
-template <std::size_t FH, std::size_t FW>
+// G rows r0 .. r0 + G − 1 at once, for the same reason: acc_plane (H × as, the first W
+// columns used) += Σ_taps w(i, j) · dyp(r + KH − 1 − i, c + KW − 1 − j).
+template <std::size_t FH, std::size_t FW, std::size_t G>
 [[gnu::always_inline]] inline void backward_data_rows(const float* dyp, std::size_t ds,
-                                                      const float* w, std::size_t H,
+                                                      const float* w, std::size_t r0,
                                                       std::size_t as, float* acc_plane,
                                                       std::size_t kh, std::size_t kw) {
   const std::size_t KH = FH ? FH : kh, KW = FW ? FW : kw;
-  for (std::size_t r = 0; r < H; ++r) {
-    for (std::size_t c0 = 0; c0 < as; c0 += kB) {
-      float* dst = acc_plane + r * as + c0;
-      Block acc = load_block(dst);
-      for (std::size_t i = 0; i < KH; ++i) {
-        const float* row = dyp + (r + KH - 1 - i) * ds + c0;
-        for (std::size_t j = 0; j < KW; ++j)
-          acc += w[i * KW + j] * load_block(row + KW - 1 - j);
+  for (std::size_t c0 = 0; c0 < as; c0 += kB) {
+    Block acc[G];
+    for (std::size_t g = 0; g < G; ++g) acc[g] = load_block(acc_plane + (r0 + g) * as + c0);
+    for (std::size_t i = 0; i < KH; ++i) {
+      const float* row = dyp + (r0 + KH - 1 - i) * ds + c0;
+      for (std::size_t j = 0; j < KW; ++j) {
+        const float wv = w[i * KW + j];
+        for (std::size_t g = 0; g < G; ++g)
+          acc[g] += wv * load_block(row + g * ds + KW - 1 - j);
       }
-      store_block(dst, acc);
     }
+    for (std::size_t g = 0; g < G; ++g) store_block(acc_plane + (r0 + g) * as + c0, acc[g]);
   }
 }
 
@@ -211,10 +222,20 @@ MINICNN_SIMD_CLONES [[gnu::flatten]] void forward_image(const ConvGeom& g, const
   const auto p = static_cast<std::ptrdiff_t>(g.padding);
   pad_plane(x, g.H, g.W, -p, -p, lay.rows, lay.stride, xp, first);
   const std::size_t taps = g.KH * g.KW, P = g.out_plane();
+  constexpr std::size_t G = 4;
   with_kernel(g.KH, g.KW, [&]<std::size_t FH, std::size_t FW>() {
-    for (std::size_t k = 0; k < g.K; ++k)
-      forward_rows<FH, FW>(xp, lay.stride, w + k * taps, b ? b[k] : 0.0f, g.OH, g.OW,
-                           y + k * P, g.KH, g.KW);
+    std::size_t k = 0;
+    for (; k + G <= g.K; k += G) {
+      float bias[G];
+      for (std::size_t q = 0; q < G; ++q) bias[q] = b ? b[k + q] : 0.0f;
+      forward_rows<FH, FW, G>(xp, lay.stride, w + k * taps, bias, g.OH, g.OW, P, y + k * P,
+                              g.KH, g.KW);
+    }
+    for (; k < g.K; ++k) {
+      const float bias = b ? b[k] : 0.0f;
+      forward_rows<FH, FW, 1>(xp, lay.stride, w + k * taps, &bias, g.OH, g.OW, P, y + k * P,
+                              g.KH, g.KW);
+    }
   });
 }
 
@@ -232,8 +253,14 @@ MINICNN_SIMD_CLONES [[gnu::flatten]] void backward_data_image(const ConvGeom& g,
   with_kernel(g.KH, g.KW, [&]<std::size_t FH, std::size_t FW>() {
     for (std::size_t k = 0; k < g.K; ++k) {
       pad_plane(dy + k * P, g.OH, g.OW, r0, c0, lay.rows, lay.stride, dyp, first && k == 0);
-      backward_data_rows<FH, FW>(dyp, lay.stride, w + k * taps, g.H, lay.acc_stride, acc, g.KH,
-                                 g.KW);
+      constexpr std::size_t G = 4;
+      std::size_t r = 0;
+      for (; r + G <= g.H; r += G)
+        backward_data_rows<FH, FW, G>(dyp, lay.stride, w + k * taps, r, lay.acc_stride, acc,
+                                      g.KH, g.KW);
+      for (; r < g.H; ++r)
+        backward_data_rows<FH, FW, 1>(dyp, lay.stride, w + k * taps, r, lay.acc_stride, acc,
+                                      g.KH, g.KW);
     }
   });
   for (std::size_t r = 0; r < g.H; ++r)

@@ -19,6 +19,7 @@
 #include "../../core/tensor.hpp"
 #include "../../core/version.hpp"
 #include "../../io/file.hpp"
+#include "one_channel.hpp"
 
 namespace minicnn {
 namespace {
@@ -35,12 +36,22 @@ constexpr double kFftSeconds = 0.25e-9;    // per n·log2(n) of one plane, copie
 constexpr double kCgemmRate = 70e9;        // FLOP/s of the per-frequency complex products
 constexpr double kDirectRate = 1.2e9;      // FLOP/s of the reference loops (one thread)
 constexpr double kDepthwiseRate = 6e9;     // FLOP/s of the depthwise loops (one thread)
+// ... and of their "same" 3×3 planes (stride 1, padding 1), per pass, fitted to D1 of
+// bench_conv (31-34 GFLOP/s a thread in each pass) and R1 (one input channel, sixteen
+// outputs of it: 55, 37 and 22), two threads.
+constexpr double kDepthwiseSameRate[] = {30e9, 35e9, 25e9};
 // Winograd, fitted to the single-thread CPU times of its three passes on the 3×3 shapes of
 // bench_conv (S3, S5, R1-R4) and six more (3 to 256 channels, 7² to 224² planes), three
 // runs: median error 19%, largest 49%. (Separate input and output transform costs fit
 // no better: on most shapes C and K grow together.)
 constexpr double kWinoGemmRate = 60e9;          // FLOP/s of the α² small per-point GEMMs
 constexpr double kWinoTransformSeconds = 0.087e-9;  // per tile, point and channel in or out
+// A Winograd call's own fixed cost (the plan, the kernel transform's set-up, a block map):
+// on S5, one 100×100 plane, its passes took 19-23 µs where the terms above give 7.
+constexpr double kWinoCallSeconds = 5e-6;
+// im2col's one-input-channel path (one_channel.hpp), per 16-column block of an output row
+// and tap, its copies and stores included, fitted to R1's three passes on one thread.
+constexpr double kOneChannelTapSeconds = 0.8e-9;
 
 double gemm_seconds(double flops, double m, double n, double k) {
   const double small = std::min({m, n, k});
@@ -49,6 +60,19 @@ double gemm_seconds(double flops, double m, double n, double k) {
 
 // (With groups, each GEMM is one group's: K/G rows, (C/G)·KH·KW columns of W.)
 double im2col_seconds(const ConvGeom& g, ConvPass pass, int threads) {
+  if (one_channel_eligible(g, pass, threads, SIZE_MAX)) {
+    // Every output row (an input row, in backward-data) of every image and channel in
+    // blocks of 16 columns, each block one pass over the taps; the planes copied once.
+    const bool data = pass == ConvPass::BackwardData;
+    const double rows = double(data ? g.H : g.OH), cols = double(data ? g.W : g.OW);
+    const double blocks = double(g.N) * double(g.K) * rows *
+                          std::ceil(cols / double(kOneChannelBlock));
+    const double copied =
+        double(g.N) * (double(g.in_plane()) +
+                       (pass == ConvPass::Forward ? 0.0 : double(g.K) * double(g.out_plane())));
+    return (blocks * double(g.KH * g.KW) * kOneChannelTapSeconds + copied * kUnfoldSeconds) /
+           one_channel_threads(g, pass, threads);
+  }
   const double R = double(g.col_rows()), K = double(g.group_out());
   const double J = double(g.N) * double(g.out_plane());
   // Columns per GEMM: one chunk of unfolded input, as the chunk planner cuts it.
@@ -98,7 +122,7 @@ double winograd_seconds(const ConvGeom& g, ConvPass pass, int threads) {
                                                          : std::min({Cout, tb, Cin});
   const double gemm = flops / (kWinoGemmRate * small / (small + kGemmHalf));
   const double transforms = tiles * a2 * (Cin + Cout) * kWinoTransformSeconds;
-  return (gemm + transforms) / threads;
+  return kWinoCallSeconds + (gemm + transforms) / threads;
 }
 
 // The model with its constants alone.
@@ -106,7 +130,12 @@ double builtin_seconds(ConvAlgo a, const ConvGeom& g, ConvPass pass, int threads
   threads = std::max(1, threads);
   switch (a) {
     case ConvAlgo::Direct: return g.flops() / kDirectRate;
-    case ConvAlgo::Depthwise: return g.flops() / (kDepthwiseRate * threads);
+    case ConvAlgo::Depthwise: {
+      const bool same = g.KH == 3 && g.KW == 3 && g.stride == 1 && g.dilation == 1 &&
+                        g.padding == 1;
+      const double rate = same ? kDepthwiseSameRate[static_cast<int>(pass)] : kDepthwiseRate;
+      return g.flops() / (rate * threads);
+    }
     case ConvAlgo::Im2colGemm: return im2col_seconds(g, pass, threads);
     case ConvAlgo::FFT: return fft_seconds(g, pass, threads);
     case ConvAlgo::Winograd: return winograd_seconds(g, pass, threads);
