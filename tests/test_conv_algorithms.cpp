@@ -4,6 +4,7 @@
 #include <minicnn/layers/conv/direct.hpp>
 #include <minicnn/layers/conv/fft.hpp>
 #include <minicnn/layers/conv/im2col_gemm.hpp>
+#include <minicnn/layers/conv/one_channel.hpp>
 #include <minicnn/layers/conv/select.hpp>
 #include <minicnn/layers/conv/winograd.hpp>
 
@@ -488,6 +489,33 @@ TEST(ConvWinograd, MatricesCorrelateExactlyIn1D) {
   const std::vector<float> bt = {1, 0, -1, 0, 0, 1, 1, 0, 0, -1, 1, 0, 0, -1, 0, 1};
   EXPECT_EQ(f2.Bt, bt);
   EXPECT_THROW(winograd_matrices(3), Error);
+}
+
+TEST(ConvOneChannel, OtherGeometriesAreErrorsNamingTheFunction) {
+  // im2col takes this path by itself only where one_channel_eligible says so; called
+  // directly on anything else, each pass names itself instead of reading past the planes.
+  std::vector<float> buf(20000);
+  for (const ConvGeom& g : {ConvGeom::make(1, 2, 8, 8, 1, 3, 3), ConvGeom::make(1, 1, 8, 8, 1, 3, 3, 2),
+                            ConvGeom::make(1, 1, 8, 8, 1, 3, 3, 1, 0, 2),
+                            ConvGeom::make(1, 1, 12, 12, 1, 8, 8)}) {
+    EXPECT_FALSE(one_channel_eligible(g, ConvPass::Forward, 1, std::size_t{1} << 30)) << describe(g);
+    auto expect_named = [&](const char* who, auto&& call) {
+      try {
+        call();
+        ADD_FAILURE() << "no throw for " << describe(g) << " in " << who;
+      } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find(who), std::string::npos) << e.what();
+      }
+    };
+    float* p = buf.data();
+    expect_named("one_channel_forward", [&] { one_channel_forward(g, p, p, nullptr, p, p, 1); });
+    expect_named("one_channel_backward_data",
+                 [&] { one_channel_backward_data(g, p, p, p, p, 1); });
+    expect_named("one_channel_backward_weights",
+                 [&] { one_channel_backward_weights(g, p, p, p, nullptr, p, 1); });
+  }
+  EXPECT_TRUE(one_channel_eligible(ConvGeom::make(2, 1, 8, 8, 3, 3, 3, 1, 1), ConvPass::Forward, 2,
+                                   std::size_t{1} << 30));
 }
 
 TEST(ConvWinograd, RejectsOtherKernelsStridesAndDilations) {

@@ -5,8 +5,11 @@
 #include <algorithm>
 #include <cstring>
 
+#include <string>
+
 #include "../../core/parallel.hpp"
 #include "../../core/simd.hpp"
+#include "../../core/tensor.hpp"
 
 namespace minicnn {
 namespace {
@@ -24,27 +27,19 @@ struct Layout {
   std::size_t floats() const { return plane_floats() + acc_floats() + round_up(2 * sums, kB); }
 };
 
+// Forward and backward-weights pad x, backward-data pads dy; the latter two also keep a
+// plane of 16-column rows (dx's sums, dy's rows) of the size the padded plane serves.
 Layout layout(const ConvGeom& g, ConvPass pass) {
+  const bool data = pass == ConvPass::BackwardData;
+  const std::size_t h = data ? g.H : g.OH, w = round_up(data ? g.W : g.OW, kB);
   Layout l;
-  switch (pass) {
-    case ConvPass::Forward:
-      l.rows = g.OH + g.KH - 1;
-      l.stride = round_up(g.OW, kB) + g.KW - 1;
-      break;
-    case ConvPass::BackwardData:
-      l.rows = g.H + g.KH - 1;
-      l.stride = round_up(g.W, kB) + g.KW - 1;
-      l.acc_rows = g.H;
-      l.acc_stride = round_up(g.W, kB);
-      break;
-    case ConvPass::BackwardWeights:
-      l.rows = g.OH + g.KH - 1;
-      l.stride = round_up(g.OW, kB) + g.KW - 1;
-      l.acc_rows = g.OH;
-      l.acc_stride = round_up(g.OW, kB);
-      l.sums = g.K * (g.KH * g.KW + 1);
-      break;
+  l.rows = h + g.KH - 1;
+  l.stride = w + g.KW - 1;
+  if (pass != ConvPass::Forward) {
+    l.acc_rows = h;
+    l.acc_stride = w;
   }
+  if (pass == ConvPass::BackwardWeights) l.sums = g.K * (g.KH * g.KW + 1);
   return l;
 }
 
@@ -286,6 +281,16 @@ MINICNN_SIMD_CLONES [[gnu::flatten]] void backward_weights_image(
   });
 }
 
+// The geometries the loops are written for; anything else is an Error naming `who`.
+void check_geometry(const ConvGeom& g, const char* who) {
+  if (g.C != 1 || g.groups != 1 || g.stride != 1 || g.dilation != 1 || g.KH * g.KW > kMaxTaps)
+    throw Error(std::string(who) + ": needs one input channel, one group, stride 1, dilation 1 "
+                "and at most 49 taps, got C " + std::to_string(g.C) + ", groups " +
+                std::to_string(g.groups) + ", stride " + std::to_string(g.stride) +
+                ", dilation " + std::to_string(g.dilation) + ", a " + std::to_string(g.KH) +
+                "x" + std::to_string(g.KW) + " kernel (see one_channel_eligible)");
+}
+
 }  // namespace
 
 bool one_channel_eligible(const ConvGeom& g, ConvPass pass, int threads,
@@ -310,6 +315,7 @@ int one_channel_threads(const ConvGeom& g, ConvPass pass, int threads) {
 
 void one_channel_forward(const ConvGeom& g, const float* x, const float* w, const float* b,
                          float* y, float* scratch, int threads) {
+  check_geometry(g, "one_channel_forward");
   const int T = one_channel_threads(g, ConvPass::Forward, threads);
   const std::size_t per = one_channel_scratch_floats(g, ConvPass::Forward);
 #pragma omp parallel num_threads(T)
@@ -323,6 +329,7 @@ void one_channel_forward(const ConvGeom& g, const float* x, const float* w, cons
 
 void one_channel_backward_data(const ConvGeom& g, const float* dy, const float* w, float* dx,
                                float* scratch, int threads) {
+  check_geometry(g, "one_channel_backward_data");
   const int T = one_channel_threads(g, ConvPass::BackwardData, threads);
   const std::size_t per = one_channel_scratch_floats(g, ConvPass::BackwardData);
 #pragma omp parallel num_threads(T)
@@ -336,6 +343,7 @@ void one_channel_backward_data(const ConvGeom& g, const float* dy, const float* 
 
 void one_channel_backward_weights(const ConvGeom& g, const float* x, const float* dy, float* dw,
                                   float* db, float* scratch, int threads) {
+  check_geometry(g, "one_channel_backward_weights");
   const int T = one_channel_threads(g, ConvPass::BackwardWeights, threads);
   const std::size_t per = one_channel_scratch_floats(g, ConvPass::BackwardWeights);
   const Layout lay = layout(g, ConvPass::BackwardWeights);

@@ -35,7 +35,9 @@ int one_channel_threads(const ConvGeom& g, ConvPass pass, int threads);
 
 // As conv2d_im2col_forward, _backward_data and _backward_weights: forward and
 // backward-data overwrite y and dx, backward-weights adds into dw and db (db may be
-// null, b too).
+// null, b too). scratch holds one_channel_threads(g, pass, threads) ·
+// one_channel_scratch_floats(g, pass) floats. A geometry the loops are not written for
+// (see one_channel_eligible, the limit aside) is an Error naming the function.
 void one_channel_forward(const ConvGeom& g, const float* x, const float* w, const float* b,
                          float* y, float* scratch, int threads);
 void one_channel_backward_data(const ConvGeom& g, const float* dy, const float* w, float* dx,

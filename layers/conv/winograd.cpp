@@ -837,27 +837,44 @@ template <int L>
   }
 }
 
-// Stage 1 with lanes over channels (p.by_channel): the rows a block reads, zero-padded,
-// are interleaved straight from L planes, so that column x of a row holds the
-// L channels side by side and a patch row is α·L contiguous floats; the
-// transform reads the patches where they lie, with no gather, and writes tile j's
-// channels to V[ξ][j][c0 ..].
+// The walk that stage 1 and backward-weights' dy stage share with lanes over channels
+// (p.by_channel): for each group of L of the C planes (of h × w, image n's at planes +
+// n·C·h·w), the rows the block's tiles read, zero-padded, are interleaved straight from
+// the L planes, so that column x of a row holds the L channels side by side and a patch
+// row is L-wide columns in a row of memory; then transform(patch of tile j, its row
+// stride, c0, j) reads each patch where it lies, with no gather. Into the in-rows when
+// `in_rows` (offset `off`, α − m rows more per image), else the out-rows (dy's m×m tiles).
+template <int L, int M, class Transform>
+[[gnu::always_inline]] inline void interleaved_tiles(const float* planes, std::size_t C,
+                                                     std::size_t h, std::size_t w,
+                                                     std::ptrdiff_t off, bool in_rows,
+                                                     const Plan& p, const BlockMap& bm,
+                                                     std::size_t cnt, float* rows,
+                                                     Transform&& transform) {
+  const std::size_t plane = h * w, width = in_rows ? p.pw : p.ow, extra = in_rows ? 2 : 0;
+  const std::vector<std::size_t>& tile_at = in_rows ? bm.in_off : bm.out_off;
+  float* mixed = rows;
+  float* zero_row = rows + L * (in_rows ? bm.in_len : bm.out_len);
+  std::fill(zero_row, zero_row + width, 0.0f);
+  for (std::size_t c0 = 0; c0 < C; c0 += L) {
+    for (const BlockMap::Image& im : bm.images)
+      interleave_rows<L>(planes + (im.n * C + c0) * plane, plane,
+                         std::min<std::size_t>(L, C - c0), h, w,
+                         static_cast<std::ptrdiff_t>(im.th0 * M) + off, off,
+                         (im.th1 - im.th0 + 1) * M + extra, width, zero_row,
+                         mixed + (in_rows ? im.in_at : im.out_at) * L);
+    for (std::size_t j = 0; j < cnt; ++j) transform(mixed + tile_at[j] * L, width * L, c0, j);
+  }
+}
+
+// Stage 1 with lanes over channels: tile j's input channels c0 .. to V[ξ][j][c0 ..].
 template <int M, int L>
 void input_transform_by_channel(const Corr& c, const Plan& p, const BlockMap& bm,
                                 std::size_t cnt, const float* in, float* V, float* rows) {
-  const std::size_t plane = c.Hin * c.Win;
-  float* mixed = rows;
-  float* zero_row = rows + L * bm.in_len;
-  std::fill(zero_row, zero_row + p.pw, 0.0f);
-  for (std::size_t c0 = 0; c0 < c.Cin; c0 += L) {
-    for (const BlockMap::Image& im : bm.images)
-      interleave_rows<L>(in + (im.n * c.Cin + c0) * plane, plane,
-                         std::min<std::size_t>(L, c.Cin - c0), c.Hin, c.Win,
-                         static_cast<std::ptrdiff_t>(im.th0 * M) + c.off, c.off,
-                         (im.th1 - im.th0 + 1) * M + 2, p.pw, zero_row, mixed + im.in_at * L);
-    for (std::size_t j = 0; j < cnt; ++j)
-      transform_input<M, L>(mixed + bm.in_off[j] * L, p.pw * L, V + j * p.cpad + c0, p.vs);
-  }
+  interleaved_tiles<L, M>(in, c.Cin, c.Hin, c.Win, c.off, true, p, bm, cnt, rows,
+                          [&](const float* d, std::size_t ds, std::size_t c0, std::size_t j) {
+                            transform_input<M, L>(d, ds, V + j * p.cpad + c0, p.vs);
+                          });
 }
 
 // Stage 2, the kernel transform: U_ξ = (G g Gᵀ)_ξ for the kernel g from input channel i
@@ -999,23 +1016,14 @@ void dy_transform(const ConvGeom& g, const Plan& p, const BlockMap& bm, std::siz
 }
 
 // Backward-weights, stage 2 with lanes over channels (p.by_channel with K ≥ lanes):
-// Et[ξ][j][k0 ..] = (A e Aᵀ)_ξ from dy's rows interleaved as in stage 1.
+// Et[ξ][j][k0 ..] = (A e Aᵀ)_ξ, e tile j's m×m tile of dy's channels k0 ...
 template <int M, int L>
 void dy_transform_by_channel(const ConvGeom& g, const Plan& p, const BlockMap& bm,
                              std::size_t cnt, const float* dy, float* Et, float* rows) {
-  const std::size_t plane = g.OH * g.OW;
-  float* mixed = rows;
-  float* zero_row = rows + L * bm.out_len;
-  std::fill(zero_row, zero_row + p.ow, 0.0f);
-  for (std::size_t k0 = 0; k0 < g.K; k0 += L) {
-    for (const BlockMap::Image& im : bm.images)
-      interleave_rows<L>(dy + (im.n * g.K + k0) * plane, plane,
-                         std::min<std::size_t>(L, g.K - k0), g.OH, g.OW,
-                         static_cast<std::ptrdiff_t>(im.th0 * M), 0, (im.th1 - im.th0 + 1) * M,
-                         p.ow, zero_row, mixed + im.out_at * L);
-    for (std::size_t j = 0; j < cnt; ++j)
-      transform_dy<M, L>(mixed + bm.out_off[j] * L, p.ow * L, Et + j * p.kpad + k0, p.ms);
-  }
+  interleaved_tiles<L, M>(dy, g.K, g.OH, g.OW, 0, false, p, bm, cnt, rows,
+                          [&](const float* e, std::size_t es, std::size_t k0, std::size_t j) {
+                            transform_dy<M, L>(e, es, Et + j * p.kpad + k0, p.ms);
+                          });
 }
 
 // Backward-weights, stage 3: S_ξ (K × C) += E_ξ (K × cnt) · V_ξᵀ (cnt × C).
