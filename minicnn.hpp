@@ -23,6 +23,7 @@
 #include "core/version.hpp"
 #include "core/tensor.hpp"
 #include "core/blas.hpp"
+#include "core/heap.hpp"
 #include "core/fft.hpp"
 #include "core/ops.hpp"
 #include "core/random.hpp"

@@ -11,6 +11,7 @@
 
 #include <cblas.h>
 
+#include "heap.hpp"
 #include "tensor.hpp"
 
 namespace minicnn {
@@ -53,8 +54,11 @@ int default_threads() {
   return hw == 0 ? 1 : static_cast<int>(hw);
 }
 
-// Waits for the BLAS calls in flight, then sets the count for the calls after it.
+// Waits for the BLAS calls in flight, then sets the count for the calls after it. The
+// heap's policy (heap.hpp) is set up with the threads, once: both are the process's
+// setting for computing.
 void apply_threads(int n) {
+  apply_heap_policy();
   std::unique_lock<std::shared_mutex> lock(g_blas_mutex);
   omp_set_num_threads(n);
   openblas_set_num_threads(n);
