@@ -7,7 +7,10 @@
 //                            what the Residual container costs
 //   Depthwise/grouped        Conv2D(64, 64, 3×3, groups 64) on (64, 64, 28, 28)
 //   Depthwise/separate       the same as 64 Conv2D(1, 1, 3×3) on the 64 channels, each
-//                            on its own (N, 1, 28, 28) input (the slicing not timed)
+//                            on its own (N, 1, 28, 28) input (the slicing not timed),
+//                            with Auto (which picks the depthwise kernel for 1 → 1)
+//   Depthwise/separate_im2col  the same on im2col + GEMM, as a framework without a
+//                            depthwise kernel runs each group
 //   Separable/block          MobileNet's block: depthwise 3×3 + BN + ReLU, pointwise 1×1
 //                            64→128 + BN + ReLU, on (64, 64, 28, 28)
 //   Separable/full3x3        one Conv2D(64, 128, 3×3) + BN + ReLU on the same input
@@ -100,11 +103,11 @@ void BM_DepthwiseGrouped(benchmark::State& state) {
   for (auto _ : state) step(conv, x, dy);
 }
 
-void BM_DepthwiseSeparate(benchmark::State& state) {
+void BM_DepthwiseSeparate(benchmark::State& state, ConvAlgo algo) {
   std::vector<Conv2D> convs;
   std::vector<Tensor> xs, dys;
   for (std::size_t c = 0; c < kDwC; ++c) {
-    convs.emplace_back(1, 1, 3, Conv2DOptions{.padding = 1});
+    convs.emplace_back(1, 1, 3, Conv2DOptions{.padding = 1, .algo = algo});
     xs.push_back(uniform({kDwN, 1, kDwH, kDwH}, 10 + c));
     dys.push_back(uniform({kDwN, 1, kDwH, kDwH}, 100 + c));
   }
@@ -148,7 +151,11 @@ int main(int argc, char** argv) {
   benchmark::RegisterBenchmark("Depthwise/grouped", BM_DepthwiseGrouped)
       ->Unit(benchmark::kMillisecond)
       ->UseRealTime();
-  benchmark::RegisterBenchmark("Depthwise/separate", BM_DepthwiseSeparate)
+  benchmark::RegisterBenchmark("Depthwise/separate", BM_DepthwiseSeparate, ConvAlgo::Auto)
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime();
+  benchmark::RegisterBenchmark("Depthwise/separate_im2col", BM_DepthwiseSeparate,
+                               ConvAlgo::Im2colGemm)
       ->Unit(benchmark::kMillisecond)
       ->UseRealTime();
   benchmark::RegisterBenchmark("Separable/block", BM_SeparableBlock)

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "../core/parallel.hpp"
+
 namespace minicnn {
 
 Tensor Layer::forward(const Tensor& x) { return forward_tracked(x, nullptr); }
@@ -91,7 +93,11 @@ void Layer::keep(Tensor& slot, const Tensor& t) {
     return;
   }
   if (slot.shape() != t.shape()) slot.resize(t.shape());
-  std::copy(t.data(), t.data() + t.size(), slot.data());
+  const float* from = t.data();
+  float* to = slot.data();
+  parallel_runs(t.size(), [&](std::size_t i0, std::size_t i1) {
+    std::copy(from + i0, from + i1, to + i0);
+  });
 }
 
 void Layer::forget_saved(const std::string& what) {
