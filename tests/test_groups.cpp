@@ -39,6 +39,9 @@ const Case kCases[] = {
     {2, 3, 6, 7, 3, 3, 3, 1, 5, 1, 3},    {1, 4, 12, 3, 8, 3, 1, 1, 1, 1, 4},
     {2, 3, 5, 8, 6, 3, 3, 1, 1, 1, 3},    {2, 2, 6, 1, 4, 3, 3, 1, 1, 1, 2},
     {1, 2, 1, 5, 2, 3, 3, 1, 1, 1, 2},    {1, 2, 9, 700, 4, 3, 3, 1, 1, 1, 2},
+    // One input channel, several outputs of it ("same" 3×3, a stem): backward-weights
+    // splits the channel's kernels among the threads, 5 = 3 + 2 unevenly.
+    {2, 1, 40, 37, 5, 3, 3, 1, 1, 1, 1},
 };
 
 ConvGeom geom(const Case& c) {

@@ -700,23 +700,33 @@ void conv2d_depthwise_backward_weights(const ConvGeom& g, const float* x, const 
   const Plane q(g);
   const std::size_t M = g.K / g.C, HW = g.H * g.W, P = g.OH * g.OW, KK = g.KH * g.KW;
   if (same_three(g)) {
-    // Each task owns the gradients of a run of channels' kernels, each summed over the
-    // batch in order; within an image it walks its channels' planes of x and dy, which
-    // lie one after another in memory, so that the prefetchers follow.
+    // Each task owns the gradients of a run of kernels, each summed over the batch in
+    // order; within an image it walks its channels' planes of x and dy, which lie one
+    // after another in memory, so that the prefetchers follow. With fewer channels than
+    // threads (a stem: one input channel, M outputs of it) each channel's M kernels are
+    // split into parts, so that every thread has some: a unit is (channel, part), and a
+    // run of units is a run of kernels k = c·M + m.
     const SameFns fns = same_fns();
     const std::size_t scratch = Bands(q).scratch();
     const std::size_t work = g.N * g.K * P * KK, T = std::size_t(threads_for(work));
-    for_chunks(g.C, (g.C + T - 1) / T, [&](std::size_t c0, std::size_t c1) {
+    const std::size_t parts = g.C >= T ? 1 : std::min(M, (T + g.C - 1) / g.C);
+    const std::size_t per_part = (M + parts - 1) / parts, units = g.C * parts;
+    const auto first_k = [&](std::size_t u) {  // of unit u; first_k(units) = K
+      return (u / parts) * M + std::min(M, (u % parts) * per_part);
+    };
+    for_chunks(units, (units + T - 1) / T, [&](std::size_t u0, std::size_t u1) {
       float* buf = band_scratch(scratch);
-      std::vector<double> sums((c1 - c0) * M * 10, 0.0);
+      const std::size_t k0 = first_k(u0), k1 = first_k(u1);
+      std::vector<double> sums((k1 - k0) * 10, 0.0);
       for (std::size_t n = 0; n < g.N; ++n)
-        for (std::size_t c = c0; c < c1; ++c) {
-          const std::size_t i = n * g.C + c;
-          fns.weights(q, Index(M), x + i * HW, dy + i * M * P, sums.data() + (c - c0) * M * 10,
-                      buf);
+        for (std::size_t u = u0; u < u1; ++u) {
+          const std::size_t ka = first_k(u), kb = first_k(u + 1);
+          if (ka == kb) continue;  // a part left empty by the rounding
+          fns.weights(q, Index(kb - ka), x + (n * g.C + u / parts) * HW,
+                      dy + (n * g.K + ka) * P, sums.data() + (ka - k0) * 10, buf);
         }
-      for (std::size_t k = c0 * M; k < c1 * M; ++k) {
-        const double* s = sums.data() + (k - c0 * M) * 10;
+      for (std::size_t k = k0; k < k1; ++k) {
+        const double* s = sums.data() + (k - k0) * 10;
         for (std::size_t t = 0; t < KK; ++t) dw[k * KK + t] += static_cast<float>(s[t]);
         if (db) db[k] += static_cast<float>(s[9]);
       }

@@ -36,10 +36,13 @@ constexpr double kFftSeconds = 0.25e-9;    // per n·log2(n) of one plane, copie
 constexpr double kCgemmRate = 70e9;        // FLOP/s of the per-frequency complex products
 constexpr double kDirectRate = 1.2e9;      // FLOP/s of the reference loops (one thread)
 constexpr double kDepthwiseRate = 6e9;     // FLOP/s of the depthwise loops (one thread)
-// ... and of their "same" 3×3 planes (stride 1, padding 1), per pass, fitted to D1 of
-// bench_conv (31-34 GFLOP/s a thread in each pass) and R1 (one input channel, sixteen
-// outputs of it: 55, 37 and 22), two threads.
-constexpr double kDepthwiseSameRate[] = {30e9, 35e9, 25e9};
+// ... and of their "same" 3×3 planes (stride 1, padding 1), per pass (forward, backward-
+// data, backward-weights) and thread: with one kernel per input plane, fitted to D1 of
+// bench_conv (64 channels; 36, 34 and 31 GFLOP/s on one thread), and with several kernels
+// per input plane, whose framed copies serve them all, fitted to R1 (one input channel,
+// sixteen outputs of it; 59, 38 and 45 GFLOP/s a thread on two).
+constexpr double kDepthwiseSameRate[] = {36e9, 34e9, 31e9};
+constexpr double kDepthwiseSameManyRate[] = {59e9, 38e9, 45e9};
 // Winograd, fitted to the single-thread CPU times of its three passes on the 3×3 shapes of
 // bench_conv (S3, S5, R1-R4) and six more (3 to 256 channels, 7² to 224² planes), three
 // runs: median error 19%, largest 49%. (Separate input and output transform costs fit
@@ -50,8 +53,9 @@ constexpr double kWinoTransformSeconds = 0.087e-9;  // per tile, point and chann
 // on S5, one 100×100 plane, its passes took 19-23 µs where the terms above give 7.
 constexpr double kWinoCallSeconds = 5e-6;
 // im2col's one-input-channel path (one_channel.hpp), per 16-column block of an output row
-// and tap, its copies and stores included, fitted to R1's three passes on one thread.
-constexpr double kOneChannelTapSeconds = 0.8e-9;
+// and tap, its copies and stores included, per pass, fitted to R1 on two threads (0.096,
+// 0.22 and 0.225 ms): forward blocks four output channels in registers and is the cheapest.
+constexpr double kOneChannelTapSeconds[] = {0.36e-9, 0.8e-9, 0.66e-9};
 
 double gemm_seconds(double flops, double m, double n, double k) {
   const double small = std::min({m, n, k});
@@ -70,7 +74,8 @@ double im2col_seconds(const ConvGeom& g, ConvPass pass, int threads) {
     const double copied =
         double(g.N) * (double(g.in_plane()) +
                        (pass == ConvPass::Forward ? 0.0 : double(g.K) * double(g.out_plane())));
-    return (blocks * double(g.KH * g.KW) * kOneChannelTapSeconds + copied * kUnfoldSeconds) /
+    const double tap = kOneChannelTapSeconds[static_cast<int>(pass)];
+    return (blocks * double(g.KH * g.KW) * tap + copied * kUnfoldSeconds) /
            one_channel_threads(g, pass, threads);
   }
   const double R = double(g.col_rows()), K = double(g.group_out());
@@ -133,7 +138,10 @@ double builtin_seconds(ConvAlgo a, const ConvGeom& g, ConvPass pass, int threads
     case ConvAlgo::Depthwise: {
       const bool same = g.KH == 3 && g.KW == 3 && g.stride == 1 && g.dilation == 1 &&
                         g.padding == 1;
-      const double rate = same ? kDepthwiseSameRate[static_cast<int>(pass)] : kDepthwiseRate;
+      const int i = static_cast<int>(pass);
+      const double rate = !same              ? kDepthwiseRate
+                          : g.group_out() > 1 ? kDepthwiseSameManyRate[i]
+                                              : kDepthwiseSameRate[i];
       return g.flops() / (rate * threads);
     }
     case ConvAlgo::Im2colGemm: return im2col_seconds(g, pass, threads);
