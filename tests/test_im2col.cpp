@@ -43,6 +43,9 @@ const ConvGeom kGrid[] = {
     ConvGeom::make(1, 1, 3, 5, 1, 5, 5, 1, 4),  // padding larger than the kernel's half
     ConvGeom::make(1, 2, 6, 6, 1, 1, 1, 2, 0),
     ConvGeom::make(1, 1, 4, 4, 1, 6, 6, 1, 1),  // kernel as large as the padded input
+    // Strided with padding beyond the kernel's half: taps whose every row or column of
+    // outputs falls in the padding.
+    ConvGeom::make(1, 2, 3, 5, 1, 5, 5, 2, 4),
 };
 
 }  // namespace
@@ -109,6 +112,10 @@ TEST(Im2col, Col2imIsTheAdjoint) {
     // Fold in two ranges to check that col2im accumulates.
     col2im(y.data(), g, 0, P / 2, P, back.data());
     col2im(y.data() + P / 2, g, P / 2, P, P, back.data());
+    // In one call over whole rows (the strided layers' own walk) the same.
+    std::vector<float> once(x.size(), 0.0f);
+    col2im(y.data(), g, 0, P, P, once.data());
+    for (std::size_t i = 0; i < x.size(); ++i) ASSERT_NEAR(once[i], back[i], 1e-5f) << i;
     double lhs = 0, rhs = 0;
     for (std::size_t i = 0; i < cols.size(); ++i) lhs += double(cols[i]) * y[i];
     for (std::size_t i = 0; i < x.size(); ++i) rhs += double(x[i]) * back[i];
