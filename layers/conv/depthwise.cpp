@@ -612,8 +612,15 @@ float* band_scratch(std::size_t n) {
   return buf.ensure(n);
 }
 
-// Planes per chunk of the "same" 3×3 forward and backward-data.
+// Planes per chunk of the "same" 3×3 forward and backward-data: at most kChunkPlanes,
+// in a number of chunks that is a multiple of the threads, so that each thread gets
+// about as many planes (a stem of 8 one-channel images: two chunks of 4, not one of 8).
 constexpr std::size_t kChunkPlanes = 16;
+std::size_t chunk_planes(std::size_t planes, std::size_t work) {
+  const std::size_t T = std::size_t(threads_for(work));
+  const std::size_t chunks = round_up((planes + kChunkPlanes - 1) / kChunkPlanes, T);
+  return std::max<std::size_t>(1, (planes + chunks - 1) / chunks);
+}
 
 // The loops index x and w as one input channel per group: anything else would read
 // past them.
@@ -637,14 +644,15 @@ void conv2d_depthwise_forward(const ConvGeom& g, const float* x, const float* w,
     // Each task reads one input plane (n, c) and writes its M output planes.
     const SameFns fns = same_fns();
     const std::size_t scratch = Bands(q).scratch();
-    for_chunks(g.N * g.C, kChunkPlanes, [&](std::size_t i0, std::size_t i1) {
+    const std::size_t work = g.N * g.K * P * KK;
+    for_chunks(g.N * g.C, chunk_planes(g.N * g.C, work), [&](std::size_t i0, std::size_t i1) {
       float* buf = band_scratch(scratch);
       for (std::size_t i = i0; i < i1; ++i) {
         const std::size_t c = i % g.C, k = c * M;
         fns.forward(q, Index(M), x + i * HW, w + k * KK, b ? b + k : nullptr, y + i * M * P,
                     buf);
       }
-    }, g.N * g.K * P * KK);
+    }, work);
     return;
   }
   auto* plane_fn = &forward_plane_base;
@@ -670,13 +678,14 @@ void conv2d_depthwise_backward_data(const ConvGeom& g, const float* dy, const fl
       for (std::size_t t = 0; t < KK; ++t) wt[k * KK + t] = w[k * KK + KK - 1 - t];
     const SameFns fns = same_fns();
     const std::size_t scratch = Bands(q).scratch();
-    for_chunks(g.N * g.C, kChunkPlanes, [&](std::size_t i0, std::size_t i1) {
+    const std::size_t work = g.N * g.K * P * KK;
+    for_chunks(g.N * g.C, chunk_planes(g.N * g.C, work), [&](std::size_t i0, std::size_t i1) {
       float* buf = band_scratch(scratch);
       for (std::size_t i = i0; i < i1; ++i) {
         const std::size_t k = (i % g.C) * M;
         fns.data(q, Index(M), dy + i * M * P, wt.data() + k * KK, dx + i * HW, buf);
       }
-    }, g.N * g.K * P * KK);
+    }, work);
     return;
   }
   auto* plane_fn = &backward_data_plane_base;

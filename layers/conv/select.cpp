@@ -17,6 +17,7 @@
 #include "../../core/blas.hpp"
 #include "../../core/random.hpp"
 #include "../../core/tensor.hpp"
+#include "../../core/parallel.hpp"
 #include "../../core/version.hpp"
 #include "../../io/file.hpp"
 #include "one_channel.hpp"
@@ -138,11 +139,20 @@ double builtin_seconds(ConvAlgo a, const ConvGeom& g, ConvPass pass, int threads
     case ConvAlgo::Depthwise: {
       const bool same = g.KH == 3 && g.KW == 3 && g.stride == 1 && g.dilation == 1 &&
                         g.padding == 1;
+      // Threads that get work: the loops split planes (input planes in backward-data
+      // and in the "same" forward, output planes in the other forward) or kernels
+      // (backward-weights); below kParallelMin multiply-adds they run on one thread.
+      const double units = pass == ConvPass::BackwardWeights          ? double(g.K)
+                           : pass == ConvPass::BackwardData || same ? double(g.N * g.C)
+                                                                      : double(g.N * g.K);
+      const int used = g.flops() / 2 < double(kParallelMin)
+                           ? 1
+                           : static_cast<int>(std::min(double(threads), units));
       const int i = static_cast<int>(pass);
       const double rate = !same              ? kDepthwiseRate
                           : g.group_out() > 1 ? kDepthwiseSameManyRate[i]
                                               : kDepthwiseSameRate[i];
-      return g.flops() / (rate * threads);
+      return g.flops() / (rate * used);
     }
     case ConvAlgo::Im2colGemm: return im2col_seconds(g, pass, threads);
     case ConvAlgo::FFT: return fft_seconds(g, pass, threads);
