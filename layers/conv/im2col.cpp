@@ -28,57 +28,74 @@ ValidCols valid_cols(std::ptrdiff_t off, std::size_t stride, std::size_t W, std:
   return {static_cast<std::size_t>(lo), static_cast<std::size_t>(hi)};
 }
 
+// Unfolded row r = (c, kh, kw): its channel, the offsets of its tap from an output
+// position's top-left input (oh·stride + off_h, ow·stride + off_w), and the output
+// columns whose tap lands inside the input.
+struct Tap {
+  std::size_t c;
+  std::ptrdiff_t off_h, off_w;
+  ValidCols cols;
+};
+
+Tap tap_of(const ConvGeom& g, std::size_t r) {
+  const std::size_t kw = r % g.KW;
+  const std::size_t kh = (r / g.KW) % g.KH;
+  const auto pad = static_cast<std::ptrdiff_t>(g.padding);
+  const std::ptrdiff_t off_w = static_cast<std::ptrdiff_t>(kw * g.dilation) - pad;
+  return {r / (g.KW * g.KH), static_cast<std::ptrdiff_t>(kh * g.dilation) - pad, off_w,
+          valid_cols(off_w, g.stride, g.W, g.OW)};
+}
+
 // Walks the unfolded matrix restricted to output positions [o0, o1): for every row
 // r = (c, kh, kw) and every output row oh that the range touches, calls
-//   fn(r, c, j, ih, first, lo, hi, end)
+//   fn(r, c, j, ih, off_w, first, lo, hi, end)
 // where the piece covers output columns ow in [first, end) stored from column j of the
 // matrix on, ih is the input row (may be outside [0, H): all padding), and [lo, hi) ⊆
 // [first, end) are the columns that read real input, at input column ow·stride + off_w.
 template <class Fn>
 void for_each_piece(const ConvGeom& g, std::size_t o0, std::size_t o1, Fn&& fn) {
   const std::size_t rows = g.col_rows();
-  const auto pad = static_cast<std::ptrdiff_t>(g.padding);
   for (std::size_t r = 0; r < rows; ++r) {
-    const std::size_t kw = r % g.KW;
-    const std::size_t kh = (r / g.KW) % g.KH;
-    const std::size_t c = r / (g.KW * g.KH);
-    const std::ptrdiff_t off_h = static_cast<std::ptrdiff_t>(kh * g.dilation) - pad;
-    const std::ptrdiff_t off_w = static_cast<std::ptrdiff_t>(kw * g.dilation) - pad;
-    const ValidCols v = valid_cols(off_w, g.stride, g.W, g.OW);
+    const Tap t = tap_of(g, r);
     std::size_t oh = o0 / g.OW, first = o0 % g.OW, j = 0;
     for (std::size_t o = o0; o < o1; ++oh, first = 0) {
       const std::size_t end = std::min(g.OW, first + (o1 - o));
-      const std::ptrdiff_t ih = static_cast<std::ptrdiff_t>(oh * g.stride) + off_h;
-      const std::size_t lo = std::clamp(v.lo, first, end);
-      const std::size_t hi = std::clamp(v.hi, lo, end);
-      fn(r, c, j, ih, off_w, first, lo, hi, end);
+      const std::ptrdiff_t ih = static_cast<std::ptrdiff_t>(oh * g.stride) + t.off_h;
+      const std::size_t lo = std::clamp(t.cols.lo, first, end);
+      const std::size_t hi = std::clamp(t.cols.hi, lo, end);
+      fn(r, t.c, j, ih, t.off_w, first, lo, hi, end);
       j += end - first;
       o += end - first;
     }
   }
 }
 
-// The same walk for a range of whole output rows [oh0, oh1): per unfolded row r, the
-// valid columns [lo, hi) and the output rows [a, b) whose input row lies inside are
-// found once; then
-//   fn(r, c, dst_row0, a, b, lo, hi, off_h, off_w)
-// handles the row's output rows oh0 .. oh1 at once. (On R5 of the yardstick, a 3×3
-// stride-2 layer on 28² planes, the pieces of for_each_piece are 14 columns long and
+// What one unfolded row reads over whole output rows [oh0, oh1): output rows [a, b)
+// read real input at columns [lo, hi), the others only padding (b = a when no column
+// does); for a <= oh < b, output (oh, lo) reads input element at + (oh − a)·row_step
+// of the image (C, H, W).
+struct RowSpan {
+  std::size_t a, b, lo, hi, at, row_step;
+};
+
+// The same walk as for_each_piece for whole output rows [oh0, oh1): fn(r, RowSpan) once
+// per unfolded row, which finds its columns and rows once. (On R5 of the yardstick, a
+// 3×3 stride-2 layer on 28² planes, the pieces of for_each_piece are 14 columns long and
 // their bookkeeping took more time than the copies.)
 template <class Fn>
 void for_each_row(const ConvGeom& g, std::size_t oh0, std::size_t oh1, Fn&& fn) {
   const std::size_t rows = g.col_rows();
-  const auto pad = static_cast<std::ptrdiff_t>(g.padding);
   for (std::size_t r = 0; r < rows; ++r) {
-    const std::size_t kw = r % g.KW;
-    const std::size_t kh = (r / g.KW) % g.KH;
-    const std::size_t c = r / (g.KW * g.KH);
-    const std::ptrdiff_t off_h = static_cast<std::ptrdiff_t>(kh * g.dilation) - pad;
-    const std::ptrdiff_t off_w = static_cast<std::ptrdiff_t>(kw * g.dilation) - pad;
-    const ValidCols v = valid_cols(off_w, g.stride, g.W, g.OW);
-    const ValidCols vr = valid_cols(off_h, g.stride, g.H, g.OH);
-    const std::size_t a = std::clamp(vr.lo, oh0, oh1), b = std::clamp(vr.hi, a, oh1);
-    fn(r, c, a, b, v.lo, v.hi, off_h, off_w);
+    const Tap t = tap_of(g, r);
+    const ValidCols vr = valid_cols(t.off_h, g.stride, g.H, g.OH);
+    RowSpan s{std::clamp(vr.lo, oh0, oh1), 0, t.cols.lo, t.cols.hi, 0, g.stride * g.W};
+    s.b = s.lo < s.hi ? std::clamp(vr.hi, s.a, oh1) : s.a;
+    if (s.a < s.b) {
+      const auto ih = static_cast<std::ptrdiff_t>(s.a * g.stride) + t.off_h;
+      const auto iw = static_cast<std::ptrdiff_t>(s.lo * g.stride) + t.off_w;
+      s.at = (t.c * g.H + static_cast<std::size_t>(ih)) * g.W + static_cast<std::size_t>(iw);
+    }
+    fn(r, s);
   }
 }
 
@@ -112,48 +129,29 @@ template <std::size_t S>
 inline void im2col_rows(const float* x, const ConvGeom& g, std::size_t oh0, std::size_t oh1,
                         float* cols, std::size_t ld) {
   const std::size_t OW = g.OW, stride = g.stride;
-  for_each_row(g, oh0, oh1,
-               [&](std::size_t r, std::size_t c, std::size_t a, std::size_t b, std::size_t lo,
-                   std::size_t hi, std::ptrdiff_t off_h, std::ptrdiff_t off_w) {
-                 float* dst = cols + r * ld;
-                 std::fill(dst, dst + (a - oh0) * OW, 0.0f);
-                 const float* xc = x + c * g.H * g.W;
-                 for (std::size_t oh = a; oh < b && lo == hi; ++oh)
-                   std::fill(dst + (oh - oh0) * OW, dst + (oh - oh0 + 1) * OW, 0.0f);
-                 for (std::size_t oh = a; oh < b && lo < hi; ++oh) {
-                   float* d = dst + (oh - oh0) * OW;
-                   const std::size_t ih = static_cast<std::size_t>(
-                       static_cast<std::ptrdiff_t>(oh * stride) + off_h);
-                   const float* src = xc + ih * g.W +
-                                      static_cast<std::size_t>(
-                                          static_cast<std::ptrdiff_t>(lo * stride) + off_w);
-                   for (std::size_t i = 0; i < lo; ++i) d[i] = 0.0f;
-                   gather<S>(d + lo, src, hi - lo, stride);
-                   for (std::size_t i = hi; i < OW; ++i) d[i] = 0.0f;
-                 }
-                 std::fill(dst + (b - oh0) * OW, dst + (oh1 - oh0) * OW, 0.0f);
-               });
+  for_each_row(g, oh0, oh1, [&](std::size_t r, const RowSpan& s) {
+    float* dst = cols + r * ld;
+    std::fill(dst, dst + (s.a - oh0) * OW, 0.0f);
+    for (std::size_t oh = s.a; oh < s.b; ++oh) {
+      float* d = dst + (oh - oh0) * OW;
+      for (std::size_t i = 0; i < s.lo; ++i) d[i] = 0.0f;
+      gather<S>(d + s.lo, x + s.at + (oh - s.a) * s.row_step, s.hi - s.lo, stride);
+      for (std::size_t i = s.hi; i < OW; ++i) d[i] = 0.0f;
+    }
+    std::fill(dst + (s.b - oh0) * OW, dst + (oh1 - oh0) * OW, 0.0f);
+  });
 }
 
 template <std::size_t S>
 inline void col2im_rows(const float* cols, const ConvGeom& g, std::size_t oh0, std::size_t oh1,
                         std::size_t ld, float* x) {
   const std::size_t OW = g.OW, stride = g.stride;
-  for_each_row(g, oh0, oh1,
-               [&](std::size_t r, std::size_t c, std::size_t a, std::size_t b, std::size_t lo,
-                   std::size_t hi, std::ptrdiff_t off_h, std::ptrdiff_t off_w) {
-                 if (lo == hi) return;
-                 const float* src = cols + r * ld;
-                 float* xc = x + c * g.H * g.W;
-                 for (std::size_t oh = a; oh < b; ++oh) {
-                   const std::size_t ih = static_cast<std::size_t>(
-                       static_cast<std::ptrdiff_t>(oh * stride) + off_h);
-                   float* d = xc + ih * g.W +
-                              static_cast<std::size_t>(
-                                  static_cast<std::ptrdiff_t>(lo * stride) + off_w);
-                   scatter_add<S>(d, src + (oh - oh0) * OW + lo, hi - lo, stride);
-                 }
-               });
+  for_each_row(g, oh0, oh1, [&](std::size_t r, const RowSpan& s) {
+    const float* src = cols + r * ld + s.lo;
+    for (std::size_t oh = s.a; oh < s.b; ++oh)
+      scatter_add<S>(x + s.at + (oh - s.a) * s.row_step, src + (oh - oh0) * OW, s.hi - s.lo,
+                     stride);
+  });
 }
 
 }  // namespace
