@@ -73,6 +73,10 @@ bool SampleRng::chance(float p) {
   return float(next() >> 40) * 0x1p-24f < p;
 }
 
+float SampleRng::uniform(float lo, float hi) {
+  return lo + (hi - lo) * (float(next() >> 40) * 0x1p-24f);
+}
+
 // ---- transforms ----------------------------------------------------------------------
 
 RandomCrop::RandomCrop(std::size_t padding) : padding_(padding) {
@@ -124,6 +128,56 @@ void RandomTranslate::apply(ImageBytes image, SampleRng& rng) const {
 std::string RandomTranslate::name() const {
   return "RandomTranslate(rows ±" + std::to_string(max_dy_) + ", columns ±" +
          std::to_string(max_dx_) + ")";
+}
+
+RandomErasing::RandomErasing(RandomErasingOptions options) : o_(options) {
+  check_arg(o_.p >= 0.0f && o_.p <= 1.0f, "RandomErasing", "p", "in [0, 1]", std::to_string(o_.p));
+  check_arg(o_.min_area > 0.0f && o_.min_area <= o_.max_area && o_.max_area <= 1.0f,
+            "RandomErasing", "area", "0 < min_area <= max_area <= 1",
+            std::to_string(o_.min_area) + " to " + std::to_string(o_.max_area));
+  check_arg(o_.min_aspect > 0.0f && o_.min_aspect <= o_.max_aspect, "RandomErasing", "aspect",
+            "0 < min_aspect <= max_aspect",
+            std::to_string(o_.min_aspect) + " to " + std::to_string(o_.max_aspect));
+}
+
+void RandomErasing::apply(ImageBytes image, SampleRng& rng) const {
+  if (!rng.chance(o_.p)) return;
+  const std::size_t H = image.height, W = image.width;
+  const float area = float(H * W);
+  const float log_lo = std::log(o_.min_aspect), log_hi = std::log(o_.max_aspect);
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    const float target = area * rng.uniform(o_.min_area, o_.max_area);
+    const float aspect = std::exp(rng.uniform(log_lo, log_hi));
+    const auto h = std::size_t(std::lround(std::sqrt(target * aspect)));
+    const auto w = std::size_t(std::lround(std::sqrt(target / aspect)));
+    if (h == 0 || w == 0 || h >= H || w >= W) continue;
+    const std::size_t top = std::size_t(rng.below(H - h + 1)),
+                      left = std::size_t(rng.below(W - w + 1));
+    for (std::size_t c = 0; c < image.channels; ++c)
+      for (std::size_t y = top; y < top + h; ++y) {
+        std::uint8_t* row = image.data + (c * H + y) * W + left;
+        if (o_.value) {
+          std::memset(row, *o_.value, w);
+          continue;
+        }
+        // Eight bytes from each draw.
+        for (std::size_t x = 0; x < w; x += 8) {
+          const std::uint64_t r = rng.next();
+          std::memcpy(row + x, &r, std::min<std::size_t>(8, w - x));
+        }
+      }
+    return;
+  }
+}
+
+std::string RandomErasing::name() const {
+  char fill[16] = "random";
+  if (o_.value) std::snprintf(fill, sizeof fill, "value %u", unsigned(*o_.value));
+  char s[160];
+  std::snprintf(s, sizeof s, "RandomErasing(p %g, area %g-%g, aspect %g-%g, %s)", double(o_.p),
+                double(o_.min_area), double(o_.max_area), double(o_.min_aspect),
+                double(o_.max_aspect), fill);
+  return s;
 }
 
 Compose& Compose::add(std::shared_ptr<const Transform> t) {

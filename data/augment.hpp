@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -33,6 +34,8 @@ class SampleRng {
   std::int64_t between(std::int64_t lo, std::int64_t hi);
   // True with probability p.
   bool chance(float p);
+  // Uniform in [lo, hi), 24 bits of resolution; lo <= hi.
+  float uniform(float lo, float hi);
 
  private:
   std::uint64_t state_;
@@ -87,6 +90,31 @@ class RandomTranslate : public Transform {
 
  private:
   std::size_t max_dy_, max_dx_;
+};
+
+// torchvision's RandomErasing (Zhong et al. 2017, "Random Erasing Data Augmentation"):
+// with probability p, a rectangle of the image is overwritten on every channel. Its area
+// is a fraction of the image's, uniform in [min_area, max_area]; its aspect (height over
+// width) is log-uniform in [min_aspect, max_aspect]; its place is uniform among those
+// where it fits. Up to 10 draws are made for a rectangle that fits; when none does the
+// image stays as it is. The rectangle is filled with `value`, or with uniform random
+// bytes (one per pixel and channel) when there is none.
+struct RandomErasingOptions {
+  float p = 0.5f;
+  float min_area = 0.02f, max_area = 0.33f;
+  float min_aspect = 0.3f, max_aspect = 3.3f;
+  std::optional<std::uint8_t> value = std::nullopt;  // none: random bytes
+};
+
+class RandomErasing : public Transform {
+ public:
+  explicit RandomErasing(RandomErasingOptions options = {});
+  void apply(ImageBytes image, SampleRng& rng) const override;
+  // "RandomErasing(p 0.5, area 0.02-0.33, aspect 0.3-3.3, random)"
+  std::string name() const override;
+
+ private:
+  RandomErasingOptions o_;
 };
 
 // Transforms one after another, each with the same generator (so each draws after the

@@ -49,6 +49,7 @@ constexpr std::size_t kCropPadding = 2;
 constexpr float kFlip = 0.5f;
 constexpr std::size_t kPrefetch = 3;
 constexpr float kLabelSmoothing = 0.0f;
+constexpr float kErase = 0.0f;
 
 }  // namespace
 
@@ -72,6 +73,12 @@ int main(int argc, char** argv) try {
   float label_smoothing = kLabelSmoothing;
   app.add_option("--label-smoothing", label_smoothing, "label smoothing of the training loss")
       ->check(CLI::Range(0.0f, 1.0f));
+  float erase = kErase;
+  app.add_option("--erase", erase, "probability of RandomErasing (0: none)")
+      ->check(CLI::Range(0.0f, 1.0f));
+  int erase_value = -1;
+  app.add_option("--erase-value", erase_value, "byte RandomErasing writes (-1: random bytes)")
+      ->check(CLI::Range(-1, 255));
   CLI11_PARSE(app, argc, argv);
   auto [train, test] = mnist_run::start(args, load_fashion_mnist);
   if (test_limit > 0 && test_limit < test.size()) test = test.subset(0, test_limit);
@@ -89,6 +96,11 @@ int main(int argc, char** argv) try {
     augment = std::make_shared<Compose>();
     augment->add<RandomCrop>(kCropPadding);
     augment->add<RandomHorizontalFlip>(kFlip);
+    if (erase > 0) {
+      RandomErasingOptions o{.p = erase};
+      if (erase_value >= 0) o.value = std::uint8_t(erase_value);
+      augment->add<RandomErasing>(o);
+    }
     std::printf("augmentation %s\n", augment->name().c_str());
   }
   std::printf("training on %zu images, testing on %zu, %d threads\n\n", train.size(), test.size(),
@@ -120,9 +132,17 @@ int main(int argc, char** argv) try {
       history.size(), seconds, double(history.size() * train.size()) / seconds,
       100.0 * waiting / seconds);
 
-  const Evaluation result = evaluate(net, test, args.batch, norm);
-  std::printf("test accuracy %.2f%% (%zu / %zu)\n\n", 100.0 * result.accuracy,
-              result.confusion.correct(), result.confusion.total());
+  // The final test twice: as the epochs were tested, and with each image's mirror as
+  // well (the flips the model was trained on), whose confusion matrix follows.
+  const Evaluation single = evaluate(net, test, {.batch_size = args.batch, .norm = norm});
+  std::printf("test accuracy %.2f%% (%zu / %zu)\n", 100.0 * single.accuracy,
+              single.confusion.correct(), single.confusion.total());
+  const Evaluation result =
+      evaluate(net, test, {.batch_size = args.batch, .norm = norm, .flip = !no_augment});
+  if (!no_augment)
+    std::printf("test accuracy with each image and its mirror %.2f%% (%zu / %zu)\n",
+                100.0 * result.accuracy, result.confusion.correct(), result.confusion.total());
+  std::printf("\n");
   std::cout << result.confusion.table(fashion_mnist_classes()) << '\n';
   mnist_run::print_files({{"checkpoint", checkpoint}, {"metrics", metrics}});
   return 0;

@@ -149,6 +149,98 @@ TEST(RandomHorizontalFlip, MirrorsEveryRowOfEveryChannel) {
   EXPECT_LT(flipped, 570);
 }
 
+// The bounding box of the pixels where out differs from in, on plane c.
+struct Box {
+  std::size_t top = SIZE_MAX, left = SIZE_MAX, bottom = 0, right = 0;  // bottom, right past
+  bool empty() const { return top == SIZE_MAX; }
+};
+Box changed_box(const Bytes& in, const Bytes& out, std::size_t c, std::size_t H, std::size_t W) {
+  Box b;
+  for (std::size_t y = 0; y < H; ++y)
+    for (std::size_t x = 0; x < W; ++x)
+      if (in[(c * H + y) * W + x] != out[(c * H + y) * W + x]) {
+        b.top = std::min(b.top, y), b.left = std::min(b.left, x);
+        b.bottom = std::max(b.bottom, y + 1), b.right = std::max(b.right, x + 1);
+      }
+  return b;
+}
+
+TEST(RandomErasing, FillsOneRectangleOfTheDrawnAreaAndAspectOnEveryChannel) {
+  const std::size_t C = 2, H = 20, W = 30;
+  Bytes ones(C * H * W, 1);
+  const RandomErasing erase({.p = 1.0f,
+                             .min_area = 0.1f,
+                             .max_area = 0.3f,
+                             .min_aspect = 0.5f,
+                             .max_aspect = 2.0f,
+                             .value = std::uint8_t(0)});
+  EXPECT_EQ(erase.name(), "RandomErasing(p 1, area 0.1-0.3, aspect 0.5-2, value 0)");
+  std::set<std::size_t> tops, lefts;
+  for (std::uint64_t i = 0; i < 300; ++i) {
+    const Bytes out = apply(erase, ones, C, H, W, 5, 1, i);
+    EXPECT_EQ(out, apply(erase, ones, C, H, W, 5, 1, i));  // the same draws for the same sample
+    const Box b = changed_box(ones, out, 0, H, W);
+    ASSERT_FALSE(b.empty()) << "sample " << i;
+    const std::size_t h = b.bottom - b.top, w = b.right - b.left;
+    // A solid rectangle of zeros, the same on both channels, nothing else touched.
+    for (std::size_t c = 0; c < C; ++c)
+      for (std::size_t y = 0; y < H; ++y)
+        for (std::size_t x = 0; x < W; ++x) {
+          const bool inside = y >= b.top && y < b.bottom && x >= b.left && x < b.right;
+          ASSERT_EQ(out[(c * H + y) * W + x], inside ? 0 : 1) << "sample " << i;
+        }
+    // Area and aspect as drawn, up to the rounding of each side to whole pixels.
+    const double area = double(h * w) / double(H * W), aspect = double(h) / double(w);
+    EXPECT_GE(area, 0.1 * 0.7) << "sample " << i;
+    EXPECT_LE(area, 0.3 * 1.35) << "sample " << i;
+    EXPECT_GE(aspect, 0.5 * 0.7) << "sample " << i;
+    EXPECT_LE(aspect, 2.0 * 1.4) << "sample " << i;
+    tops.insert(b.top), lefts.insert(b.left);
+  }
+  // The place is drawn too: the corner reaches both edges' ends.
+  EXPECT_TRUE(tops.count(0));
+  EXPECT_TRUE(lefts.count(0));
+  EXPECT_GT(tops.size(), 8u);
+  EXPECT_GT(lefts.size(), 15u);
+}
+
+TEST(RandomErasing, RandomBytesDifferPerChannelAndFollowTheSeed) {
+  const std::size_t C = 3, H = 16, W = 16;
+  Bytes zeros(C * H * W, 0);
+  const RandomErasing erase({.p = 1.0f});
+  EXPECT_EQ(erase.name(), "RandomErasing(p 1, area 0.02-0.33, aspect 0.3-3.3, random)");
+  std::size_t channels_differ = 0, erased = 0;
+  for (std::uint64_t i = 0; i < 100; ++i) {
+    const Bytes out = apply(erase, zeros, C, H, W, 8, 2, i);
+    EXPECT_EQ(out, apply(erase, zeros, C, H, W, 8, 2, i));
+    erased += out != zeros;
+    // Random bytes: a byte of 0 is rare, so the box of changes is the rectangle itself,
+    // and the channels carry their own bytes.
+    const Bytes p0(out.begin(), out.begin() + long(H * W)), p1(out.begin() + long(H * W),
+                                                                 out.begin() + long(2 * H * W));
+    channels_differ += p0 != p1;
+  }
+  EXPECT_GT(erased, 95u);  // a few draws may find no rectangle that fits 16×16
+  EXPECT_EQ(channels_differ, erased);
+  // Another seed, other bytes.
+  EXPECT_NE(apply(erase, zeros, C, H, W, 8, 2, 0), apply(erase, zeros, C, H, W, 9, 2, 0));
+}
+
+TEST(RandomErasing, KeepsTheImageWhenNoRectangleFitsOrByChance) {
+  const std::size_t H = 12, W = 12;
+  const Bytes img = numbered(1, H, W);
+  // The whole image's area at aspect 1 is never smaller than the image: ten misses.
+  const RandomErasing whole(
+      {.p = 1.0f, .min_area = 1.0f, .max_area = 1.0f, .min_aspect = 1.0f, .max_aspect = 1.0f});
+  for (std::uint64_t i = 0; i < 20; ++i) EXPECT_EQ(apply(whole, img, 1, H, W, 3, 1, i), img);
+  EXPECT_EQ(apply(RandomErasing({.p = 0.0f}), img, 1, H, W, 3), img);
+  const RandomErasing half({.p = 0.5f, .value = std::uint8_t(0)});
+  int erased = 0;
+  for (std::uint64_t i = 0; i < 1000; ++i) erased += apply(half, img, 1, H, W, 4, 1, i) != img;
+  EXPECT_GT(erased, 430);
+  EXPECT_LT(erased, 570);
+}
+
 TEST(Compose, AppliesItsStepsInOrderWithOneGenerator) {
   const std::size_t H = 6, W = 6;
   const Bytes img = numbered(1, H, W);
@@ -176,6 +268,11 @@ TEST(Augment, RejectsBadOptions) {
   expect_error_naming([] { RandomHorizontalFlip(1.5f); }, {"RandomHorizontalFlip", "p", "1.5"});
   expect_error_naming([] { RandomHorizontalFlip(-0.1f); }, {"RandomHorizontalFlip"});
   expect_error_naming([] { RandomTranslate(0, 0); }, {"RandomTranslate"});
+  expect_error_naming([] { RandomErasing({.p = 2.0f}); }, {"RandomErasing", "p", "2"});
+  expect_error_naming([] { RandomErasing({.min_area = 0.5f, .max_area = 0.2f}); },
+                      {"RandomErasing", "area", "0.5"});
+  expect_error_naming([] { RandomErasing({.max_area = 1.5f}); }, {"RandomErasing", "area"});
+  expect_error_naming([] { RandomErasing({.min_aspect = 0.0f}); }, {"RandomErasing", "aspect"});
   Compose c;
   expect_error_naming([&] { c.add(nullptr); }, {"Compose", "null"});
 }

@@ -260,6 +260,55 @@ TEST(Evaluate, RunsInEvalModeAndRestoresTheMode) {
   EXPECT_EQ(evaluate(net, Dataset()).confusion.total(), 0u);
 }
 
+TEST(Evaluate, FlipAveragesTheSoftmaxOfEachImageAndItsMirror) {
+  const Dataset data = quadrants(37);
+  manual_seed(5);
+  Sequential net = small_cnn(3, 3, 8, 4);
+  const Normalization norm{.mean = 0.2f, .stddev = 0.3f};
+  // By hand: the two softmax outputs averaged, the loss −log of the label's share.
+  std::size_t correct = 0;
+  double loss = 0.0;
+  net.set_training(false);
+  BatchIterator it(data, 37, false, 0, {.norm = norm});
+  ASSERT_TRUE(it.next());
+  const Tensor x = it.x();
+  const Tensor mirrored = xt::eval(xt::flip(x, 3));
+  const Tensor a = net.forward(x), b = net.forward(mirrored);
+  for (std::size_t i = 0; i < 37; ++i) {
+    double sa = 0, sb = 0, best = -1;
+    std::size_t arg = 0;
+    for (std::size_t k = 0; k < 4; ++k) sa += std::exp(double(a(i, k))), sb += std::exp(double(b(i, k)));
+    for (std::size_t k = 0; k < 4; ++k) {
+      const double p = 0.5 * (std::exp(double(a(i, k))) / sa + std::exp(double(b(i, k))) / sb);
+      if (p > best) best = p, arg = k;
+      if (k == it.y()[i]) loss -= std::log(p);
+    }
+    correct += arg == it.y()[i];
+  }
+  net.set_training(true);
+  // In batches that do not divide the set, the same figures; the mode is put back.
+  const Evaluation e = evaluate(net, data, {.batch_size = 10, .norm = norm, .flip = true});
+  EXPECT_TRUE(net.training());
+  EXPECT_EQ(e.confusion.total(), 37u);
+  EXPECT_EQ(e.confusion.correct(), correct);
+  EXPECT_NEAR(e.loss, loss / 37, 1e-5);
+  // The mirror changes these images' class (a bright quadrant moves to the other side),
+  // so the average differs from the single view.
+  const Evaluation plain = evaluate(net, data, {.batch_size = 10, .norm = norm});
+  EXPECT_NE(plain.loss, e.loss);
+
+  // A model blind to left and right (global average over the plane) gives the single
+  // view's figures with or without its mirror.
+  Sequential blind;
+  blind.add<GlobalAvgPool2D>();
+  blind.add<Flatten>();
+  blind.add<Dense>(1, 4);
+  const Evaluation once = evaluate(blind, data, {.batch_size = 8, .norm = norm});
+  const Evaluation twice = evaluate(blind, data, {.batch_size = 8, .norm = norm, .flip = true});
+  EXPECT_EQ(once.confusion.correct(), twice.confusion.correct());
+  EXPECT_NEAR(once.loss, twice.loss, 1e-6);
+}
+
 TEST(Fit, SchedulesTheLearningRateAndReportsEachEpoch) {
   const Dataset train = quadrants(64), test = quadrants(16, 4);
   manual_seed(2);

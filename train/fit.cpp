@@ -69,15 +69,54 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }  // namespace
 
 Evaluation evaluate(Layer& model, const Dataset& data, std::size_t batch_size, Normalization norm) {
+  return evaluate(model, data, EvalOptions{.batch_size = batch_size, .norm = norm});
+}
+
+namespace {
+
+// mirrored = x with every row reversed, x (B, C, H, W).
+void mirror_rows(const Tensor& x, Tensor& mirrored) {
+  if (mirrored.shape() != x.shape()) mirrored.resize(x.shape());
+  const std::size_t W = x.shape()[3], rows = x.size() / W;
+  const float* src = x.data();
+  float* dst = mirrored.data();
+  for (std::size_t r = 0; r < rows; ++r, src += W, dst += W)
+    for (std::size_t i = 0; i < W; ++i) dst[i] = src[W - 1 - i];
+}
+
+// logits = log((softmax(logits) + softmax(other)) / 2), row by row, in place.
+void average_softmax(Tensor& logits, const Tensor& other) {
+  const std::size_t B = logits.shape()[0], K = logits.shape()[1];
+  float* a = logits.data();
+  const float* b = other.data();
+  for (std::size_t i = 0; i < B; ++i, a += K, b += K) {
+    const float ma = *std::max_element(a, a + K), mb = *std::max_element(b, b + K);
+    double sa = 0.0, sb = 0.0;
+    for (std::size_t k = 0; k < K; ++k) sa += std::exp(double(a[k] - ma)), sb += std::exp(double(b[k] - mb));
+    for (std::size_t k = 0; k < K; ++k) {
+      const double p = 0.5 * (std::exp(double(a[k] - ma)) / sa + std::exp(double(b[k] - mb)) / sb);
+      a[k] = float(std::log(std::max(p, 1e-300)));
+    }
+  }
+}
+
+}  // namespace
+
+Evaluation evaluate(Layer& model, const Dataset& data, const EvalOptions& o) {
   Evaluation result{.confusion = ConfusionMatrix(data.num_classes() ? data.num_classes() : 1)};
   if (data.empty()) return result;
   ModeGuard eval_mode(model, false);
-  BatchIterator batches(data, batch_size, /*shuffle=*/false, /*seed=*/0, {.norm = norm});
+  BatchIterator batches(data, o.batch_size, /*shuffle=*/false, /*seed=*/0, {.norm = o.norm});
   double loss_sum = 0.0;
+  Tensor mirrored;
   while (batches.next()) {
-    const Tensor logits = model.forward(batches.x());
+    Tensor logits = model.forward(batches.x());
     check_shape(shape_of(logits), {batches.y().size(), data.num_classes()}, "evaluate",
                 "the model's output (logits)");
+    if (o.flip) {
+      mirror_rows(batches.x(), mirrored);
+      average_softmax(logits, model.forward(mirrored));
+    }
     loss_sum +=
         double(softmax_cross_entropy(logits, batches.y()).loss) * double(batches.y().size());
     result.confusion.add(logits, batches.y());

@@ -129,9 +129,20 @@ struct Evaluation {
   ConfusionMatrix confusion{1};  // num_classes × num_classes, row = true label
 };
 
+struct EvalOptions {
+  std::size_t batch_size = 256;
+  Normalization norm = Normalization::mnist();  // the normalisation the model was trained with
+  // Test-time augmentation: each image is also run mirrored left to right, and the two
+  // softmax outputs are averaged; the loss and the confusion matrix are those of the
+  // average (its logarithm stands for the logits). Twice the work. For models trained
+  // with RandomHorizontalFlip, on images whose mirror is as likely as they are.
+  bool flip = false;
+};
+
 // Runs model over data in eval mode, batch_size images at a time, and restores the
 // model's mode afterwards. norm must be the normalisation the model was trained with.
 Evaluation evaluate(Layer& model, const Dataset& data, std::size_t batch_size = 256,
                     Normalization norm = Normalization::mnist());
+Evaluation evaluate(Layer& model, const Dataset& data, const EvalOptions& options);
 
 }  // namespace minicnn
