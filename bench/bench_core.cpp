@@ -1,6 +1,7 @@
 // The roofline every later figure is compared to: sgemm GFLOP/s at square sizes, and
 // im2col throughput in bytes of columns written per second. And one model serving
-// threads: LeNet's batch-1 eval forward from one or two threads sharing the model.
+// threads: LeNet's batch-1 eval forward from one or two threads sharing the model. And
+// the augmentation of a training batch.
 #include <minicnn/minicnn.hpp>
 
 #include <benchmark/benchmark.h>
@@ -103,6 +104,27 @@ BENCHMARK(BM_LeNetServe)
     ->Threads(2)
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
+
+// The producer thread's work per training batch of fashion_resnet: 64 images of 28×28
+// bytes through RandomCrop(2) and a flip (erase 0), with RandomErasing(p 0.5, random
+// bytes) after them (erase 1). items_per_second: images.
+void BM_Augment(benchmark::State& state) {
+  Compose augment;
+  augment.add<RandomCrop>(2);
+  augment.add<RandomHorizontalFlip>(0.5f);
+  if (state.range(0)) augment.add<RandomErasing>(RandomErasingOptions{.p = 0.5f});
+  std::vector<std::uint8_t> images(64 * 28 * 28);
+  for (std::size_t i = 0; i < images.size(); ++i) images[i] = std::uint8_t(i * 37);
+  std::uint64_t epoch = 0;
+  for (auto _ : state) {
+    ++epoch;
+    for (std::size_t n = 0; n < 64; ++n)
+      augment_image(augment, {images.data() + n * 28 * 28, 1, 28, 28}, 1, epoch, n);
+    benchmark::DoNotOptimize(images.data());
+  }
+  state.SetItemsProcessed(state.iterations() * 64);
+}
+BENCHMARK(BM_Augment)->ArgNames({"erase"})->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 
