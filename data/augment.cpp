@@ -132,6 +132,9 @@ std::string RandomTranslate::name() const {
 
 RandomErasing::RandomErasing(RandomErasingOptions options) : o_(options) {
   check_arg(o_.p >= 0.0f && o_.p <= 1.0f, "RandomErasing", "p", "in [0, 1]", std::to_string(o_.p));
+  check_arg(std::isfinite(o_.min_aspect) && std::isfinite(o_.max_aspect), "RandomErasing",
+            "aspect", "finite",
+            std::to_string(o_.min_aspect) + " to " + std::to_string(o_.max_aspect));
   check_arg(o_.min_area > 0.0f && o_.min_area <= o_.max_area && o_.max_area <= 1.0f,
             "RandomErasing", "area", "0 < min_area <= max_area <= 1",
             std::to_string(o_.min_area) + " to " + std::to_string(o_.max_area));

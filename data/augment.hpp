@@ -34,7 +34,7 @@ class SampleRng {
   std::int64_t between(std::int64_t lo, std::int64_t hi);
   // True with probability p.
   bool chance(float p);
-  // Uniform in [lo, hi), 24 bits of resolution; lo <= hi.
+  // Uniform in [lo, hi] (hi itself only by rounding), 24 bits of resolution; lo <= hi.
   float uniform(float lo, float hi);
 
  private:
@@ -92,13 +92,16 @@ class RandomTranslate : public Transform {
   std::size_t max_dy_, max_dx_;
 };
 
-// torchvision's RandomErasing (Zhong et al. 2017, "Random Erasing Data Augmentation"):
-// with probability p, a rectangle of the image is overwritten on every channel. Its area
-// is a fraction of the image's, uniform in [min_area, max_area]; its aspect (height over
-// width) is log-uniform in [min_aspect, max_aspect]; its place is uniform among those
-// where it fits. Up to 10 draws are made for a rectangle that fits; when none does the
-// image stays as it is. The rectangle is filled with `value`, or with uniform random
-// bytes (one per pixel and channel) when there is none.
+// Random erasing (Zhong et al. 2017, "Random Erasing Data Augmentation"), drawn as
+// torchvision's RandomErasing draws it: with probability p, a rectangle of the image is
+// overwritten on every channel. Its area is a fraction of the image's, uniform in
+// [min_area, max_area]; its aspect (height over width) is log-uniform in [min_aspect,
+// max_aspect]; its sides are rounded to whole pixels and its place is uniform among
+// those where it fits. Up to 10 draws are made for a rectangle that fits with no side
+// of 0; when none does the image stays as it is. Unlike torchvision's, which works on
+// normalised floats (value 0 there is the mean, "random" a normal draw), this one works
+// on the bytes: the rectangle is filled with the byte `value` (0 is black), or by
+// default with uniform random bytes, one per pixel and channel.
 struct RandomErasingOptions {
   float p = 0.5f;
   float min_area = 0.02f, max_area = 0.33f;

@@ -24,6 +24,7 @@
 //   fashion_resnet                       the defaults below
 //   fashion_resnet --epochs 1 --limit 10000 --out /tmp/resnet
 //   fashion_resnet --epochs 1 --limit 300 --test-limit 200     a smoke run
+//   fashion_resnet --erase 0.5 --erase-value 0     RandomErasing with black rectangles
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
@@ -84,6 +85,10 @@ int main(int argc, char** argv) try {
   app.add_option("--erase-value", erase_value, "byte RandomErasing writes (-1: random bytes)")
       ->check(CLI::Range(-1, 255));
   CLI11_PARSE(app, argc, argv);
+  if (erase_value >= 0 && erase == 0) {
+    std::cerr << "fashion_resnet: --erase-value needs --erase P with P > 0\n";
+    return 2;
+  }
   auto [train, test] = mnist_run::start(args, load_fashion_mnist);
   if (test_limit > 0 && test_limit < test.size()) test = test.subset(0, test_limit);
   const Normalization norm = Normalization::fashion_mnist();
@@ -142,7 +147,8 @@ int main(int argc, char** argv) try {
   std::printf("test accuracy %.2f%% (%zu / %zu)\n", 100.0 * single.accuracy,
               single.confusion.correct(), single.confusion.total());
   const Evaluation result =
-      evaluate(net, test, {.batch_size = args.batch, .norm = norm, .flip = !no_augment});
+      no_augment ? single
+                 : evaluate(net, test, {.batch_size = args.batch, .norm = norm, .flip = true});
   if (!no_augment)
     std::printf("test accuracy with each image and its mirror %.2f%% (%zu / %zu)\n",
                 100.0 * result.accuracy, result.confusion.correct(), result.confusion.total());

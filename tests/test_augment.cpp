@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <minicnn/minicnn.hpp>
 #include <numeric>
 #include <set>
@@ -175,7 +176,7 @@ TEST(RandomErasing, FillsOneRectangleOfTheDrawnAreaAndAspectOnEveryChannel) {
                              .max_aspect = 2.0f,
                              .value = std::uint8_t(0)});
   EXPECT_EQ(erase.name(), "RandomErasing(p 1, area 0.1-0.3, aspect 0.5-2, value 0)");
-  std::set<std::size_t> tops, lefts;
+  std::set<std::size_t> tops, lefts, bottoms, rights;
   for (std::uint64_t i = 0; i < 300; ++i) {
     const Bytes out = apply(erase, ones, C, H, W, 5, 1, i);
     EXPECT_EQ(out, apply(erase, ones, C, H, W, 5, 1, i));  // the same draws for the same sample
@@ -195,13 +196,35 @@ TEST(RandomErasing, FillsOneRectangleOfTheDrawnAreaAndAspectOnEveryChannel) {
     EXPECT_LE(area, 0.3 * 1.35) << "sample " << i;
     EXPECT_GE(aspect, 0.5 * 0.7) << "sample " << i;
     EXPECT_LE(aspect, 2.0 * 1.4) << "sample " << i;
-    tops.insert(b.top), lefts.insert(b.left);
+    tops.insert(b.top);
+    lefts.insert(b.left);
+    bottoms.insert(b.bottom);
+    rights.insert(b.right);
   }
-  // The place is drawn too: the corner reaches both edges' ends.
+  // The place is drawn too, over every place where the rectangle fits: some touch the
+  // top and the left edge, some the bottom and the right.
   EXPECT_TRUE(tops.count(0));
   EXPECT_TRUE(lefts.count(0));
+  EXPECT_TRUE(bottoms.count(H));
+  EXPECT_TRUE(rights.count(W));
   EXPECT_GT(tops.size(), 8u);
   EXPECT_GT(lefts.size(), 15u);
+}
+
+TEST(RandomErasing, AspectIsHeightOverWidth) {
+  const std::size_t H = 24, W = 24;
+  const Bytes ones(H * W, 1);
+  const RandomErasing tall({.p = 1.0f,
+                            .min_area = 0.1f,
+                            .max_area = 0.2f,
+                            .min_aspect = 2.0f,
+                            .max_aspect = 3.0f,
+                            .value = std::uint8_t(0)});
+  for (std::uint64_t i = 0; i < 100; ++i) {
+    const Box b = changed_box(ones, apply(tall, ones, 1, H, W, 7, 1, i), 0, H, W);
+    ASSERT_FALSE(b.empty()) << "sample " << i;
+    EXPECT_GT(b.bottom - b.top, b.right - b.left) << "sample " << i;
+  }
 }
 
 TEST(RandomErasing, RandomBytesDifferPerChannelAndFollowTheSeed) {
@@ -214,8 +237,7 @@ TEST(RandomErasing, RandomBytesDifferPerChannelAndFollowTheSeed) {
     const Bytes out = apply(erase, zeros, C, H, W, 8, 2, i);
     EXPECT_EQ(out, apply(erase, zeros, C, H, W, 8, 2, i));
     erased += out != zeros;
-    // Random bytes: a byte of 0 is rare, so the box of changes is the rectangle itself,
-    // and the channels carry their own bytes.
+    // Random bytes: the channels carry their own.
     const Bytes p0(out.begin(), out.begin() + long(H * W)), p1(out.begin() + long(H * W),
                                                                  out.begin() + long(2 * H * W));
     channels_differ += p0 != p1;
@@ -273,6 +295,8 @@ TEST(Augment, RejectsBadOptions) {
                       {"RandomErasing", "area", "0.5"});
   expect_error_naming([] { RandomErasing({.max_area = 1.5f}); }, {"RandomErasing", "area"});
   expect_error_naming([] { RandomErasing({.min_aspect = 0.0f}); }, {"RandomErasing", "aspect"});
+  expect_error_naming([] { RandomErasing({.max_aspect = std::numeric_limits<float>::infinity()}); },
+                      {"RandomErasing", "aspect"});
   Compose c;
   expect_error_naming([&] { c.add(nullptr); }, {"Compose", "null"});
 }

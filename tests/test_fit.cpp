@@ -277,10 +277,16 @@ TEST(Evaluate, FlipAveragesTheSoftmaxOfEachImageAndItsMirror) {
   for (std::size_t i = 0; i < 37; ++i) {
     double sa = 0, sb = 0, best = -1;
     std::size_t arg = 0;
-    for (std::size_t k = 0; k < 4; ++k) sa += std::exp(double(a(i, k))), sb += std::exp(double(b(i, k)));
+    for (std::size_t k = 0; k < 4; ++k) {
+      sa += std::exp(double(a(i, k)));
+      sb += std::exp(double(b(i, k)));
+    }
     for (std::size_t k = 0; k < 4; ++k) {
       const double p = 0.5 * (std::exp(double(a(i, k))) / sa + std::exp(double(b(i, k))) / sb);
-      if (p > best) best = p, arg = k;
+      if (p > best) {
+        best = p;
+        arg = k;
+      }
       if (k == it.y()[i]) loss -= std::log(p);
     }
     correct += arg == it.y()[i];
@@ -307,6 +313,7 @@ TEST(Evaluate, FlipAveragesTheSoftmaxOfEachImageAndItsMirror) {
   const Evaluation twice = evaluate(blind, data, {.batch_size = 8, .norm = norm, .flip = true});
   EXPECT_EQ(once.confusion.correct(), twice.confusion.correct());
   EXPECT_NEAR(once.loss, twice.loss, 1e-6);
+  expect_error_naming([&] { evaluate(blind, data, {.batch_size = 0}); }, {"evaluate", "batch"});
 }
 
 TEST(Fit, SchedulesTheLearningRateAndReportsEachEpoch) {

@@ -84,18 +84,24 @@ void mirror_rows(const Tensor& x, Tensor& mirrored) {
     for (std::size_t i = 0; i < W; ++i) dst[i] = src[W - 1 - i];
 }
 
-// logits = log((softmax(logits) + softmax(other)) / 2), row by row, in place.
+// logits = log((softmax(logits) + softmax(other)) / 2), row by row, in place: with
+// la, lb the two log-softmax values, log(e^la + e^lb) − log 2, exact for any logits.
 void average_softmax(Tensor& logits, const Tensor& other) {
   const std::size_t B = logits.shape()[0], K = logits.shape()[1];
   float* a = logits.data();
   const float* b = other.data();
+  const auto log_sum_exp = [K](const float* v) {
+    const double m = *std::max_element(v, v + K);
+    double s = 0.0;
+    for (std::size_t k = 0; k < K; ++k) s += std::exp(double(v[k]) - m);
+    return m + std::log(s);
+  };
   for (std::size_t i = 0; i < B; ++i, a += K, b += K) {
-    const float ma = *std::max_element(a, a + K), mb = *std::max_element(b, b + K);
-    double sa = 0.0, sb = 0.0;
-    for (std::size_t k = 0; k < K; ++k) sa += std::exp(double(a[k] - ma)), sb += std::exp(double(b[k] - mb));
+    const double za = log_sum_exp(a), zb = log_sum_exp(b);
     for (std::size_t k = 0; k < K; ++k) {
-      const double p = 0.5 * (std::exp(double(a[k] - ma)) / sa + std::exp(double(b[k] - mb)) / sb);
-      a[k] = float(std::log(std::max(p, 1e-300)));
+      const double la = double(a[k]) - za, lb = double(b[k]) - zb;
+      const double hi = std::max(la, lb), lo = std::min(la, lb);
+      a[k] = float(hi + std::log1p(std::exp(lo - hi)) - std::log(2.0));
     }
   }
 }
@@ -104,6 +110,7 @@ void average_softmax(Tensor& logits, const Tensor& other) {
 
 Evaluation evaluate(Layer& model, const Dataset& data, const EvalOptions& o) {
   Evaluation result{.confusion = ConfusionMatrix(data.num_classes() ? data.num_classes() : 1)};
+  if (o.batch_size == 0) throw Error("evaluate: a batch size of 0");
   if (data.empty()) return result;
   ModeGuard eval_mode(model, false);
   BatchIterator batches(data, o.batch_size, /*shuffle=*/false, /*seed=*/0, {.norm = o.norm});

@@ -5,6 +5,7 @@
 //   std::vector<EpochRecord> history = fit(net, opt, train, test,
 //       {.epochs = 12, .batch_size = 64, .checkpoint_path = "out/lenet.safetensors"});
 //   Evaluation e = evaluate(net, test);
+//   Evaluation m = evaluate(net, test, {.batch_size = 64, .flip = true});  // with mirrors
 //   std::cout << e.confusion.table();
 //
 // Each epoch of fit shuffles the training set (seeded: the same seed, the same order),
@@ -139,8 +140,9 @@ struct EvalOptions {
   bool flip = false;
 };
 
-// Runs model over data in eval mode, batch_size images at a time, and restores the
-// model's mode afterwards. norm must be the normalisation the model was trained with.
+// Runs model over data in eval mode, batch_size images at a time (with options.flip,
+// each batch and its mirror), and restores the model's mode afterwards. norm must be the
+// normalisation the model was trained with. Throws Error for a batch size of 0.
 Evaluation evaluate(Layer& model, const Dataset& data, std::size_t batch_size = 256,
                     Normalization norm = Normalization::mnist());
 Evaluation evaluate(Layer& model, const Dataset& data, const EvalOptions& options);
