@@ -151,9 +151,12 @@ void RandomErasing::apply(ImageBytes image, SampleRng& rng) const {
   for (int attempt = 0; attempt < 10; ++attempt) {
     const float target = area * rng.uniform(o_.min_area, o_.max_area);
     const float aspect = std::exp(rng.uniform(log_lo, log_hi));
-    const auto h = std::size_t(std::lround(std::sqrt(target * aspect)));
-    const auto w = std::size_t(std::lround(std::sqrt(target / aspect)));
-    if (h == 0 || w == 0 || h >= H || w >= W) continue;
+    const float hf = std::sqrt(target * aspect), wf = std::sqrt(target / aspect);
+    // Sides that would round to H or W or more are drawn again before rounding, so
+    // that no side too large for a long is ever rounded.
+    if (!(hf < float(H) - 0.5f) || !(wf < float(W) - 0.5f)) continue;
+    const auto h = std::size_t(std::lround(hf)), w = std::size_t(std::lround(wf));
+    if (h == 0 || w == 0) continue;
     const std::size_t top = std::size_t(rng.below(H - h + 1)),
                       left = std::size_t(rng.below(W - w + 1));
     for (std::size_t c = 0; c < image.channels; ++c)

@@ -255,6 +255,9 @@ TEST(RandomErasing, KeepsTheImageWhenNoRectangleFitsOrByChance) {
   const RandomErasing whole(
       {.p = 1.0f, .min_area = 1.0f, .max_area = 1.0f, .min_aspect = 1.0f, .max_aspect = 1.0f});
   for (std::uint64_t i = 0; i < 20; ++i) EXPECT_EQ(apply(whole, img, 1, H, W, 3, 1, i), img);
+  // Nor does a rectangle far taller than any image, whose side is too large to round.
+  const RandomErasing needle({.p = 1.0f, .min_aspect = 1e30f, .max_aspect = 1e30f});
+  for (std::uint64_t i = 0; i < 20; ++i) EXPECT_EQ(apply(needle, img, 1, H, W, 3, 1, i), img);
   EXPECT_EQ(apply(RandomErasing({.p = 0.0f}), img, 1, H, W, 3), img);
   const RandomErasing half({.p = 0.5f, .value = std::uint8_t(0)});
   int erased = 0;

@@ -12,6 +12,7 @@
 #include <optional>
 #include <stdexcept>
 
+#include "../core/ops.hpp"
 #include "../data/prefetch.hpp"
 #include "checkpoint.hpp"
 #include "loss.hpp"
@@ -85,19 +86,18 @@ void mirror_rows(const Tensor& x, Tensor& mirrored) {
 }
 
 // logits = log((softmax(logits) + softmax(other)) / 2), row by row, in place: with
-// la, lb the two log-softmax values, log(e^la + e^lb) − log 2, exact for any logits.
+// la, lb the two log-softmax values (each row's log-sum-exp from softmax_rows),
+// log(e^la + e^lb) − log 2, exact for any logits.
 void average_softmax(Tensor& logits, const Tensor& other) {
   const std::size_t B = logits.shape()[0], K = logits.shape()[1];
+  std::vector<float> probs(B * K);  // softmax_rows' output, not needed here
+  std::vector<double> lse_a(B), lse_b(B);
+  softmax_rows(logits.data(), probs.data(), B, K, lse_a.data());
+  softmax_rows(other.data(), probs.data(), B, K, lse_b.data());
   float* a = logits.data();
   const float* b = other.data();
-  const auto log_sum_exp = [K](const float* v) {
-    const double m = *std::max_element(v, v + K);
-    double s = 0.0;
-    for (std::size_t k = 0; k < K; ++k) s += std::exp(double(v[k]) - m);
-    return m + std::log(s);
-  };
   for (std::size_t i = 0; i < B; ++i, a += K, b += K) {
-    const double za = log_sum_exp(a), zb = log_sum_exp(b);
+    const double za = lse_a[i], zb = lse_b[i];
     for (std::size_t k = 0; k < K; ++k) {
       const double la = double(a[k]) - za, lb = double(b[k]) - zb;
       const double hi = std::max(la, lb), lo = std::min(la, lb);
