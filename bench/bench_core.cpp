@@ -81,6 +81,46 @@ BENCHMARK(BM_BatchNorm2D)
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
 
+// A BatchNorm2D and a ReLU in training mode, forward then backward, as a Sequential runs
+// them (fused: /1) and one after the other as layers of their own (/0), on the same
+// ResNet-20 shapes; the input given up to the first layer each time, as a model's
+// layers get theirs.
+void BM_BatchNormRelu(benchmark::State& state) {
+  const auto C = static_cast<std::size_t>(state.range(0));
+  const auto H = static_cast<std::size_t>(state.range(1));
+  const bool fused = state.range(2) != 0;
+  set_num_threads(2);
+  Sequential pair;
+  pair.add(BatchNorm2D(C));
+  pair.add(ReLU());
+  pair.set_needs_input_grad(true);
+  BatchNorm2D bn(C);
+  ReLU relu;
+  Tensor x = Tensor::from_shape({64, C, H, H});
+  Rng rng(3);
+  for (float& v : x) v = rng.uniform(-1, 1);
+  const Tensor dy = x * 0.5f;
+  for (auto _ : state) {
+    Tensor in = x;  // (the copy is timed in both)
+    if (fused) {
+      benchmark::DoNotOptimize(pair.forward(std::move(in)).data());
+      benchmark::DoNotOptimize(pair.backward(dy).value().data());
+    } else {
+      benchmark::DoNotOptimize(relu.forward(bn.forward(std::move(in))).data());
+      benchmark::DoNotOptimize(bn.backward(relu.backward(dy).value()).value().data());
+    }
+  }
+}
+BENCHMARK(BM_BatchNormRelu)
+    ->ArgNames({"C", "H", "fused"})
+    ->ArgsProduct({{16}, {28}, {0, 1}})
+    ->Args({32, 14, 0})
+    ->Args({32, 14, 1})
+    ->Args({64, 7, 0})
+    ->Args({64, 7, 1})
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+
 // One LeNet in eval mode answering batch-1 requests, from `threads:` caller threads at
 // once, each forward given `omp` threads of minicnn's own (set_num_threads).
 // items_per_second counts the images of all callers.

@@ -81,6 +81,26 @@ MINICNN_SIMD_CLONES void sum_and_dev_dot_to_double(const float* a, const float* 
   }, sum_a, dot);
 }
 
+MINICNN_SIMD_CLONES void relu_masked_sums_to_double(const float* a, const float* b,
+                                                    std::size_t n, float mean, float r,
+                                                    float gamma, float beta, double* sum_g,
+                                                    double* dot) {
+  const double dmean = mean;
+  // The select as a mask on the bits (g AND all ones, or AND zero): GCC vectorises that,
+  // where it left a ?: on floats or doubles scalar, a branch per element.
+  sum2_in_parts(n, [=](std::size_t i, double& u, double& v) {
+    const float x = b[i];
+    const float y = gamma * ((x - mean) * r) + beta;
+    std::uint32_t bits;
+    std::memcpy(&bits, a + i, sizeof bits);
+    bits &= 0u - static_cast<std::uint32_t>(y > 0.0f);
+    float kept;
+    std::memcpy(&kept, &bits, sizeof kept);
+    u = static_cast<double>(kept);
+    v = u * (static_cast<double>(x) - dmean);
+  }, sum_g, dot);
+}
+
 MINICNN_SIMD_CLONES bool all_finite_run(const float* p, std::size_t n) {
   // NaN and Inf are the floats whose exponent bits are all ones. An OR over integer
   // tests is one pass the compiler vectorises, where a branch per element would not.

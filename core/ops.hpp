@@ -20,6 +20,11 @@ void moments_to_double(const float* p, std::size_t n, double shift, double* sum,
                        double* sum_sq);
 void sum_and_dev_dot_to_double(const float* a, const float* b, std::size_t n, double mean,
                                double* sum_a, double* dot);
+// The same two sums of g = a[i] where γ·((b[i] − mean)·r) + β > 0, else 0: BatchNorm2D's
+// backward through the ReLU after it, the mask made from b as its forward made the output
+// (the same float expression, so the same bits).
+void relu_masked_sums_to_double(const float* a, const float* b, std::size_t n, float mean,
+                                float r, float gamma, float beta, double* sum_g, double* dot);
 
 // Runs of n values, on one thread (callers share a long run out with parallel_runs):
 //   all_finite_run: no NaN and no Inf among p[0..n)

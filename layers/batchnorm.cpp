@@ -64,16 +64,23 @@ namespace {
 // The loops over one plane of a channel, compiled for several instruction sets
 // (core/simd.hpp).
 
-// y = x·scale + shift (eval mode).
+// y = x·scale + shift (eval mode), then max(y, 0) with `relu`.
 MINICNN_SIMD_CLONES void scale_shift(const float* x, std::size_t n, float scale, float shift,
-                                     float* y) {
-  for (std::size_t i = 0; i < n; ++i) y[i] = x[i] * scale + shift;
+                                     bool relu, float* y) {
+  if (relu)
+    for (std::size_t i = 0; i < n; ++i) y[i] = std::max(x[i] * scale + shift, 0.0f);
+  else
+    for (std::size_t i = 0; i < n; ++i) y[i] = x[i] * scale + shift;
 }
 
-// y = γ·x̂ + β with x̂ = (x − mean)·r (training).
+// y = γ·x̂ + β with x̂ = (x − mean)·r (training), then max(y, 0) with `relu` (a NaN stays
+// NaN, as in ReLU).
 MINICNN_SIMD_CLONES void normalize(const float* x, std::size_t n, float mean, float r,
-                                   float gamma, float beta, float* y) {
-  for (std::size_t i = 0; i < n; ++i) y[i] = gamma * ((x[i] - mean) * r) + beta;
+                                   float gamma, float beta, bool relu, float* y) {
+  if (relu)
+    for (std::size_t i = 0; i < n; ++i) y[i] = std::max(gamma * ((x[i] - mean) * r) + beta, 0.0f);
+  else
+    for (std::size_t i = 0; i < n; ++i) y[i] = gamma * ((x[i] - mean) * r) + beta;
 }
 
 // dx = k·(dy − mean(dy) − x̂·mean(dy·x̂)), x̂ made again from x as forward made it.
@@ -84,9 +91,52 @@ MINICNN_SIMD_CLONES void input_grad(const float* dy, const float* x, std::size_t
     dx[i] = k * (dy[i] - mean_dy - ((x[i] - mean) * r) * mean_dy_xhat);
 }
 
+// The same with dy through the ReLU: g = dy where γ·x̂ + β > 0, else 0, the mask made as
+// normalize made the output.
+MINICNN_SIMD_CLONES void input_grad_relu(const float* dy, const float* x, std::size_t n,
+                                         float mean, float r, float gamma, float beta, float k,
+                                         float mean_dy, float mean_dy_xhat, float* dx) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const float xhat = (x[i] - mean) * r, d = dy[i];
+    const float g = gamma * xhat + beta > 0.0f ? d : 0.0f;
+    dx[i] = k * (g - mean_dy - xhat * mean_dy_xhat);
+  }
+}
+
+// Set by forward_relu for the forward_impl it calls, on this thread only (an eval-mode
+// forward writes nothing of the layer's, so that threads may share it).
+thread_local bool t_relu = false;
+
 }  // namespace
 
+namespace {
+
+template <class F>
+Tensor with_relu(F&& forward) {
+  t_relu = true;
+  try {
+    Tensor y = forward();
+    t_relu = false;
+    return y;
+  } catch (...) {
+    t_relu = false;
+    throw;
+  }
+}
+
+}  // namespace
+
+Tensor BatchNorm2D::forward_relu(Tensor&& x) {
+  return with_relu([&] { return forward(std::move(x)); });
+}
+
+Tensor BatchNorm2D::forward_relu(const Tensor& x) {
+  return with_relu([&] { return forward(x); });
+}
+
 Tensor BatchNorm2D::forward_impl(const Tensor& x) {
+  const bool relu = t_relu;
+  t_relu = false;
   const Shape xs = output_shape(shape_of(x));
   check_state();
   const std::size_t N = xs[0], C = C_, HW = xs[2] * xs[3], m = N * HW;
@@ -104,7 +154,7 @@ Tensor BatchNorm2D::forward_impl(const Tensor& x) {
       const float scale = gamma[c] / std::sqrt(rv[c] + opt_.eps);
       const float shift = beta[c] - rm[c] * scale;
       for (std::size_t n = 0; n < N; ++n)
-        scale_shift(px + (n * C + c) * HW, HW, scale, shift, py + (n * C + c) * HW);
+        scale_shift(px + (n * C + c) * HW, HW, scale, shift, relu, py + (n * C + c) * HW);
     }
     return y;
   }
@@ -154,13 +204,14 @@ Tensor BatchNorm2D::forward_impl(const Tensor& x) {
     stats[C + c] = r;
     for (std::size_t n = 0; n < N; ++n) {
       const std::size_t off = (n * C + c) * HW;
-      normalize(px + off, HW, meanf, r, gamma[c], beta[c], py + off);
+      normalize(px + off, HW, meanf, r, gamma[c], beta[c], relu, py + off);
       if (copy) std::copy(px + off, px + off + HW, copy + off);
     }
     rm[c] = (1.0f - mom) * rm[c] + mom * meanf;
     rv[c] = (1.0f - mom) * rv[c] + mom * static_cast<float>(var * unbias);
   }
   ++num_batches_tracked_;
+  relu_ = relu;
   return y;
 }
 
@@ -172,6 +223,7 @@ void BatchNorm2D::backward_impl(const Tensor& dy, Tensor* dx) {
   const float* px = saved().x.data();
   const std::vector<float>& stats = saved().per_channel;  // mean, then 1/σ, per channel
   const float* gamma = weight_.data();
+  const float* beta = bias_.data();
   float* dgamma = dweight_.data();
   float* dbeta = dbias_.data();
   float* pdx = dx ? dx->data() : nullptr;
@@ -183,7 +235,10 @@ void BatchNorm2D::backward_impl(const Tensor& dy, Tensor* dx) {
     for (std::size_t n = 0; n < N; ++n) {
       const std::size_t off = (n * C + c) * HW;
       double s1 = 0.0, s2 = 0.0;
-      sum_and_dev_dot_to_double(pdy + off, px + off, HW, mean, &s1, &s2);
+      if (relu_)
+        relu_masked_sums_to_double(pdy + off, px + off, HW, mean, r, gamma[c], beta[c], &s1, &s2);
+      else
+        sum_and_dev_dot_to_double(pdy + off, px + off, HW, mean, &s1, &s2);
       sum_dy += s1;
       sum_dy_dev += s2;
     }
@@ -196,7 +251,11 @@ void BatchNorm2D::backward_impl(const Tensor& dy, Tensor* dx) {
     const float mean_dy_xhat = static_cast<float>(sum_dy_xhat / static_cast<double>(m));
     for (std::size_t n = 0; n < N; ++n) {
       const std::size_t off = (n * C + c) * HW;
-      input_grad(pdy + off, px + off, HW, mean, r, k, mean_dy, mean_dy_xhat, pdx + off);
+      if (relu_)
+        input_grad_relu(pdy + off, px + off, HW, mean, r, gamma[c], beta[c], k, mean_dy,
+                        mean_dy_xhat, pdx + off);
+      else
+        input_grad(pdy + off, px + off, HW, mean, r, k, mean_dy, mean_dy_xhat, pdx + off);
     }
   }
 }

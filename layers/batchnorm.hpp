@@ -19,6 +19,11 @@
 //
 // BatchNorm2D(C, {.eps = 1e-5f, .momentum = 0.1f}), the defaults of PyTorch's
 // nn.BatchNorm2d: eps > 0, momentum in [0, 1].
+//
+// With a ReLU: a Sequential runs a BatchNorm2D and a ReLU right after it as one layer
+// (forward_relu), which writes max(0, y) in the pass that normalises and takes the ReLU's
+// gradient inside its own backward, the mask made again from x: the ReLU's pass over the
+// tensor, its backward's and the copy of y it keeps are saved, the results the same bits.
 #pragma once
 
 #include <cstddef>
@@ -58,6 +63,12 @@ class BatchNorm2D : public Layer {
   Tensor& running_var() { return running_var_; }
   std::int64_t& num_batches_tracked() { return num_batches_tracked_; }
 
+  // forward followed by a ReLU: max(0, y). In training mode the next backward then takes
+  // dL/d(max(0, y)) and gives dL/dx through both. (Sequential calls it for a BatchNorm2D
+  // followed by a ReLU, and skips that ReLU.)
+  Tensor forward_relu(Tensor&& x);
+  Tensor forward_relu(const Tensor& x);
+
  protected:
   // Keeps x in saved().x (lent, not copied, when the caller gives it up) and the mean
   // and r = 1/σ per channel in saved().per_channel.
@@ -75,6 +86,7 @@ class BatchNorm2D : public Layer {
   Tensor weight_, bias_, dweight_, dbias_, running_mean_, running_var_;
   std::int64_t num_batches_tracked_ = 0;
   Tensor count_as_float_;  // 0-d: num_batches_tracked_ as buffers() last listed it
+  bool relu_ = false;      // the last training forward applied a ReLU (forward_relu)
 };
 
 }  // namespace minicnn

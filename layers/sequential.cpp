@@ -1,6 +1,17 @@
 #include "sequential.hpp"
 
+#include <typeinfo>
+
+#include "activation.hpp"
+#include "batchnorm.hpp"
+
 namespace minicnn {
+
+bool Sequential::fuses(std::size_t i) const {
+  if (i + 1 >= children_.size()) return false;
+  const Layer& next = *children_[i + 1].layer;
+  return typeid(next) == typeid(ReLU) && typeid(*children_[i].layer) == typeid(BatchNorm2D);
+}
 
 Layer& Sequential::add(std::unique_ptr<Layer> layer) {
   return add(std::to_string(children_.size()), std::move(layer));
@@ -57,10 +68,25 @@ Tensor Sequential::run_forward(const Tensor& x, Tensor* owned) {
     }
   }
   if (children_.empty()) return owned ? std::move(*owned) : x;
+  const std::size_t n = children_.size();
+  if (training_) fused_.assign(n, 0);
   std::size_t i = 0;
   try {
-    Tensor y = owned ? children_[0].layer->forward(std::move(*owned)) : children_[0].layer->forward(x);
-    for (i = 1; i < children_.size(); ++i) y = children_[i].layer->forward(std::move(y));
+    Tensor y;
+    for (; i < n; ++i) {
+      Layer& layer = *children_[i].layer;
+      const bool first = i == 0;
+      if (fuses(i)) {
+        auto& bn = static_cast<BatchNorm2D&>(layer);
+        y = first ? (owned ? bn.forward_relu(std::move(*owned)) : bn.forward_relu(x))
+                  : bn.forward_relu(std::move(y));
+        if (training_) fused_[i + 1] = 1;
+        ++i;  // the ReLU, run
+      } else {
+        y = first ? (owned ? layer.forward(std::move(*owned)) : layer.forward(x))
+                  : layer.forward(std::move(y));
+      }
+    }
     return y;
   } catch (const Error& e) {
     throw Error("Sequential: forward of layer " + children_[i].name + " " + children_[i].layer->name() +
@@ -73,14 +99,17 @@ void Sequential::backward_impl(const Tensor& dy, Tensor* dx) {
     if (dx) *dx = dy;
     return;
   }
-  std::size_t i = children_.size() - 1;
+  std::size_t i = children_.size();
   try {
-    InputGrad g = children_[i].layer->backward(dy);
+    const Tensor* grad = &dy;
+    InputGrad g;
     while (i > 0) {
-      // add() tells every layer but the first to compute its input gradient.
-      if (!g) throw Error("its input gradient is off (set_needs_input_grad(false))");
       --i;
-      g = children_[i].layer->backward(*g);
+      if (i < fused_.size() && fused_[i]) continue;  // a ReLU its BatchNorm2D ran
+      g = children_[i].layer->backward(*grad);
+      // add() tells every layer but the first to compute its input gradient.
+      if (i > 0 && !g) throw Error("its input gradient is off (set_needs_input_grad(false))");
+      if (g) grad = &*g;
     }
     if (dx) {
       if (!g) throw Error("its input gradient is off (set_needs_input_grad(false))");

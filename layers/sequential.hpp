@@ -21,6 +21,11 @@
 // after the first position is switched on accordingly. add() also puts the new layer
 // in the Sequential's training mode.
 //
+// Fusion: a BatchNorm2D followed by a ReLU runs as one layer (BatchNorm2D::forward_relu),
+// in training and in eval mode: the ReLU's passes over the tensor and the copy it keeps
+// are saved, the results the same bits. The ReLU stays a child (summary, names, export
+// see it); only its forward and backward are not called.
+//
 // Shapes: output_shape chains the layers; when a layer rejects the shape it is given,
 // the Error names its index, its name() and that shape, followed by the layer's own
 // message. forward runs the same check whenever the input shape changes, so a model
@@ -85,8 +90,12 @@ class Sequential : public Container {
   // Layer i's output shape for input x, or an Error naming i, the layer and x.
   Shape layer_output_shape(std::size_t i, const Shape& x) const;
 
+  // Child i + 1 is a ReLU that child i, a BatchNorm2D, runs (see Fusion above).
+  bool fuses(std::size_t i) const;
   Shape checked_input_;  // the input shape forward last checked
   bool checked_ = false;
+  std::vector<char> fused_;  // child i's forward and backward are run by child i − 1
+                             // (the last training forward's)
 };
 
 }  // namespace minicnn

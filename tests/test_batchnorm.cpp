@@ -1,5 +1,9 @@
 #include <minicnn/core/tensor.hpp>
+#include <minicnn/core/random.hpp>
+#include <minicnn/layers/activation.hpp>
 #include <minicnn/layers/batchnorm.hpp>
+#include <minicnn/layers/conv2d.hpp>
+#include <minicnn/layers/sequential.hpp>
 #include <minicnn/layers/gradcheck.hpp>
 
 #include <gtest/gtest.h>
@@ -262,4 +266,76 @@ TEST(BatchNorm2D, GradientCheckLeavesTheCountAsItWas) {
   const GradCheckResult r = check_gradients(bn, {3, 2, 2, 3});
   EXPECT_TRUE(r.ok) << r.summary();
   EXPECT_EQ(bn.num_batches_tracked(), 7);
+}
+
+// A Sequential runs a BatchNorm2D and the ReLU after it as one layer: the output, the
+// input gradient, the parameter gradients and the running statistics are the same bits
+// as the two layers run one after the other, in training and eval mode, batch 1 and
+// odd planes included; values at the ReLU's kink (β of 0 on a plane of equal values, y
+// exactly 0) and a NaN get the ReLU's answers.
+TEST(BatchNorm2D, FusedWithTheReluAfterItGivesTheSameBits) {
+  const auto same = [](const Tensor& a, const Tensor& b) {
+    return shape_of(a) == shape_of(b) &&
+           std::equal(a.begin(), a.end(), b.begin(), b.end(), [](float u, float v) {
+             return u == v || (std::isnan(u) && std::isnan(v));
+           });
+  };
+  for (const Shape& s : {Shape{4, 3, 5, 7}, Shape{1, 2, 3, 1}, Shape{2, 3, 1, 1}}) {
+    Rng rng(31);
+    Tensor x = zeros(s), dy = zeros(s);
+    fill_uniform(x, -2, 2, rng);
+    fill_uniform(dy, -1, 1, rng);
+    x.data()[1] = std::nanf("");
+    const std::size_t HW = s[2] * s[3], C = s[1];
+    for (std::size_t n = 0; n < s[0]; ++n)  // the last channel constant: x̂ = 0, y = β = 0
+      std::fill_n(x.data() + (n * C + C - 1) * HW, HW, 0.7f);
+    Sequential fused;
+    BatchNorm2D& bn = fused.add<BatchNorm2D>(s[1]);
+    fused.add<ReLU>();
+    fused.set_needs_input_grad(true);
+    BatchNorm2D alone(s[1]);
+    ReLU relu;
+    for (BatchNorm2D* b : {&bn, &alone}) {
+      b->weight() = Tensor(Shape{s[1]}, 0.8f);
+      b->weight().data()[0] = -1.3f;
+      b->bias() = Tensor(Shape{s[1]}, 0.25f);
+      b->bias().data()[s[1] - 1] = 0.0f;
+    }
+    for (int step = 0; step < 2; ++step) {
+      const Tensor y = fused.forward(x);
+      const Tensor dx = fused.backward(dy);
+      const Tensor y1 = relu.forward(alone.forward(x));
+      const Tensor dx1 = alone.backward(relu.backward(dy));
+      EXPECT_TRUE(same(y, y1)) << to_string(s);
+      EXPECT_TRUE(same(dx, dx1)) << to_string(s);
+      EXPECT_TRUE(same(bn.weight_grad(), alone.weight_grad())) << to_string(s);
+      EXPECT_TRUE(same(bn.bias_grad(), alone.bias_grad())) << to_string(s);
+      EXPECT_TRUE(same(bn.running_mean(), alone.running_mean())) << to_string(s);
+      EXPECT_TRUE(same(bn.running_var(), alone.running_var())) << to_string(s);
+      x.data()[1] = 0.5f;  // the second step without the NaN
+    }
+    fused.set_training(false);
+    alone.set_training(false);
+    relu.set_training(false);
+    // (The first step's NaN went into the running statistics of its channel.)
+    const Tensor y = fused.forward(x), y1 = relu.forward(alone.forward(x));
+    EXPECT_TRUE(same(y, y1)) << to_string(s);
+    for (float v : y) EXPECT_TRUE(std::isnan(v) || v >= 0.0f);
+  }
+}
+
+// Only a BatchNorm2D right before a ReLU fuses; the check passes through both, nested in
+// a Sequential after a convolution, on odd shapes.
+TEST(BatchNorm2D, FusedWithTheReluAfterItPassesTheGradientCheck) {
+  Sequential net;
+  net.add(Conv2D(2, 3, 3, {.padding = 1}));
+  net.add(BatchNorm2D(3));
+  net.add(ReLU());
+  net.add(BatchNorm2D(3));
+  net.add(LeakyReLU(0.1f));  // not fused
+  net.set_needs_input_grad(true);
+  for (const Shape& s : {Shape{3, 2, 4, 5}, Shape{1, 2, 3, 2}}) {
+    const GradCheckResult r = check_gradients(net, s);
+    EXPECT_TRUE(r.ok) << to_string(s) << '\n' << r.summary();
+  }
 }

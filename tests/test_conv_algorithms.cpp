@@ -428,6 +428,65 @@ TEST(ConvDispatch, NanAnywhereInALargeInputIsFound) {
   }
 }
 
+// Finite inputs whose transforms overflow: FFT's sums over a plane and Winograd's over
+// a tile pass 3.4e38 where the nine products of each output do not. The pass whose
+// output is not finite runs again by im2col and gives im2col's finite values, and
+// backward-weights adds into dw and db as they were before it (1 and 2 here, not 0).
+TEST(ConvDispatch, TransformsThatOverflowGiveWayToIm2col) {
+  const ConvGeom g = ConvGeom::make(2, 3, 8, 8, 2, 3, 3, 1, 1);
+  Rng rng(23);
+  const auto big = [&](std::size_t n) {  // 1e37..3.5e37: nine of them times w ≤ 1 stay finite
+    std::vector<float> v(n);
+    for (auto& e : v) e = 1e37f + 2.5e37f * rng.uniform(0, 1);
+    return v;
+  };
+  const auto in = [&](std::size_t n, float lo, float hi) {
+    std::vector<float> v(n);
+    for (auto& e : v) e = lo + (hi - lo) * rng.uniform(0, 1);
+    return v;
+  };
+  const std::size_t xs = g.N * g.C * g.H * g.W, ys = g.N * g.K * g.OH * g.OW;
+  // Forward and backward-data: the large values in x and dy, w / 3 so that the three
+  // channels' sums stay finite. Backward-weights: x large, dy 1e-3 small.
+  const std::vector<float> x = big(xs), dy = big(ys), w = in(g.weight_numel(), 0.1f, 0.33f),
+                           dy_small = in(ys, 1e-4f, 1e-3f);
+  const auto run = [&](ConvAlgo a, std::vector<float>& y, std::vector<float>& dx,
+                       std::vector<float>& dw, std::vector<float>& db) {
+    ConvWorkspace ws;
+    y.assign(ys, 0.0f), dx.assign(xs, 0.0f), dw.assign(g.weight_numel(), 1.0f), db.assign(g.K, 2.0f);
+    const ConvTensors t{.x = x.data(), .w = w.data(), .dy = dy.data(), .y = y.data(),
+                        .dx = dx.data()};
+    conv2d_run(a, ConvPass::Forward, g, t, ws);
+    conv2d_run(a, ConvPass::BackwardData, g, t, ws);
+    const ConvTensors tw{.x = x.data(), .dy = dy_small.data(), .dw = dw.data(), .db = db.data()};
+    conv2d_run(a, ConvPass::BackwardWeights, g, tw, ws);
+  };
+  std::vector<float> y0, dx0, dw0, db0;
+  run(ConvAlgo::Im2colGemm, y0, dx0, dw0, db0);
+  const auto finite = [](const std::vector<float>& v) {
+    return std::all_of(v.begin(), v.end(), [](float e) { return std::isfinite(e); });
+  };
+  ASSERT_TRUE(finite(y0) && finite(dx0) && finite(dw0) && finite(db0));
+  // The transforms do overflow: called on their own, FFT and Winograd write an Inf or NaN.
+  {
+    std::vector<float> y(ys);
+    WinogradWorkspace ww;
+    conv2d_winograd_forward(g, x.data(), w.data(), nullptr, y.data(), ww);
+    EXPECT_FALSE(finite(y));
+    FftWorkspace fw;
+    conv2d_fft_forward(g, x.data(), w.data(), nullptr, y.data(), fw);
+    EXPECT_FALSE(finite(y));
+  }
+  for (ConvAlgo a : {ConvAlgo::FFT, ConvAlgo::Winograd}) {
+    std::vector<float> y, dx, dw, db;
+    run(a, y, dx, dw, db);
+    EXPECT_EQ(y, y0) << to_string(a);
+    EXPECT_EQ(dx, dx0) << to_string(a);
+    EXPECT_EQ(dw, dw0) << to_string(a);
+    EXPECT_EQ(db, db0) << to_string(a);
+  }
+}
+
 TEST_P(ConvThreads, WinogradMatchesDirect) {
   // Every tile size on the shared grid (where eligible) and on Winograd's own, inputs of
   // scale 1 and 1e3; the largest error per tile size is printed, to compare with the

@@ -1,5 +1,6 @@
 #include "dispatch.hpp"
 
+#include <algorithm>
 #include <atomic>
 
 #include "../../core/ops.hpp"
@@ -27,15 +28,46 @@ bool all_finite(const float* p, std::size_t n) {
   return finite.load();
 }
 
-// The inputs of a pass hold a NaN or an Inf.
-bool has_non_finite(ConvPass pass, const ConvGeom& g, const ConvTensors& t) {
-  const std::size_t xs = g.N * g.C * g.H * g.W, ws = g.weight_numel(),
-                    ys = g.N * g.K * g.OH * g.OW;
+// The same three lines per algorithm: y = W ⋆ x + b, dx = Wᵀ ⋆ dy, dW += dy ⋆ x.
+void run_algorithm(ConvAlgo algo, ConvPass pass, const ConvGeom& g, const ConvTensors& t,
+                   ConvWorkspace& ws) {
+  switch (algo) {
+    case ConvAlgo::Direct:
+      if (pass == ConvPass::Forward) conv2d_direct_forward(g, t.x, t.w, t.b, t.y);
+      else if (pass == ConvPass::BackwardData) conv2d_direct_backward_data(g, t.dy, t.w, t.dx);
+      else conv2d_direct_backward_weights(g, t.x, t.dy, t.dw, t.db);
+      break;
+    case ConvAlgo::Im2colGemm:
+      if (pass == ConvPass::Forward) conv2d_im2col_forward(g, t.x, t.w, t.b, t.y, ws.im2col);
+      else if (pass == ConvPass::BackwardData) conv2d_im2col_backward_data(g, t.dy, t.w, t.dx, ws.im2col);
+      else conv2d_im2col_backward_weights(g, t.x, t.dy, t.dw, t.db, ws.im2col);
+      break;
+    case ConvAlgo::FFT:
+      if (pass == ConvPass::Forward) conv2d_fft_forward(g, t.x, t.w, t.b, t.y, ws.fft);
+      else if (pass == ConvPass::BackwardData) conv2d_fft_backward_data(g, t.dy, t.w, t.dx, ws.fft);
+      else conv2d_fft_backward_weights(g, t.x, t.dy, t.dw, t.db, ws.fft);
+      break;
+    case ConvAlgo::Depthwise:
+      if (pass == ConvPass::Forward) conv2d_depthwise_forward(g, t.x, t.w, t.b, t.y);
+      else if (pass == ConvPass::BackwardData) conv2d_depthwise_backward_data(g, t.dy, t.w, t.dx);
+      else conv2d_depthwise_backward_weights(g, t.x, t.dy, t.dw, t.db);
+      break;
+    case ConvAlgo::Winograd:
+      if (pass == ConvPass::Forward) conv2d_winograd_forward(g, t.x, t.w, t.b, t.y, ws.winograd);
+      else if (pass == ConvPass::BackwardData) conv2d_winograd_backward_data(g, t.dy, t.w, t.dx, ws.winograd);
+      else conv2d_winograd_backward_weights(g, t.x, t.dy, t.dw, t.db, ws.winograd);
+      break;
+    case ConvAlgo::Auto: break;
+  }
+}
+
+// What a pass wrote holds a NaN or an Inf: y, dx, or the dw and db it added into.
+bool wrote_non_finite(ConvPass pass, const ConvGeom& g, const ConvTensors& t) {
   switch (pass) {
-    case ConvPass::Forward:
-      return !all_finite(t.x, xs) || !all_finite(t.w, ws) || (t.b && !all_finite(t.b, g.K));
-    case ConvPass::BackwardData: return !all_finite(t.dy, ys) || !all_finite(t.w, ws);
-    case ConvPass::BackwardWeights: return !all_finite(t.x, xs) || !all_finite(t.dy, ys);
+    case ConvPass::Forward: return !all_finite(t.y, g.N * g.K * g.OH * g.OW);
+    case ConvPass::BackwardData: return !all_finite(t.dx, g.N * g.C * g.H * g.W);
+    case ConvPass::BackwardWeights:
+      return !all_finite(t.dw, g.weight_numel()) || (t.db && !all_finite(t.db, g.K));
   }
   return false;
 }
@@ -94,41 +126,31 @@ void conv2d_run(ConvAlgo algo, ConvPass pass, const ConvGeom& g, const ConvTenso
       need(t.dw, "dw", algo, pass, who);
       break;
   }
-  // A transform mixes every value of a plane (FFT) or a tile (Winograd): one NaN would
-  // spread over the whole plane or tile of the output. With a NaN or an Inf in its
-  // inputs a pass runs by im2col instead, so that it reaches only the outputs it
-  // touches, whatever the algorithm asked for.
-  if ((algo == ConvAlgo::FFT || algo == ConvAlgo::Winograd) && has_non_finite(pass, g, t))
+  // A transform mixes every value of a plane (FFT) or a tile (Winograd): one NaN or Inf
+  // in the inputs would spread over the whole plane or tile of the output. When what such
+  // a pass wrote is not all finite, the pass runs again by im2col, which takes the NaN
+  // only to the outputs that touch it (and gives what the textbook loops give where a
+  // transform overflowed). An output that a NaN or Inf input touches is not finite by
+  // any algorithm, so the scan of what the pass wrote finds every such input: one
+  // tensor to read where the inputs were two, and for backward-weights only dw and db
+  // (kept as they were before the pass, to add into again).
+  if (algo == ConvAlgo::FFT || algo == ConvAlgo::Winograd) {
+    const bool adds = pass == ConvPass::BackwardWeights;
+    const std::size_t wn = g.weight_numel();
+    if (adds) {
+      ws.before.resize(wn + (t.db ? g.K : 0));
+      std::copy(t.dw, t.dw + wn, ws.before.begin());
+      if (t.db) std::copy(t.db, t.db + g.K, ws.before.begin() + wn);
+    }
+    run_algorithm(algo, pass, g, t, ws);
+    if (!wrote_non_finite(pass, g, t)) return;
+    if (adds) {
+      std::copy(ws.before.begin(), ws.before.begin() + wn, t.dw);
+      if (t.db) std::copy(ws.before.begin() + wn, ws.before.end(), t.db);
+    }
     algo = ConvAlgo::Im2colGemm;
-  // The same three lines per algorithm: y = W ⋆ x + b, dx = Wᵀ ⋆ dy, dW += dy ⋆ x.
-  switch (algo) {
-    case ConvAlgo::Direct:
-      if (pass == ConvPass::Forward) conv2d_direct_forward(g, t.x, t.w, t.b, t.y);
-      else if (pass == ConvPass::BackwardData) conv2d_direct_backward_data(g, t.dy, t.w, t.dx);
-      else conv2d_direct_backward_weights(g, t.x, t.dy, t.dw, t.db);
-      break;
-    case ConvAlgo::Im2colGemm:
-      if (pass == ConvPass::Forward) conv2d_im2col_forward(g, t.x, t.w, t.b, t.y, ws.im2col);
-      else if (pass == ConvPass::BackwardData) conv2d_im2col_backward_data(g, t.dy, t.w, t.dx, ws.im2col);
-      else conv2d_im2col_backward_weights(g, t.x, t.dy, t.dw, t.db, ws.im2col);
-      break;
-    case ConvAlgo::FFT:
-      if (pass == ConvPass::Forward) conv2d_fft_forward(g, t.x, t.w, t.b, t.y, ws.fft);
-      else if (pass == ConvPass::BackwardData) conv2d_fft_backward_data(g, t.dy, t.w, t.dx, ws.fft);
-      else conv2d_fft_backward_weights(g, t.x, t.dy, t.dw, t.db, ws.fft);
-      break;
-    case ConvAlgo::Depthwise:
-      if (pass == ConvPass::Forward) conv2d_depthwise_forward(g, t.x, t.w, t.b, t.y);
-      else if (pass == ConvPass::BackwardData) conv2d_depthwise_backward_data(g, t.dy, t.w, t.dx);
-      else conv2d_depthwise_backward_weights(g, t.x, t.dy, t.dw, t.db);
-      break;
-    case ConvAlgo::Winograd:
-      if (pass == ConvPass::Forward) conv2d_winograd_forward(g, t.x, t.w, t.b, t.y, ws.winograd);
-      else if (pass == ConvPass::BackwardData) conv2d_winograd_backward_data(g, t.dy, t.w, t.dx, ws.winograd);
-      else conv2d_winograd_backward_weights(g, t.x, t.dy, t.dw, t.db, ws.winograd);
-      break;
-    case ConvAlgo::Auto: break;
   }
+  run_algorithm(algo, pass, g, t, ws);
 }
 
 }  // namespace minicnn
