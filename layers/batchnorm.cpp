@@ -107,10 +107,6 @@ MINICNN_SIMD_CLONES void input_grad_relu(const float* dy, const float* x, std::s
 // forward writes nothing of the layer's, so that threads may share it).
 thread_local bool t_relu = false;
 
-}  // namespace
-
-namespace {
-
 template <class F>
 Tensor with_relu(F&& forward) {
   t_relu = true;
@@ -173,8 +169,14 @@ Tensor BatchNorm2D::forward_impl(const Tensor& x) {
   else if (kept.shape() != x.shape())
     kept.resize(x.shape());
   float* copy = lent ? nullptr : kept.data();
+  // Mean and 1/σ per channel; with the ReLU also γ and β as they were, for backward's
+  // mask (an optimiser step between the two leaves the mask forward applied).
   std::vector<float>& stats = saved().per_channel;
-  stats.resize(2 * C);
+  stats.resize((relu ? 4 : 2) * C);
+  if (relu) {
+    std::copy(gamma, gamma + C, stats.begin() + 2 * C);
+    std::copy(beta, beta + C, stats.begin() + 3 * C);
+  }
   float* rm = running_mean_.data();
   float* rv = running_var_.data();
   const float mom = opt_.momentum;
@@ -221,9 +223,10 @@ void BatchNorm2D::backward_impl(const Tensor& dy, Tensor* dx) {
   const std::size_t N = xs[0], C = C_, HW = xs[2] * xs[3], m = N * HW;
   const float* pdy = dy.data();
   const float* px = saved().x.data();
-  const std::vector<float>& stats = saved().per_channel;  // mean, then 1/σ, per channel
+  const std::vector<float>& stats = saved().per_channel;  // mean, 1/σ (, γ, β) per channel
   const float* gamma = weight_.data();
-  const float* beta = bias_.data();
+  const float* mask_gamma = relu_ ? stats.data() + 2 * C : nullptr;  // γ and β of forward
+  const float* mask_beta = relu_ ? stats.data() + 3 * C : nullptr;
   float* dgamma = dweight_.data();
   float* dbeta = dbias_.data();
   float* pdx = dx ? dx->data() : nullptr;
@@ -236,7 +239,8 @@ void BatchNorm2D::backward_impl(const Tensor& dy, Tensor* dx) {
       const std::size_t off = (n * C + c) * HW;
       double s1 = 0.0, s2 = 0.0;
       if (relu_)
-        relu_masked_sums_to_double(pdy + off, px + off, HW, mean, r, gamma[c], beta[c], &s1, &s2);
+        relu_masked_sums_to_double(pdy + off, px + off, HW, mean, r, mask_gamma[c],
+                                   mask_beta[c], &s1, &s2);
       else
         sum_and_dev_dot_to_double(pdy + off, px + off, HW, mean, &s1, &s2);
       sum_dy += s1;
@@ -252,8 +256,8 @@ void BatchNorm2D::backward_impl(const Tensor& dy, Tensor* dx) {
     for (std::size_t n = 0; n < N; ++n) {
       const std::size_t off = (n * C + c) * HW;
       if (relu_)
-        input_grad_relu(pdy + off, px + off, HW, mean, r, gamma[c], beta[c], k, mean_dy,
-                        mean_dy_xhat, pdx + off);
+        input_grad_relu(pdy + off, px + off, HW, mean, r, mask_gamma[c], mask_beta[c], k,
+                        mean_dy, mean_dy_xhat, pdx + off);
       else
         input_grad(pdy + off, px + off, HW, mean, r, k, mean_dy, mean_dy_xhat, pdx + off);
     }

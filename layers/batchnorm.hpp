@@ -71,7 +71,8 @@ class BatchNorm2D : public Layer {
 
  protected:
   // Keeps x in saved().x (lent, not copied, when the caller gives it up) and the mean
-  // and r = 1/σ per channel in saved().per_channel.
+  // and r = 1/σ per channel in saved().per_channel (and γ and β after them, with the
+  // ReLU of forward_relu, whose mask backward makes again).
   Tensor forward_impl(const Tensor& x) override;
   // x̂ = (x − μ)·r with r = 1 / sqrt(σ² + eps), y = γ·x̂ + β, sums over n, h, w, m = N·H·W:
   //   dγ += Σ dy·x̂,  dβ += Σ dy,  dx = γ·r·(dy − Σ dy / m − x̂·Σ(dy·x̂) / m)

@@ -46,7 +46,7 @@ struct Saved {
   Tensor y;                           // the output (Sigmoid, Tanh, Softmax)
   Tensor aux;                         // one more (Dropout's mask, Conv2D's weights
                                       // as forward saw them)
-  std::vector<float> per_channel;     // (BatchNorm2D's mean and 1/σ)
+  std::vector<float> per_channel;     // (BatchNorm2D's mean and 1/σ, and γ and β with a ReLU)
   std::vector<std::uint32_t> index;   // (MaxPool2D's argmax)
 };
 
