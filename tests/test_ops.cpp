@@ -82,7 +82,9 @@ TEST(Ops, ElementwiseRunsAreThePlainLoopsBitForBit) {
       EXPECT_TRUE(same(dx[i], x[i] > 0.0f ? dy[i] : 0.0f)) << n << " " << i;
       EXPECT_TRUE(same(sum[i], x[i] + dy[i]) || (std::isnan(sum[i]) && std::isnan(x[i]))) << n << " " << i;
     }
-    if (n > 2) EXPECT_TRUE(std::isnan(y[n / 2]));  // a NaN stays NaN
+    if (n > 2) {
+      EXPECT_TRUE(std::isnan(y[n / 2]));  // a NaN stays NaN
+    }
   }
 }
 
