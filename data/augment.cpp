@@ -80,7 +80,8 @@ float SampleRng::uniform(float lo, float hi) {
 // ---- transforms ----------------------------------------------------------------------
 
 RandomCrop::RandomCrop(std::size_t padding) : padding_(padding) {
-  check_arg(padding > 0, "RandomCrop", "padding", ">= 1", std::to_string(padding));
+  check_arg(padding > 0 && padding <= kMaxShift, "RandomCrop", "padding",
+            "in [1, " + std::to_string(kMaxShift) + "]", std::to_string(padding));
 }
 
 void RandomCrop::apply(ImageBytes image, SampleRng& rng) const {
@@ -117,6 +118,9 @@ RandomTranslate::RandomTranslate(std::size_t max_dy, std::size_t max_dx)
     : max_dy_(max_dy), max_dx_(max_dx) {
   check_arg(max_dy > 0 || max_dx > 0, "RandomTranslate", "the largest shifts", "not both 0",
             "0 and 0");
+  check_arg(max_dy <= kMaxShift && max_dx <= kMaxShift, "RandomTranslate", "the largest shifts",
+            "at most " + std::to_string(kMaxShift),
+            std::to_string(max_dy) + " and " + std::to_string(max_dx));
 }
 
 void RandomTranslate::apply(ImageBytes image, SampleRng& rng) const {

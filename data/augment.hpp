@@ -55,9 +55,14 @@ class Transform {
   virtual std::string name() const = 0;
 };
 
+// The largest shift RandomCrop and RandomTranslate take (2^30 pixels): any larger is a
+// mistake (a negative count wrapped around), and the draws stay within 64-bit integers.
+inline constexpr std::size_t kMaxShift = std::size_t{1} << 30;
+
 // torchvision's RandomCrop(size, padding) with size the image's own: the image padded
 // with padding zeros on every side, and an H×W window of it at a uniform offset. That is
 // a shift by (dy, dx), each uniform in [−padding, padding], the uncovered border zero.
+// padding in [1, kMaxShift].
 class RandomCrop : public Transform {
  public:
   explicit RandomCrop(std::size_t padding);  // padding >= 1
@@ -81,7 +86,7 @@ class RandomHorizontalFlip : public Transform {
 
 // Shifts the image by dy uniform in [−max_dy, max_dy] rows and dx in [−max_dx, max_dx]
 // columns, the uncovered border zero; what leaves the frame is lost. Unlike RandomCrop
-// the two limits may differ (0 keeps that axis). Not both 0.
+// the two limits may differ (0 keeps that axis). Not both 0, neither above kMaxShift.
 class RandomTranslate : public Transform {
  public:
   RandomTranslate(std::size_t max_dy, std::size_t max_dx);

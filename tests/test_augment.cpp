@@ -290,6 +290,14 @@ TEST(Compose, AppliesItsStepsInOrderWithOneGenerator) {
 
 TEST(Augment, RejectsBadOptions) {
   expect_error_naming([] { RandomCrop(0); }, {"RandomCrop", "padding"});
+  // A negative count wrapped around (a command line's -1) is an Error, not a shift.
+  expect_error_naming([] { RandomCrop(std::size_t(-1)); },
+                      {"RandomCrop", "padding", "18446744073709551615"});
+  expect_error_naming([] { RandomTranslate(kMaxShift + 1, 0); },
+                      {"RandomTranslate", std::to_string(kMaxShift + 1)});
+  // The limit itself is taken, and its shifts (almost surely past the frame) leave zeros.
+  const Bytes shifted = apply(RandomCrop(kMaxShift), Bytes(2 * 5 * 4, 7), 2, 5, 4, 3);
+  EXPECT_EQ(shifted, Bytes(2 * 5 * 4, 0));
   expect_error_naming([] { RandomHorizontalFlip(1.5f); }, {"RandomHorizontalFlip", "p", "1.5"});
   expect_error_naming([] { RandomHorizontalFlip(-0.1f); }, {"RandomHorizontalFlip"});
   expect_error_naming([] { RandomTranslate(0, 0); }, {"RandomTranslate"});
