@@ -50,10 +50,11 @@ ConvGeom geom(const Case& c) {
 }
 
 std::string describe(const ConvGeom& g) {
-  return "N" + std::to_string(g.N) + " C" + std::to_string(g.C) + " " + std::to_string(g.H) +
-         "x" + std::to_string(g.W) + " K" + std::to_string(g.K) + " k" + std::to_string(g.KH) +
-         "x" + std::to_string(g.KW) + " s" + std::to_string(g.stride) + " p" +
-         std::to_string(g.padding) + " d" + std::to_string(g.dilation) + " groups " +
+  // (From a std::string on: "N" + a temporary string set off a false -Wrestrict in GCC 12.)
+  return std::string("N") + std::to_string(g.N) + " C" + std::to_string(g.C) + " " +
+         std::to_string(g.H) + "x" + std::to_string(g.W) + " K" + std::to_string(g.K) + " k" +
+         std::to_string(g.KH) + "x" + std::to_string(g.KW) + " s" + std::to_string(g.stride) +
+         " p" + std::to_string(g.padding) + " d" + std::to_string(g.dilation) + " groups " +
          std::to_string(g.groups);
 }
 
