@@ -5,12 +5,15 @@
 //                            the same block's body and ReLU run as layers of their own
 //                            (parts_ms), in turn: overhead_% = (block − parts) / block is
 //                            what the Residual container costs
-//   Depthwise/grouped        Conv2D(64, 64, 3×3, groups 64) on (64, 64, 28, 28)
-//   Depthwise/separate       the same as 64 Conv2D(1, 1, 3×3) on the 64 channels, each
-//                            on its own (N, 1, 28, 28) input (the slicing not timed),
-//                            with Auto (which picks the depthwise kernel for 1 → 1)
-//   Depthwise/separate_im2col  the same on im2col + GEMM, as a framework without a
-//                            depthwise kernel runs each group
+//   Depthwise                Conv2D(64, 64, 3×3, groups 64) on (64, 64, 28, 28)
+//                            (grouped_ms), against the same work as 64 Conv2D(1, 1, 3×3)
+//                            on the 64 channels, each on its own (N, 1, 28, 28) input
+//                            (the slicing not timed), with Auto (separate_ms: it picks
+//                            the depthwise loops for the backward passes of 1 → 1) and
+//                            on im2col + GEMM (separate_im2col_ms: as a framework
+//                            without depthwise loops runs each group); the three in turn,
+//                            each timed on its own as in Residual, and the ratios
+//                            x_separate and x_im2col (how many times faster grouped is)
 //   Separable/block          MobileNet's block: depthwise 3×3 + BN + ReLU, pointwise 1×1
 //                            64→128 + BN + ReLU, on (64, 64, 28, 28)
 //   Separable/full3x3        one Conv2D(64, 128, 3×3) + BN + ReLU on the same input
@@ -95,26 +98,53 @@ void BM_Residual(benchmark::State& state, StageShape s) {
 
 constexpr std::size_t kDwN = 64, kDwC = 64, kDwH = 28;
 
-void BM_DepthwiseGrouped(benchmark::State& state) {
-  Conv2D conv(kDwC, kDwC, 3, {.padding = 1, .groups = kDwC});
-  const Tensor x = uniform({kDwN, kDwC, kDwH, kDwH}, 1), dy = uniform({kDwN, kDwC, kDwH, kDwH}, 2);
-  step(conv, x, dy);
-  state.SetLabel(conv.name_for(shape_of(x)));
-  for (auto _ : state) step(conv, x, dy);
-}
-
-void BM_DepthwiseSeparate(benchmark::State& state, ConvAlgo algo) {
+// The 64 one-channel layers of the separate runs, each on its own input.
+struct Separate {
   std::vector<Conv2D> convs;
   std::vector<Tensor> xs, dys;
-  for (std::size_t c = 0; c < kDwC; ++c) {
-    convs.emplace_back(1, 1, 3, Conv2DOptions{.padding = 1, .algo = algo});
-    xs.push_back(uniform({kDwN, 1, kDwH, kDwH}, 10 + c));
-    dys.push_back(uniform({kDwN, 1, kDwH, kDwH}, 100 + c));
+  explicit Separate(ConvAlgo algo) {
+    for (std::size_t c = 0; c < kDwC; ++c) {
+      convs.emplace_back(1, 1, 3, Conv2DOptions{.padding = 1, .algo = algo});
+      xs.push_back(uniform({kDwN, 1, kDwH, kDwH}, 10 + c));
+      dys.push_back(uniform({kDwN, 1, kDwH, kDwH}, 100 + c));
+    }
   }
-  for (std::size_t c = 0; c < kDwC; ++c) step(convs[c], xs[c], dys[c]);
-  state.SetLabel(convs[0].name_for(shape_of(xs[0])));
-  for (auto _ : state)
-    for (std::size_t c = 0; c < kDwC; ++c) step(convs[c], xs[c], dys[c]);
+  void step() {
+    for (std::size_t c = 0; c < kDwC; ++c) ::step(convs[c], xs[c], dys[c]);
+  }
+};
+
+void BM_Depthwise(benchmark::State& state) {
+  Conv2D grouped(kDwC, kDwC, 3, {.padding = 1, .groups = kDwC});
+  const Tensor x = uniform({kDwN, kDwC, kDwH, kDwH}, 1), dy = uniform({kDwN, kDwC, kDwH, kDwH}, 2);
+  Separate separate(ConvAlgo::Auto), im2col(ConvAlgo::Im2colGemm);
+  step(grouped, x, dy);
+  separate.step();
+  im2col.step();
+  state.SetLabel(grouped.name_for(shape_of(x)) + " vs 64 x " +
+                 separate.convs[0].name_for(shape_of(separate.xs[0])));
+  using clock = std::chrono::steady_clock;
+  clock::duration t_grouped{}, t_separate{}, t_im2col{};
+  for (auto _ : state) {
+    const auto t0 = clock::now();
+    step(grouped, x, dy);
+    const auto t1 = clock::now();
+    separate.step();
+    const auto t2 = clock::now();
+    im2col.step();
+    t_im2col += clock::now() - t2;
+    t_separate += t2 - t1;
+    t_grouped += t1 - t0;
+  }
+  const double n = static_cast<double>(state.iterations());
+  const auto ms = [&](clock::duration d) {
+    return std::chrono::duration<double, std::milli>(d).count() / n;
+  };
+  state.counters["grouped_ms"] = ms(t_grouped);
+  state.counters["separate_ms"] = ms(t_separate);
+  state.counters["separate_im2col_ms"] = ms(t_im2col);
+  state.counters["x_separate"] = ms(t_separate) / ms(t_grouped);
+  state.counters["x_im2col"] = ms(t_im2col) / ms(t_grouped);
 }
 
 void BM_SeparableBlock(benchmark::State& state) {
@@ -148,14 +178,7 @@ int main(int argc, char** argv) {
         ->Unit(benchmark::kMillisecond)
         ->UseRealTime();
   }
-  benchmark::RegisterBenchmark("Depthwise/grouped", BM_DepthwiseGrouped)
-      ->Unit(benchmark::kMillisecond)
-      ->UseRealTime();
-  benchmark::RegisterBenchmark("Depthwise/separate", BM_DepthwiseSeparate, ConvAlgo::Auto)
-      ->Unit(benchmark::kMillisecond)
-      ->UseRealTime();
-  benchmark::RegisterBenchmark("Depthwise/separate_im2col", BM_DepthwiseSeparate,
-                               ConvAlgo::Im2colGemm)
+  benchmark::RegisterBenchmark("Depthwise", BM_Depthwise)
       ->Unit(benchmark::kMillisecond)
       ->UseRealTime();
   benchmark::RegisterBenchmark("Separable/block", BM_SeparableBlock)

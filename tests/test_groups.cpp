@@ -151,6 +151,79 @@ TEST(GroupedConv, EveryAlgorithmMatchesPerGroupReference) {
   EXPECT_GE(checked, 2 * 16 * 2);  // direct and im2col on every case, depthwise on some
 }
 
+// Both backward passes at once (a layer's backward when Depthwise runs both) give the
+// bits of the two passes one after another: dx, and dw and db added into values already
+// there, with and without a bias, on 1, 2 and 3 threads (runs of 22, 22 and 20 of 64
+// channels; 3, 3 and 2 of 8), and on the geometries that fall back to the two passes.
+TEST(GroupedConv, DepthwiseBackwardAtOnceEqualsTheTwoPasses) {
+  std::vector<Case> cases(std::begin(kCases), std::end(kCases));
+  cases.push_back({3, 8, 7, 5, 16, 3, 3, 1, 1, 1, 8});
+  int fused = 0;
+  for (const Case& c : cases) {
+    const ConvGeom g = geom(c);
+    if (!conv_algo_eligible(ConvAlgo::Depthwise, g)) continue;
+    const auto x = random_vec(g.N * g.C * g.H * g.W, 5);
+    const auto w = random_vec(g.weight_numel(), 6);
+    const auto dy = random_vec(g.N * g.K * g.OH * g.OW, 7);
+    const auto dw0 = random_vec(g.weight_numel(), 8);
+    const auto db0 = random_vec(g.K, 9);
+    for (int threads : {1, 2, 3}) {
+      set_num_threads(threads);
+      for (bool bias : {true, false}) {
+        const std::string what = describe(g) + " threads " + std::to_string(threads) +
+                                 (bias ? " with bias" : " without bias");
+        std::vector<float> dx1(g.N * g.C * g.H * g.W, 5.0f), dw1 = dw0, db1 = db0;
+        std::vector<float> dx2(dx1.size(), -5.0f), dw2 = dw0, db2 = db0;
+        ConvWorkspace ws;
+        const ConvTensors one{.x = x.data(), .w = w.data(), .dy = dy.data(), .dx = dx1.data(),
+                              .dw = dw1.data(), .db = bias ? db1.data() : nullptr};
+        conv2d_run(ConvAlgo::Depthwise, ConvPass::BackwardWeights, g, one, ws);
+        conv2d_run(ConvAlgo::Depthwise, ConvPass::BackwardData, g, one, ws);
+        const ConvTensors both{.x = x.data(), .w = w.data(), .dy = dy.data(), .dx = dx2.data(),
+                               .dw = dw2.data(), .db = bias ? db2.data() : nullptr};
+        conv2d_run_backward(ConvAlgo::Depthwise, ConvAlgo::Depthwise, g, both, ws);
+        ASSERT_EQ(dx2, dx1) << what << " dx";
+        ASSERT_EQ(dw2, dw1) << what << " dw";
+        ASSERT_EQ(db2, db1) << what << " db";
+      }
+      const std::size_t run = (g.C + std::size_t(threads) - 1) / std::size_t(threads);
+      if (g.KH == 3 && g.KW == 3 && g.stride == 1 && g.padding == 1 && g.dilation == 1 &&
+          g.C >= std::size_t(threads) && 8 * run * std::size_t(threads) <= 9 * g.C)
+        ++fused;
+    }
+  }
+  set_num_threads(2);
+  EXPECT_GE(fused, 10);
+}
+
+// conv2d_run_backward checks what conv2d_run checks, and runs backward-data only when
+// dx is given.
+TEST(GroupedConv, BackwardAtOnceChecksItsPointers) {
+  const ConvGeom g = ConvGeom::make(2, 4, 6, 6, 4, 3, 3, 1, 1).grouped(4);
+  const auto x = random_vec(g.N * g.C * 36, 1), w = random_vec(g.weight_numel(), 2),
+             dy = random_vec(g.N * g.K * 36, 3);
+  std::vector<float> dx(x.size(), 7.0f), dw(g.weight_numel(), 0.0f);
+  ConvWorkspace ws;
+  expect_error_naming(
+      [&] {
+        conv2d_run_backward(ConvAlgo::Depthwise, ConvAlgo::Depthwise, g,
+                            {.x = x.data(), .w = w.data(), .dy = dy.data(), .dx = dx.data()},
+                            ws, "layer L");
+      },
+      {"layer L", "dw", "null"});
+  expect_error_naming(
+      [&] {
+        conv2d_run_backward(ConvAlgo::Depthwise, ConvAlgo::Depthwise, g,
+                            {.x = x.data(), .dy = dy.data(), .dx = dx.data(), .dw = dw.data()},
+                            ws, "layer L");
+      },
+      {"layer L", "w", "null"});
+  conv2d_run_backward(ConvAlgo::Depthwise, ConvAlgo::Depthwise, g,
+                      {.x = x.data(), .w = w.data(), .dy = dy.data(), .dw = dw.data()}, ws);
+  EXPECT_EQ(dx, std::vector<float>(x.size(), 7.0f));  // no dx asked for: left alone
+  EXPECT_NE(dw, std::vector<float>(g.weight_numel(), 0.0f));
+}
+
 TEST(GroupedConv, EligibilityAndAutoTakesDepthwise) {
   const ConvGeom dw = ConvGeom::make(2, 8, 9, 9, 16, 3, 3, 1, 1).grouped(8);
   const ConvGeom two = ConvGeom::make(2, 8, 9, 9, 16, 3, 3, 1, 1).grouped(2);
