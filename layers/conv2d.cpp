@@ -69,8 +69,10 @@ void Conv2D::backward_impl(const Tensor& dy, Tensor* dx) {
   t.dy = dy.data();
   t.dw = dweight_.data();
   t.db = s_.bias ? dbias_.data() : nullptr;
-  if (dx) t.dx = dx->data();
-  conv2d_run_backward(p[1].algo, p[2].algo, g, t, ws, name());
+  run(2, g, t, p, ws);
+  if (!dx) return;
+  t.dx = dx->data();
+  run(1, g, t, p, ws);
 }
 
 }  // namespace minicnn

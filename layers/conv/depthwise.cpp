@@ -622,26 +622,6 @@ std::size_t chunk_planes(std::size_t planes, std::size_t work) {
   return std::max<std::size_t>(1, (planes + chunks - 1) / chunks);
 }
 
-// The kernels turned by 180°: the transposed "same" convolution is the "same"
-// convolution with them.
-std::vector<float> turned(const ConvGeom& g, const float* w) {
-  const std::size_t KK = g.KH * g.KW;
-  std::vector<float> wt(g.K * KK);
-  for (std::size_t k = 0; k < g.K; ++k)
-    for (std::size_t t = 0; t < KK; ++t) wt[k * KK + t] = w[k * KK + KK - 1 - t];
-  return wt;
-}
-
-// dw and db of kernels [k0, k1) += their sums (10 a kernel: nine taps and the bias).
-void add_sums(const std::vector<double>& sums, std::size_t k0, std::size_t k1, float* dw,
-              float* db) {
-  for (std::size_t k = k0; k < k1; ++k) {
-    const double* s = sums.data() + (k - k0) * 10;
-    for (std::size_t t = 0; t < 9; ++t) dw[k * 9 + t] += static_cast<float>(s[t]);
-    if (db) db[k] += static_cast<float>(s[9]);
-  }
-}
-
 // The loops index x and w as one input channel per group: anything else would read
 // past them.
 void check_depthwise(const ConvGeom& g, const char* who) {
@@ -691,7 +671,11 @@ void conv2d_depthwise_backward_data(const ConvGeom& g, const float* dy, const fl
   const Plane q(g);
   const std::size_t M = g.K / g.C, HW = g.H * g.W, P = g.OH * g.OW, KK = g.KH * g.KW;
   if (same_three(g)) {
-    const std::vector<float> wt = turned(g, w);
+    // The kernels turned by 180°: the transposed "same" convolution is the "same"
+    // convolution with them.
+    std::vector<float> wt(g.K * KK);
+    for (std::size_t k = 0; k < g.K; ++k)
+      for (std::size_t t = 0; t < KK; ++t) wt[k * KK + t] = w[k * KK + KK - 1 - t];
     const SameFns fns = same_fns();
     const std::size_t scratch = Bands(q).scratch();
     const std::size_t work = g.N * g.K * P * KK;
@@ -750,7 +734,11 @@ void conv2d_depthwise_backward_weights(const ConvGeom& g, const float* x, const 
           fns.weights(q, Index(kb - ka), x + (n * g.C + u / parts) * HW,
                       dy + (n * g.K + ka) * P, sums.data() + (ka - k0) * 10, buf);
         }
-      add_sums(sums, k0, k1, dw, db);
+      for (std::size_t k = k0; k < k1; ++k) {
+        const double* s = sums.data() + (k - k0) * 10;
+        for (std::size_t t = 0; t < KK; ++t) dw[k * KK + t] += static_cast<float>(s[t]);
+        if (db) db[k] += static_cast<float>(s[9]);
+      }
     }, work);
     return;
   }
@@ -792,42 +780,6 @@ void conv2d_depthwise_backward_weights(const ConvGeom& g, const float* x, const 
     for (std::size_t t = 0; t < KK; ++t) dw[k * KK + t] += static_cast<float>(sums[t]);
     if (db) db[k] += static_cast<float>(bias_sum);
   }, g.N * g.K * P * KK);
-}
-
-void conv2d_depthwise_backward(const ConvGeom& g, const float* x, const float* dy,
-                               const float* w, float* dx, float* dw, float* db) {
-  check_depthwise(g, "conv2d_depthwise_backward");
-  const std::size_t M = g.K / g.C, HW = g.H * g.W, P = g.OH * g.OW;
-  const std::size_t work = g.N * g.K * P * 9;
-  const std::size_t T = same_three(g) ? std::size_t(threads_for(work)) : 0;
-  // Runs of whole channels, one a thread: fewer channels than threads would leave one
-  // idle, and runs that differ by more than an eighth wait on the longest.
-  const std::size_t run = T ? (g.C + T - 1) / T : 0;
-  if (!T || g.C < T || 8 * run * T > 9 * g.C) {
-    conv2d_depthwise_backward_weights(g, x, dy, dw, db);
-    conv2d_depthwise_backward_data(g, dy, w, dx);
-    return;
-  }
-  // Per channel and image: its M planes of dy framed for dx, then x framed for dw and db
-  // against the same planes of dy, still in the cache. Each kernel's sums run over the
-  // images in order, as in conv2d_depthwise_backward_weights.
-  const Plane q(g);
-  const std::vector<float> wt = turned(g, w);
-  const SameFns fns = same_fns();
-  const std::size_t scratch = Bands(q).scratch();
-  for_chunks(g.C, run, [&](std::size_t c0, std::size_t c1) {
-    float* buf = band_scratch(scratch);
-    const std::size_t k0 = c0 * M, k1 = c1 * M;
-    std::vector<double> sums((k1 - k0) * 10, 0.0);
-    for (std::size_t n = 0; n < g.N; ++n)
-      for (std::size_t c = c0; c < c1; ++c) {
-        const std::size_t k = c * M;
-        const float* dyp = dy + (n * g.K + k) * P;
-        fns.data(q, Index(M), dyp, wt.data() + k * 9, dx + (n * g.C + c) * HW, buf);
-        fns.weights(q, Index(M), x + (n * g.C + c) * HW, dyp, sums.data() + (k - k0) * 10, buf);
-      }
-    add_sums(sums, k0, k1, dw, db);
-  }, work);
 }
 
 }  // namespace minicnn

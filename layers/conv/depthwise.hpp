@@ -35,12 +35,4 @@ void conv2d_depthwise_backward_data(const ConvGeom& g, const float* dy, const fl
 void conv2d_depthwise_backward_weights(const ConvGeom& g, const float* x, const float* dy,
                                        float* dw, float* db);
 
-// Both backward passes at once: dx overwritten as conv2d_depthwise_backward_data writes
-// it, dw and db (db may be null) added into as conv2d_depthwise_backward_weights adds,
-// with the same bits. For the "same" 3×3 with at least as many channels as threads,
-// each thread takes a run of channels and reads every plane of dy once for both (the
-// two passes read it twice); any other geometry runs the two passes one after another.
-void conv2d_depthwise_backward(const ConvGeom& g, const float* x, const float* dy,
-                               const float* w, float* dx, float* dw, float* db);
-
 }  // namespace minicnn

@@ -97,11 +97,8 @@ std::size_t conv_workspace_bytes(ConvAlgo a, const ConvGeom& g, ConvPass pass, i
   }
 }
 
-namespace {
-
-// conv2d_run's checks: an algorithm that can run g, and the pointers the pass needs.
-void check_run(ConvAlgo algo, ConvPass pass, const ConvGeom& g, const ConvTensors& t,
-               const std::string& who) {
+void conv2d_run(ConvAlgo algo, ConvPass pass, const ConvGeom& g, const ConvTensors& t,
+                ConvWorkspace& ws, const std::string& who) {
   if (algo == ConvAlgo::Auto)
     throw Error(who + ": conv2d_run needs an algorithm, got auto (choose one with conv_select)");
   if (algo == ConvAlgo::FFT) check_fft_geom(g, who);
@@ -129,13 +126,6 @@ void check_run(ConvAlgo algo, ConvPass pass, const ConvGeom& g, const ConvTensor
       need(t.dw, "dw", algo, pass, who);
       break;
   }
-}
-
-}  // namespace
-
-void conv2d_run(ConvAlgo algo, ConvPass pass, const ConvGeom& g, const ConvTensors& t,
-                ConvWorkspace& ws, const std::string& who) {
-  check_run(algo, pass, g, t, who);
   // A transform mixes every value of a plane (FFT) or a tile (Winograd): one NaN or Inf
   // in the inputs would spread over the whole plane or tile of the output. When what such
   // a pass wrote is not all finite, the pass runs again by im2col, which takes the NaN
@@ -161,18 +151,6 @@ void conv2d_run(ConvAlgo algo, ConvPass pass, const ConvGeom& g, const ConvTenso
     algo = ConvAlgo::Im2colGemm;
   }
   run_algorithm(algo, pass, g, t, ws);
-}
-
-void conv2d_run_backward(ConvAlgo data_algo, ConvAlgo weights_algo, const ConvGeom& g,
-                         const ConvTensors& t, ConvWorkspace& ws, const std::string& who) {
-  if (t.dx && data_algo == ConvAlgo::Depthwise && weights_algo == ConvAlgo::Depthwise) {
-    check_run(ConvAlgo::Depthwise, ConvPass::BackwardWeights, g, t, who);
-    check_run(ConvAlgo::Depthwise, ConvPass::BackwardData, g, t, who);
-    conv2d_depthwise_backward(g, t.x, t.dy, t.w, t.dx, t.dw, t.db);
-    return;
-  }
-  conv2d_run(weights_algo, ConvPass::BackwardWeights, g, t, ws, who);
-  if (t.dx) conv2d_run(data_algo, ConvPass::BackwardData, g, t, ws, who);
 }
 
 }  // namespace minicnn

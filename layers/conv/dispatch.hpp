@@ -59,11 +59,5 @@ std::size_t conv_workspace_bytes(ConvAlgo a, const ConvGeom& g, ConvPass pass, i
 // or a pointer the pass needs is null.
 void conv2d_run(ConvAlgo algo, ConvPass pass, const ConvGeom& g, const ConvTensors& t,
                 ConvWorkspace& ws, const std::string& who = "conv2d_run");
-// Both backward passes of a layer: backward-weights by weights_algo, then, when t.dx is
-// not null, backward-data by data_algo, with conv2d_run's checks and results. Depthwise
-// for both runs them as one (conv2d_depthwise_backward: dy read once for both).
-void conv2d_run_backward(ConvAlgo data_algo, ConvAlgo weights_algo, const ConvGeom& g,
-                         const ConvTensors& t, ConvWorkspace& ws,
-                         const std::string& who = "conv2d_run_backward");
 
 }  // namespace minicnn
