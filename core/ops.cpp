@@ -130,6 +130,24 @@ MINICNN_SIMD_CLONES void add_run(float* a, const float* b, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) a[i] += b[i];
 }
 
+MINICNN_SIMD_CLONES void add_relu_run(float* a, const float* b, unsigned char* on,
+                                      std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const float t = a[i] + b[i];
+    a[i] = std::max(t, 0.0f);
+    on[i] = t > 0.0f ? 1 : 0;
+  }
+}
+
+MINICNN_SIMD_CLONES void mask_grad_run(const float* dy, const unsigned char* on, float* dx,
+                                       std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {  // both loaded before the select, as in relu_grad_run
+    const float g = dy[i];
+    const unsigned char m = on[i];
+    dx[i] = m != 0 ? g : 0.0f;
+  }
+}
+
 void add_bias(float* y, const float* b, std::size_t N, std::size_t K, std::size_t P) {
   parallel_for(N * K, [&](std::size_t i) {
     const float bk = b[i % K];

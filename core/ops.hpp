@@ -31,10 +31,15 @@ void relu_masked_sums_to_double(const float* a, const float* b, std::size_t n, f
 //   relu_run:       y = max(x, 0), a NaN staying NaN (y may be x)
 //   relu_grad_run:  dx = dy where x > 0, else 0
 //   add_run:        a += b
+//   add_relu_run:   a = max(a + b, 0) as add_run then relu_run give it, and on[i] = 1
+//                   where a + b > 0, else 0 (the ReLU's gradient mask: a byte a value)
+//   mask_grad_run:  dx = dy where on, else 0 (relu_grad_run's result from that mask)
 bool all_finite_run(const float* p, std::size_t n);
 void relu_run(const float* x, float* y, std::size_t n);
 void relu_grad_run(const float* dy, const float* x, float* dx, std::size_t n);
 void add_run(float* a, const float* b, std::size_t n);
+void add_relu_run(float* a, const float* b, unsigned char* on, std::size_t n);
+void mask_grad_run(const float* dy, const unsigned char* on, float* dx, std::size_t n);
 // y[n,k,:] += b[k]
 void add_bias(float* y, const float* b, std::size_t N, std::size_t K, std::size_t P);
 // y = x·Wᵀ + b  ⇒  db[k] += Σ_n Σ_p dy[n,k,p], summed in double per channel.

@@ -1,6 +1,9 @@
 #include "residual.hpp"
 
 #include <algorithm>
+#include <typeinfo>
+
+#include "activation.hpp"
 
 #include "../core/ops.hpp"
 #include "../core/parallel.hpp"
@@ -73,21 +76,56 @@ Tensor Residual::forward_impl(const Tensor& x) { return run_forward(x, nullptr);
 
 Tensor Residual::forward_owned_impl(Tensor&& x) { return run_forward(x, &x); }
 
+bool Residual::fuses_relu() const {
+  return act_ && typeid(*children_.back().layer) == typeid(ReLU);
+}
+
 Tensor Residual::run_forward(const Tensor& x, Tensor* owned) {
   output_shape(shape_of(x));  // both branches' shapes, named, before any work
   Tensor s = children_[0].layer->forward(x);
-  if (shortcut_) {
-    add_into(s, owned ? children_[1].layer->forward(std::move(*owned)) : children_[1].layer->forward(x));
-  } else {
-    add_into(s, x);
+  Tensor short_y;
+  if (shortcut_)
+    short_y = owned ? children_[1].layer->forward(std::move(*owned)) : children_[1].layer->forward(x);
+  const Tensor& b = shortcut_ ? short_y : x;
+  if (fuses_relu()) {
+    // The sum and the ReLU in one pass over s, which becomes y; in training the ReLU's
+    // gradient mask is kept (a byte a value) where the ReLU would keep the sum.
+    if (training_) {
+      relu_fused_ = true;
+      relu_on_.resize(s.size());
+    }
+    float* ps = s.data();
+    const float* pb = b.data();
+    unsigned char* on = training_ ? relu_on_.data() : nullptr;
+    parallel_runs(s.size(), [&](std::size_t i0, std::size_t i1) {
+      if (on) {
+        add_relu_run(ps + i0, pb + i0, on + i0, i1 - i0);
+      } else {
+        add_run(ps + i0, pb + i0, i1 - i0);
+        relu_run(ps + i0, ps + i0, i1 - i0);
+      }
+    });
+    return s;
   }
+  if (training_) relu_fused_ = false;
+  add_into(s, b);
   if (!act_) return s;
   return children_.back().layer->forward(std::move(s));
 }
 
 void Residual::backward_impl(const Tensor& dy, Tensor* dx) {
   InputGrad ds_act;
-  if (act_) ds_act = children_.back().layer->backward(dy);
+  if (relu_fused_) {
+    ds_act = Tensor::from_shape(dy.shape());
+    const float* pdy = dy.data();
+    const unsigned char* on = relu_on_.data();
+    float* pds = ds_act->data();
+    parallel_runs(dy.size(), [&](std::size_t i0, std::size_t i1) {
+      mask_grad_run(pdy + i0, on + i0, pds + i0, i1 - i0);
+    });
+  } else if (act_) {
+    ds_act = children_.back().layer->backward(dy);
+  }
   const Tensor& ds = act_ ? *ds_act : dy;
   InputGrad d_body = children_[0].layer->backward(ds);
   if (!dx) {

@@ -23,6 +23,13 @@
 //
 // Input gradient: the body and the shortcut compute theirs when the block's is wanted
 // (set_needs_input_grad); the activation always does.
+//
+// With a ReLU as the activation (exactly minicnn's ReLU, not a class derived from it) the
+// sum and the ReLU are one pass over the body's output, which becomes y, and backward
+// takes the ReLU's gradient from a mask of a byte a value kept by the block: the same
+// bits as the two run one after the other, one pass and a quarter of the ReLU's saved
+// tensor less. The ReLU stays a child (names, summary, export) whose own forward and
+// backward are skipped. In eval mode the block writes nothing of its own.
 #pragma once
 
 #include <concepts>
@@ -89,7 +96,11 @@ class Residual : public Container {
  private:
   // forward_impl's work; `owned` is x when the caller gave it up, else null.
   Tensor run_forward(const Tensor& x, Tensor* owned);
+  // The activation is minicnn's ReLU, which the block runs itself.
+  bool fuses_relu() const;
   bool shortcut_, act_;
+  bool relu_fused_ = false;  // the last training forward ran the ReLU itself
+  std::vector<unsigned char> relu_on_;  // its mask: 1 where the sum was > 0
 };
 
 }  // namespace minicnn

@@ -3,7 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
+#include <limits>
+#include <tuple>
 #include <map>
 #include <string>
 #include <vector>
@@ -80,6 +83,74 @@ TEST(Residual, NestedBasicBlocksGradientCheck) {
   net.add("layer1", std::move(layer1));
   // Batch norm in training mode mixes the batch: a smooth function all the same.
   expect_gradcheck(net, {2, 2, 5, 4}, {.eps = 1e-2, .tolerance = 2e-2});
+}
+
+// A ReLU of a class derived from minicnn's: the block runs it as a layer of its own.
+class OwnReLU : public ReLU {};
+
+// Residual(body, shortcut, ReLU) runs the sum and the ReLU itself; the same block with
+// the ReLU as a layer of its own (OwnReLU) must give the same bits: y in training and
+// eval mode, dx and every parameter's gradient, over two steps.
+void expect_fused_relu_same_bits(Residual& fused, Residual& plain, const Tensor& x,
+                                 const Tensor& dy) {
+  std::vector<Parameter> pf = fused.parameters(), pp = plain.parameters();
+  ASSERT_EQ(pf.size(), pp.size());
+  for (std::size_t i = 0; i < pf.size(); ++i) *pp[i].value = *pf[i].value;
+  for (int step = 0; step < 2; ++step) {
+    fused.zero_grad();
+    plain.zero_grad();
+    const Tensor yf = fused.forward(x), yp = plain.forward(x);
+    EXPECT_TRUE(same_bits(yf, yp)) << "y, step " << step;
+    const Tensor dxf = fused.backward(dy).value(), dxp = plain.backward(dy).value();
+    EXPECT_TRUE(same_bits(dxf, dxp)) << "dx, step " << step;
+    for (std::size_t i = 0; i < pf.size(); ++i)
+      EXPECT_TRUE(same_bits(*pf[i].grad, *pp[i].grad)) << pf[i].name << ", step " << step;
+  }
+  fused.set_training(false);
+  plain.set_training(false);
+  EXPECT_TRUE(same_bits(fused.forward(x), plain.forward(x))) << "eval";
+  fused.set_training(true);
+  plain.set_training(true);
+}
+
+TEST(Residual, ReluAfterTheSumGivesTheSameBitsAsTheLayer) {
+  // An empty body and the identity: the sum is 2x, so x picks what the ReLU meets: a
+  // NaN, an Inf of each sign, zero at the kink, -0, the smallest subnormal, 1, -1.
+  const float inf = std::numeric_limits<float>::infinity();
+  Tensor x = Tensor{{std::nanf(""), inf, -inf, 0.0f, -0.0f,
+                     std::numeric_limits<float>::denorm_min(), 1.0f, -1.0f}};
+  const Tensor dy = random_tensor({1, 8}, 3);
+  Residual fused(Sequential{}, Sequential{}, ReLU());
+  Residual plain(Sequential{}, Sequential{}, OwnReLU());
+  fused.set_needs_input_grad(true);
+  plain.set_needs_input_grad(true);
+  expect_fused_relu_same_bits(fused, plain, x, dy);
+  // BasicBlocks with the identity (batch 1, odd planes) and with a projection.
+  for (const auto& [in, out, stride, shape] :
+       std::vector<std::tuple<std::size_t, std::size_t, std::size_t, Shape>>{
+           {3, 3, 1, {1, 3, 7, 5}}, {2, 4, 2, {3, 2, 9, 6}}}) {
+    SCOPED_TRACE(to_string(shape));
+    Residual a = basic_block(in, out, stride);
+    // The same block with its ReLU after the sum as a layer of its own.
+    Residual plain_block = [&] {
+      Sequential body;
+      body.add("conv1", Conv2D(in, out, 3, {.stride = stride, .padding = 1, .bias = false}));
+      body.add("bn1", BatchNorm2D(out));
+      body.add("relu", ReLU());
+      body.add("conv2", Conv2D(out, out, 3, {.padding = 1, .bias = false}));
+      body.add("bn2", BatchNorm2D(out));
+      if (stride == 1 && in == out) return Residual(own(std::move(body)), nullptr, own(OwnReLU()));
+      Sequential down;
+      down.add(Conv2D(in, out, 1, {.stride = stride, .bias = false}));
+      down.add(BatchNorm2D(out));
+      return Residual(std::move(body), std::move(down), OwnReLU());
+    }();
+    a.set_needs_input_grad(true);
+    plain_block.set_needs_input_grad(true);
+    const Tensor xb = random_tensor(shape, 4);
+    const Tensor dyb = random_tensor(a.output_shape(shape), 5);
+    expect_fused_relu_same_bits(a, plain_block, xb, dyb);
+  }
 }
 
 TEST(Residual, KeysAreTorchvisions) {

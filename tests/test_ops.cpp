@@ -88,6 +88,30 @@ TEST(Ops, ElementwiseRunsAreThePlainLoopsBitForBit) {
   }
 }
 
+// The sum and the ReLU in one pass (Residual's) give add_run's then relu_run's bits, and
+// its mask gives relu_grad_run's gradient of that sum.
+TEST(Ops, AddReluRunIsAddThenReluBitForBit) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  for (std::size_t n : kLengths) {
+    std::vector<float> a = values(n, 5 + n), b = values(n, 6 + n), dy = values(n, 7 + n);
+    if (n > 3) a[n / 2] = nan, a[n - 1] = -0.0f, b[n - 1] = -0.0f, a[0] = inf, b[0] = -inf,
+               b[1] = -a[1];  // NaN from Inf − Inf; -0 + -0; an exact zero at the kink
+    std::vector<float> fused = a, sum = a, y(n), want(n), got(n);
+    std::vector<unsigned char> on(n, 7);
+    add_relu_run(fused.data(), b.data(), on.data(), n);
+    add_run(sum.data(), b.data(), n);
+    relu_run(sum.data(), y.data(), n);
+    relu_grad_run(dy.data(), sum.data(), want.data(), n);
+    mask_grad_run(dy.data(), on.data(), got.data(), n);
+    for (std::size_t i = 0; i < n; ++i) {
+      EXPECT_TRUE(same(fused[i], y[i]) || (std::isnan(fused[i]) && std::isnan(y[i]))) << n << " " << i;
+      EXPECT_EQ(on[i], sum[i] > 0.0f ? 1 : 0) << n << " " << i;
+      EXPECT_TRUE(same(got[i], want[i])) << n << " " << i;
+    }
+  }
+}
+
 TEST(Ops, AllFiniteFindsNaNAndInfAnywhere) {
   for (std::size_t n : kLengths) {
     if (n == 0) {
