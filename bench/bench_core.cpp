@@ -1,7 +1,8 @@
 // The roofline every later figure is compared to: sgemm GFLOP/s at square sizes, and
 // im2col throughput in bytes of columns written per second. And one model serving
 // threads: LeNet's batch-1 eval forward from one or two threads sharing the model. And
-// the augmentation of a training batch.
+// the augmentation of a training batch. And BatchNorm2D + ReLU, and a Residual's sum +
+// ReLU, each run as one layer and as two.
 #include <minicnn/minicnn.hpp>
 
 #include <benchmark/benchmark.h>
@@ -112,6 +113,38 @@ void BM_BatchNormRelu(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_BatchNormRelu)
+    ->ArgNames({"C", "H", "fused"})
+    ->ArgsProduct({{16}, {28}, {0, 1}})
+    ->Args({32, 14, 0})
+    ->Args({32, 14, 1})
+    ->Args({64, 7, 0})
+    ->Args({64, 7, 1})
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+
+// A Residual's sum and the ReLU after it, forward and backward, on the ResNet-20 stage
+// shapes: the block running the ReLU itself (fused: /1), and with a ReLU of a derived
+// class, which it runs as a layer of its own (/0). The body and shortcut are the
+// identity, so that what is timed is the sum, the ReLU and their gradients.
+class LayerReLU : public ReLU {};
+void BM_ResidualRelu(benchmark::State& state) {
+  const auto C = static_cast<std::size_t>(state.range(0));
+  const auto H = static_cast<std::size_t>(state.range(1));
+  set_num_threads(2);
+  Residual block = state.range(2) != 0 ? Residual(Sequential{}, Sequential{}, ReLU())
+                                       : Residual(Sequential{}, Sequential{}, LayerReLU());
+  block.set_needs_input_grad(true);
+  Tensor x = Tensor::from_shape({64, C, H, H});
+  Rng rng(4);
+  for (float& v : x) v = rng.uniform(-1, 1);
+  const Tensor dy = x * 0.5f;
+  for (auto _ : state) {
+    Tensor in = x;  // (the copy is timed in both)
+    benchmark::DoNotOptimize(block.forward(std::move(in)).data());
+    benchmark::DoNotOptimize(block.backward(dy).value().data());
+  }
+}
+BENCHMARK(BM_ResidualRelu)
     ->ArgNames({"C", "H", "fused"})
     ->ArgsProduct({{16}, {28}, {0, 1}})
     ->Args({32, 14, 0})
