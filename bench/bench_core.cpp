@@ -7,6 +7,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include <utility>
 #include <vector>
 
 #include "../examples/lenet.hpp"
@@ -56,6 +57,23 @@ BENCHMARK(BM_Im2col)
     ->Args({3, 227, 11})
     ->Unit(benchmark::kMicrosecond);
 
+// The ResNet-20 stage shapes (C, H) = (16, 28), (32, 14), (64, 7) of a pair of layers run
+// as one (fused 1) and as two (fused 0).
+void stage_shapes_fused_or_not(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"C", "H", "fused"});
+  for (const auto& [C, H] : {std::pair{16, 28}, std::pair{32, 14}, std::pair{64, 7}})
+    for (int fused : {0, 1}) b->Args({C, H, fused});
+  b->Unit(benchmark::kMicrosecond)->UseRealTime();
+}
+
+// A batch of 64 activations (64, C, H, H), uniform in [-1, 1].
+Tensor stage_batch(std::size_t C, std::size_t H, std::uint64_t seed) {
+  Tensor x = Tensor::from_shape({64, C, H, H});
+  Rng rng(seed);
+  for (float& v : x) v = rng.uniform(-1, 1);
+  return x;
+}
+
 // BatchNorm2D in training mode, forward then backward, on the activations of a ResNet-20's
 // stages at batch 64 (C, H): per-channel sums over N·H·W values each.
 void BM_BatchNorm2D(benchmark::State& state) {
@@ -64,10 +82,7 @@ void BM_BatchNorm2D(benchmark::State& state) {
   set_num_threads(2);
   BatchNorm2D bn(C);
   bn.set_training(true);
-  Tensor x = Tensor::from_shape({64, C, H, H});
-  Rng rng(3);
-  for (float& v : x) v = rng.uniform(-1, 1);
-  const Tensor dy = x * 0.5f;
+  const Tensor x = stage_batch(C, H, 3), dy = x * 0.5f;
   for (auto _ : state) {
     benchmark::DoNotOptimize(bn.forward(x).data());
     benchmark::DoNotOptimize(bn.backward(dy).value().data());
@@ -97,10 +112,7 @@ void BM_BatchNormRelu(benchmark::State& state) {
   pair.set_needs_input_grad(true);
   BatchNorm2D bn(C);
   ReLU relu;
-  Tensor x = Tensor::from_shape({64, C, H, H});
-  Rng rng(3);
-  for (float& v : x) v = rng.uniform(-1, 1);
-  const Tensor dy = x * 0.5f;
+  const Tensor x = stage_batch(C, H, 3), dy = x * 0.5f;
   for (auto _ : state) {
     Tensor in = x;  // (the copy is timed in both)
     if (fused) {
@@ -112,15 +124,7 @@ void BM_BatchNormRelu(benchmark::State& state) {
     }
   }
 }
-BENCHMARK(BM_BatchNormRelu)
-    ->ArgNames({"C", "H", "fused"})
-    ->ArgsProduct({{16}, {28}, {0, 1}})
-    ->Args({32, 14, 0})
-    ->Args({32, 14, 1})
-    ->Args({64, 7, 0})
-    ->Args({64, 7, 1})
-    ->Unit(benchmark::kMicrosecond)
-    ->UseRealTime();
+BENCHMARK(BM_BatchNormRelu)->Apply(stage_shapes_fused_or_not);
 
 // A Residual's sum and the ReLU after it, forward and backward, on the ResNet-20 stage
 // shapes: the block running the ReLU itself (fused: /1), and with a ReLU of a derived
@@ -134,25 +138,14 @@ void BM_ResidualRelu(benchmark::State& state) {
   Residual block = state.range(2) != 0 ? Residual(Sequential{}, Sequential{}, ReLU())
                                        : Residual(Sequential{}, Sequential{}, LayerReLU());
   block.set_needs_input_grad(true);
-  Tensor x = Tensor::from_shape({64, C, H, H});
-  Rng rng(4);
-  for (float& v : x) v = rng.uniform(-1, 1);
-  const Tensor dy = x * 0.5f;
+  const Tensor x = stage_batch(C, H, 4), dy = x * 0.5f;
   for (auto _ : state) {
     Tensor in = x;  // (the copy is timed in both)
     benchmark::DoNotOptimize(block.forward(std::move(in)).data());
     benchmark::DoNotOptimize(block.backward(dy).value().data());
   }
 }
-BENCHMARK(BM_ResidualRelu)
-    ->ArgNames({"C", "H", "fused"})
-    ->ArgsProduct({{16}, {28}, {0, 1}})
-    ->Args({32, 14, 0})
-    ->Args({32, 14, 1})
-    ->Args({64, 7, 0})
-    ->Args({64, 7, 1})
-    ->Unit(benchmark::kMicrosecond)
-    ->UseRealTime();
+BENCHMARK(BM_ResidualRelu)->Apply(stage_shapes_fused_or_not);
 
 // One LeNet in eval mode answering batch-1 requests, from `threads:` caller threads at
 // once, each forward given `omp` threads of minicnn's own (set_num_threads).

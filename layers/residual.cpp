@@ -90,10 +90,7 @@ Tensor Residual::run_forward(const Tensor& x, Tensor* owned) {
   if (fuses_relu()) {
     // The sum and the ReLU in one pass over s, which becomes y; in training the ReLU's
     // gradient mask is kept (a byte a value) where the ReLU would keep the sum.
-    if (training_) {
-      relu_fused_ = true;
-      relu_on_.resize(s.size());
-    }
+    if (training_) relu_on_.resize(s.size());
     float* ps = s.data();
     const float* pb = b.data();
     unsigned char* on = training_ ? relu_on_.data() : nullptr;
@@ -107,7 +104,6 @@ Tensor Residual::run_forward(const Tensor& x, Tensor* owned) {
     });
     return s;
   }
-  if (training_) relu_fused_ = false;
   add_into(s, b);
   if (!act_) return s;
   return children_.back().layer->forward(std::move(s));
@@ -115,7 +111,7 @@ Tensor Residual::run_forward(const Tensor& x, Tensor* owned) {
 
 void Residual::backward_impl(const Tensor& dy, Tensor* dx) {
   InputGrad ds_act;
-  if (relu_fused_) {
+  if (fuses_relu()) {  // the training forward before this one kept the mask
     ds_act = Tensor::from_shape(dy.shape());
     const float* pdy = dy.data();
     const unsigned char* on = relu_on_.data();

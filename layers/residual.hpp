@@ -99,8 +99,7 @@ class Residual : public Container {
   // The activation is minicnn's ReLU, which the block runs itself.
   bool fuses_relu() const;
   bool shortcut_, act_;
-  bool relu_fused_ = false;  // the last training forward ran the ReLU itself
-  std::vector<unsigned char> relu_on_;  // its mask: 1 where the sum was > 0
+  std::vector<unsigned char> relu_on_;  // when it does: 1 where the sum was > 0
 };
 
 }  // namespace minicnn

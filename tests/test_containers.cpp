@@ -25,7 +25,12 @@ std::vector<std::string> names_of(const std::vector<Parameter>& ps) {
   return names;
 }
 
-// torchvision's BasicBlock: conv1, bn1, relu, conv2, bn2 (+ downsample), ReLU after the sum.
+// A ReLU of a class derived from minicnn's: a Residual runs it as a layer of its own.
+class OwnReLU : public ReLU {};
+
+// torchvision's BasicBlock: conv1, bn1, relu, conv2, bn2 (+ downsample), Act after the sum
+// (ReLU, which the block runs itself, or OwnReLU, which it runs as a layer).
+template <class Act = ReLU>
 Residual basic_block(std::size_t in, std::size_t out, std::size_t stride) {
   Sequential body;
   body.add("conv1", Conv2D(in, out, 3, {.stride = stride, .padding = 1, .bias = false}));
@@ -33,11 +38,11 @@ Residual basic_block(std::size_t in, std::size_t out, std::size_t stride) {
   body.add("relu", ReLU());
   body.add("conv2", Conv2D(out, out, 3, {.padding = 1, .bias = false}));
   body.add("bn2", BatchNorm2D(out));
-  if (stride == 1 && in == out) return Residual(own(std::move(body)), nullptr, own(ReLU()));
+  if (stride == 1 && in == out) return Residual(own(std::move(body)), nullptr, own(Act()));
   Sequential down;
   down.add(Conv2D(in, out, 1, {.stride = stride, .bias = false}));
   down.add(BatchNorm2D(out));
-  return Residual(std::move(body), std::move(down), ReLU());
+  return Residual(std::move(body), std::move(down), Act());
 }
 
 TEST(Residual, HandComputedIdentityShortcut) {
@@ -85,9 +90,6 @@ TEST(Residual, NestedBasicBlocksGradientCheck) {
   expect_gradcheck(net, {2, 2, 5, 4}, {.eps = 1e-2, .tolerance = 2e-2});
 }
 
-// A ReLU of a class derived from minicnn's: the block runs it as a layer of its own.
-class OwnReLU : public ReLU {};
-
 // Residual(body, shortcut, ReLU) runs the sum and the ReLU itself; the same block with
 // the ReLU as a layer of its own (OwnReLU) must give the same bits: y in training and
 // eval mode, dx and every parameter's gradient, over two steps.
@@ -131,20 +133,7 @@ TEST(Residual, ReluAfterTheSumGivesTheSameBitsAsTheLayer) {
            {3, 3, 1, {1, 3, 7, 5}}, {2, 4, 2, {3, 2, 9, 6}}}) {
     SCOPED_TRACE(to_string(shape));
     Residual a = basic_block(in, out, stride);
-    // The same block with its ReLU after the sum as a layer of its own.
-    Residual plain_block = [&] {
-      Sequential body;
-      body.add("conv1", Conv2D(in, out, 3, {.stride = stride, .padding = 1, .bias = false}));
-      body.add("bn1", BatchNorm2D(out));
-      body.add("relu", ReLU());
-      body.add("conv2", Conv2D(out, out, 3, {.padding = 1, .bias = false}));
-      body.add("bn2", BatchNorm2D(out));
-      if (stride == 1 && in == out) return Residual(own(std::move(body)), nullptr, own(OwnReLU()));
-      Sequential down;
-      down.add(Conv2D(in, out, 1, {.stride = stride, .bias = false}));
-      down.add(BatchNorm2D(out));
-      return Residual(std::move(body), std::move(down), OwnReLU());
-    }();
+    Residual plain_block = basic_block<OwnReLU>(in, out, stride);
     a.set_needs_input_grad(true);
     plain_block.set_needs_input_grad(true);
     const Tensor xb = random_tensor(shape, 4);
