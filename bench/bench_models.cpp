@@ -8,7 +8,9 @@
 //   Depthwise                Conv2D(64, 64, 3×3, groups 64) on (64, 64, 28, 28)
 //                            (grouped_ms), against the same work as 64 Conv2D(1, 1, 3×3)
 //                            on the 64 channels, each on its own (N, 1, 28, 28) input
-//                            (the slicing not timed), with Auto (separate_ms: it picks
+//                            (the slicing not timed; every layer is handed an input
+//                            it may keep, copied before the clock starts, as a
+//                            Sequential hands on its activations), with Auto (separate_ms: it picks
 //                            the depthwise loops for the backward passes of 1 → 1) and
 //                            on im2col + GEMM (separate_im2col_ms: as a framework
 //                            without depthwise loops runs each group); the three in turn,
@@ -62,6 +64,14 @@ void step(Layer& l, const Tensor& x, const Tensor& dy) {
   if (dx) benchmark::DoNotOptimize(dx->data());
 }
 
+// The same step on an input the layer may keep (as Sequential hands one layer's output
+// to the next): the layer copies nothing to keep it.
+void step_moved(Layer& l, Tensor&& x, const Tensor& dy) {
+  benchmark::DoNotOptimize(l.forward(std::move(x)).data());
+  const InputGrad dx = l.backward(dy);
+  if (dx) benchmark::DoNotOptimize(dx->data());
+}
+
 // One block step and one parts step in turn, each timed on its own, so that the
 // machine's drift falls on both alike; reports the two times and the overhead
 // (block − parts) / block. The iteration time is that of the pair.
@@ -109,8 +119,10 @@ struct Separate {
       dys.push_back(uniform({kDwN, 1, kDwH, kDwH}, 100 + c));
     }
   }
-  void step() {
-    for (std::size_t c = 0; c < kDwC; ++c) ::step(convs[c], xs[c], dys[c]);
+  // Each layer's input as a copy it may keep, made before the clock starts.
+  std::vector<Tensor> inputs() const { return xs; }
+  void step(std::vector<Tensor>&& in) {
+    for (std::size_t c = 0; c < kDwC; ++c) step_moved(convs[c], std::move(in[c]), dys[c]);
   }
 };
 
@@ -118,20 +130,22 @@ void BM_Depthwise(benchmark::State& state) {
   Conv2D grouped(kDwC, kDwC, 3, {.padding = 1, .groups = kDwC});
   const Tensor x = uniform({kDwN, kDwC, kDwH, kDwH}, 1), dy = uniform({kDwN, kDwC, kDwH, kDwH}, 2);
   Separate separate(ConvAlgo::Auto), im2col(ConvAlgo::Im2colGemm);
-  step(grouped, x, dy);
-  separate.step();
-  im2col.step();
+  step_moved(grouped, Tensor(x), dy);
+  separate.step(separate.inputs());
+  im2col.step(im2col.inputs());
   state.SetLabel(grouped.name_for(shape_of(x)) + " vs 64 x " +
                  separate.convs[0].name_for(shape_of(separate.xs[0])));
   using clock = std::chrono::steady_clock;
   clock::duration t_grouped{}, t_separate{}, t_im2col{};
   for (auto _ : state) {
+    Tensor xg = x;
+    std::vector<Tensor> xs = separate.inputs(), xi = im2col.inputs();
     const auto t0 = clock::now();
-    step(grouped, x, dy);
+    step_moved(grouped, std::move(xg), dy);
     const auto t1 = clock::now();
-    separate.step();
+    separate.step(std::move(xs));
     const auto t2 = clock::now();
-    im2col.step();
+    im2col.step(std::move(xi));
     t_im2col += clock::now() - t2;
     t_separate += t2 - t1;
     t_grouped += t1 - t0;
