@@ -35,6 +35,10 @@ Tensor Conv2D::forward_impl(const Tensor& x) {
   Workspace lease(*this);
   ConvWorkspace& ws = lease.get();
   Tensor y = Tensor::from_shape({g.N, g.K, g.OH, g.OW});
+  // A new step: the FFT spectra of the last one may be of weights changed in place since
+  // (an FFT forward transforms anew by itself, but when forward runs another algorithm
+  // an FFT backward pass would otherwise reuse them).
+  ws.fft.forget();
   ConvTensors t;
   if (training_) {
     keep(saved().x, x);

@@ -44,10 +44,10 @@ void ConvLayer::set_algo(ConvAlgo a) {
                           std::to_string(s_.dilation);
   if (a == ConvAlgo::FFT && (s_.stride != 1 || s_.dilation != 1))
     throw Error(name() + ": the FFT algorithm needs stride 1 and dilation 1, " + got);
-  if (a == ConvAlgo::Winograd &&
-      (kernel_.h != 3 || kernel_.w != 3 || s_.stride != 1 || s_.dilation != 1)) {
-    throw Error(name() + ": the Winograd algorithm needs a 3x3 kernel, stride 1 and dilation 1, " +
-                got);
+  const bool winograd_kernel = kernel_.h == kernel_.w && (kernel_.h == 3 || kernel_.h == 5);
+  if (a == ConvAlgo::Winograd && (!winograd_kernel || s_.stride != 1 || s_.dilation != 1)) {
+    throw Error(name() + ": the Winograd algorithm needs a 3x3 or 5x5 kernel, stride 1 and " +
+                "dilation 1, " + got);
   }
   if ((a == ConvAlgo::FFT || a == ConvAlgo::Winograd) && s_.groups != 1) {
     throw Error(name() + ": the " + to_string(a) + " algorithm needs groups = 1, got groups " +
@@ -79,6 +79,21 @@ ConvPlan ConvLayer::plan(const Shape& x) const {
   ConvPlan p;
   for (int i = 0; i < 3; ++i)
     p[i] = conv_choose(s_.algo, g, passes_[i], T, s_.workspace_limit, s_.autotune);
+  // The model times each pass alone, but FFT in a backward pass pays for itself through
+  // the spectra an FFT forward leaves it; after another forward it transforms all it
+  // reads anew, and its spectra push the other passes' data out of the caches. On
+  // LeNet's second layer (Winograd forward) FFT's backward-data alone was 8% faster than
+  // Winograd's, yet the layer's backward with it 10-20% slower than with Winograd for
+  // both passes. So after a forward by another algorithm a backward pass keeps FFT only
+  // when the model gives it a clear lead over the forward's algorithm.
+  constexpr double kFftAloneLead = 1.5;
+  const bool by_model = s_.algo == ConvAlgo::Auto && !s_.autotune && !conv_autotune_from_env();
+  if (by_model && p[0].algo != ConvAlgo::FFT)
+    for (int i = 1; i < 3; ++i) {
+      if (p[i].algo != ConvAlgo::FFT) continue;
+      const ConvChoice same = conv_choose(p[0].algo, g, passes_[i], T, s_.workspace_limit, false);
+      if (same.seconds < kFftAloneLead * p[i].seconds) p[i] = same;
+    }
   shared_.plans.emplace(std::pair{g, T}, p);
   return p;
 }

@@ -51,7 +51,7 @@ const ConvAlgo kAlgos[] = {ConvAlgo::Direct, ConvAlgo::Im2colGemm, ConvAlgo::FFT
 bool runs(ConvAlgo a, Kernel2D k, const Conv2DOptions& o) {
   const bool unit = o.stride == 1 && o.dilation == 1;
   if (a == ConvAlgo::FFT) return unit;
-  if (a == ConvAlgo::Winograd) return unit && k.h == 3 && k.w == 3;
+  if (a == ConvAlgo::Winograd) return unit && k.h == k.w && (k.h == 3 || k.h == 5);
   return true;
 }
 
@@ -148,8 +148,9 @@ TEST(Conv2D, GradientCheckEveryAlgorithmOnOddShapes) {
 }
 
 TEST(Conv2D, GradientCheckWinogradOnOddShapes) {
-  // All three passes through the layer: batch 1 and one channel, non-square planes that
-  // are no multiple of a tile, padding 0 to 3, enough tiles for several blocks.
+  // All three passes through the layer, 3×3 and 5×5 kernels: batch 1 and one channel,
+  // non-square planes that are no multiple of a tile, padding 0 to 3 and 6 (past the
+  // 5×5 kernel's reach), enough tiles for several blocks.
   struct S { Shape x; std::size_t K; Conv2DOptions o; };
   const S shapes[] = {
       {{1, 1, 6, 5}, 1, {}},
@@ -157,16 +158,18 @@ TEST(Conv2D, GradientCheckWinogradOnOddShapes) {
       {{2, 2, 9, 11}, 3, {.padding = 1}},
       {{1, 2, 4, 6}, 2, {.padding = 3, .bias = false}},
       {{3, 2, 13, 10}, 2, {.padding = 1}},
+      {{1, 2, 3, 4}, 2, {.padding = 6}},
   };
-  for (const S& s : shapes) {
-    Conv2DOptions o = s.o;
-    o.algo = ConvAlgo::Winograd;
-    Conv2D conv(s.x[1], s.K, 3, o);
-    if (o.bias) fill_uniform(conv.bias(), -1, 1);
-    const GradCheckResult r = check_gradients(conv, s.x);
-    EXPECT_TRUE(r.ok) << conv.name() << " on " << to_string(s.x) << "\n" << r.summary();
-    ASSERT_EQ(r.tensors.size(), o.bias ? 3u : 2u);  // input, weight (, bias)
-  }
+  for (std::size_t kernel : {3, 5})
+    for (const S& s : shapes) {
+      Conv2DOptions o = s.o;
+      o.algo = ConvAlgo::Winograd;
+      Conv2D conv(s.x[1], s.K, kernel, o);
+      if (o.bias) fill_uniform(conv.bias(), -1, 1);
+      const GradCheckResult r = check_gradients(conv, s.x);
+      EXPECT_TRUE(r.ok) << conv.name() << " on " << to_string(s.x) << "\n" << r.summary();
+      ASSERT_EQ(r.tensors.size(), o.bias ? 3u : 2u);  // input, weight (, bias)
+    }
 }
 
 TEST(Conv2D, GradientsAccumulateUntilZeroGrad) {
@@ -280,9 +283,10 @@ TEST(Conv2D, ErrorsNameTheLayerAndTheShapes) {
   m = message_of([] { Conv2D(3, 4, 3, {.stride = 2, .algo = ConvAlgo::FFT}); });
   EXPECT_NE(m.find("stride 1 and dilation 1"), std::string::npos) << m;
   EXPECT_THROW(Conv2D(3, 4, 3, {.dilation = 2, .algo = ConvAlgo::FFT}), Error);
-  m = message_of([] { Conv2D(3, 4, 5, {.algo = ConvAlgo::Winograd}); });
-  EXPECT_NE(m.find("Conv2D(3->4, 5x5"), std::string::npos) << m;
-  EXPECT_NE(m.find("3x3 kernel, stride 1 and dilation 1"), std::string::npos) << m;
+  m = message_of([] { Conv2D(3, 4, 7, {.algo = ConvAlgo::Winograd}); });
+  EXPECT_NE(m.find("Conv2D(3->4, 7x7"), std::string::npos) << m;
+  EXPECT_NE(m.find("3x3 or 5x5 kernel, stride 1 and dilation 1"), std::string::npos) << m;
+  EXPECT_NO_THROW(Conv2D(3, 4, 5, {.algo = ConvAlgo::Winograd}));
   m = message_of([] { Conv2D(3, 4, 3, {.stride = 2}).set_algo(ConvAlgo::Winograd); });
   EXPECT_NE(m.find("Conv2D(3->4, 3x3, stride 2"), std::string::npos) << m;
   EXPECT_THROW(Conv2D(3, 4, 3, {.dilation = 2, .algo = ConvAlgo::Winograd}), Error);

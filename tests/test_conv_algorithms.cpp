@@ -56,6 +56,18 @@ const Case kWinogradCases[] = {
     {2, 9, 8, 7, 10, 3, 3, 1, 2, 1},     {2, 12, 10, 9, 8, 3, 3, 1, 4, 1},
 };
 
+// The 5×5 branch, F(4×4, 5×5): an output of one pixel, batch 1 and one channel,
+// non-square planes, padding 0 to 6 (backward-data reads dy "padded by 4 − p": a crop
+// for p > 4; with 6 a plane smaller than the kernel), channel counts below, at and past
+// one run of 16 lanes on both sides (17 and 19, 33 and 40), and LeNet's second layer.
+const Case kWinograd5Cases[] = {
+    {1, 1, 5, 5, 1, 5, 5, 1, 0, 1},     {1, 1, 7, 13, 1, 5, 5, 1, 0, 1},
+    {2, 3, 11, 6, 5, 5, 5, 1, 2, 1},    {2, 2, 9, 14, 3, 5, 5, 1, 3, 1},
+    {1, 3, 5, 7, 2, 5, 5, 1, 4, 1},     {2, 2, 4, 5, 3, 5, 5, 1, 6, 1},
+    {3, 17, 13, 10, 19, 5, 5, 1, 4, 1}, {1, 33, 9, 14, 40, 5, 5, 1, 1, 1},
+    {2, 16, 8, 8, 16, 5, 5, 1, 2, 1},   {4, 20, 12, 12, 50, 5, 5, 1, 0, 1},
+};
+
 ConvGeom geom(const Case& c) {
   return ConvGeom::make(c.N, c.C, c.H, c.W, c.K, c.KH, c.KW, c.stride, c.pad, c.dil);
 }
@@ -494,7 +506,7 @@ TEST_P(ConvThreads, WinogradMatchesDirect) {
   Rng rng(16);
   std::vector<const Case*> cases;
   for (const Case& c : kCases)
-    if (conv_algo_eligible(ConvAlgo::Winograd, geom(c))) cases.push_back(&c);
+    if (c.KH == 3 && conv_algo_eligible(ConvAlgo::Winograd, geom(c))) cases.push_back(&c);
   for (const Case& c : kWinogradCases) cases.push_back(&c);
   EXPECT_EQ(cases.size(), 17u);
   std::vector<double> worst(winograd_tile_sizes().size(), 0.0);
@@ -512,6 +524,31 @@ TEST_P(ConvThreads, WinogradMatchesDirect) {
                 winograd_tile_sizes()[i], worst[i]);
 }
 
+TEST_P(ConvThreads, Winograd5x5MatchesDirect) {
+  // F(4×4, 5×5) on its own grid and on the shared one's 5×5 cases, inputs of scale 1
+  // and 1e3; the tile setting (for 3×3 kernels) leaves it alone. The largest error is
+  // printed, to compare with the table of the README.
+  Rng rng(18);
+  std::vector<const Case*> cases;
+  for (const Case& c : kCases)
+    if (c.KH == 5 && conv_algo_eligible(ConvAlgo::Winograd, geom(c))) cases.push_back(&c);
+  EXPECT_EQ(cases.size(), 2u);
+  for (const Case& c : kWinograd5Cases) cases.push_back(&c);
+  double worst = 0.0;
+  for (const Case* c : cases) {
+    const ConvGeom g = geom(*c);
+    ASSERT_TRUE(conv_algo_eligible(ConvAlgo::Winograd, g)) << describe(g);
+    EXPECT_EQ(winograd_tile_size(g, ConvPass::BackwardData), 4u);
+    for (float scale : {1.0f, 1e3f}) {
+      const Data d = make_data(g, rng, scale);
+      worst = std::max(worst, check_winograd(g, d, 0));
+      const double with_tile = check_winograd(g, d, 2);
+      EXPECT_EQ(with_tile, check_winograd(g, d, 0)) << describe(g);
+    }
+  }
+  std::printf("F(4x4, 5x5): largest relative error %.2e\n", worst);
+}
+
 TEST_P(ConvThreads, WinogradMatchesDirectWithATinyWorkspace) {
   // A limit below the minimum: one tile per block, blocks end mid-row.
   Rng rng(17);
@@ -519,6 +556,11 @@ TEST_P(ConvThreads, WinogradMatchesDirectWithATinyWorkspace) {
     const ConvGeom g = geom(c);
     const Data d = make_data(g, rng);
     for (std::size_t m : winograd_tile_sizes()) check_winograd(g, d, m, 1024);
+  }
+  // 5×5: one image per group of copies, blocks of one tile.
+  for (const Case& c : kWinograd5Cases) {
+    const ConvGeom g = geom(c);
+    check_winograd(g, make_data(g, rng), 0, 1024);
   }
 }
 
@@ -581,13 +623,14 @@ TEST(ConvWinograd, RejectsOtherKernelsStridesAndDilations) {
   WinogradWorkspace ws;
   std::vector<float> buf(4000);
   for (const ConvGeom& g : {ConvGeom::make(1, 1, 8, 8, 1, 3, 3, 2), ConvGeom::make(1, 1, 8, 8, 1, 3, 3, 1, 0, 2),
-                            ConvGeom::make(1, 1, 8, 8, 1, 5, 5), ConvGeom::make(1, 1, 8, 8, 1, 3, 2)}) {
+                            ConvGeom::make(1, 1, 8, 8, 1, 7, 7), ConvGeom::make(1, 1, 8, 8, 1, 3, 2),
+                            ConvGeom::make(1, 1, 8, 8, 1, 5, 5, 2), ConvGeom::make(1, 1, 8, 8, 1, 5, 3)}) {
     EXPECT_FALSE(conv_algo_eligible(ConvAlgo::Winograd, g)) << describe(g);
     try {
       conv2d_winograd_forward(g, buf.data(), buf.data(), nullptr, buf.data(), ws);
       ADD_FAILURE() << "no throw for " << describe(g);
     } catch (const Error& e) {
-      EXPECT_NE(std::string(e.what()).find("3x3 kernel, stride 1 and dilation 1"), std::string::npos)
+      EXPECT_NE(std::string(e.what()).find("3x3 or 5x5 kernel, stride 1 and dilation 1"), std::string::npos)
           << e.what();
     }
   }

@@ -80,7 +80,8 @@ bool conv_algo_eligible(ConvAlgo a, const ConvGeom& g) {
     case ConvAlgo::Im2colGemm: return true;
     case ConvAlgo::FFT: return g.groups == 1 && g.stride == 1 && g.dilation == 1;
     case ConvAlgo::Winograd:
-      return g.groups == 1 && g.KH == 3 && g.KW == 3 && g.stride == 1 && g.dilation == 1;
+      return g.groups == 1 && g.KH == g.KW && (g.KH == 3 || g.KH == 5) && g.stride == 1 &&
+             g.dilation == 1;
     case ConvAlgo::Depthwise: return g.group_in() == 1;
     case ConvAlgo::Auto: return false;
   }

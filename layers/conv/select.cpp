@@ -116,7 +116,7 @@ double winograd_seconds(const ConvGeom& g, ConvPass pass, int threads) {
   const std::size_t m = winograd_tile_size(g, pass);
   const bool data = pass == ConvPass::BackwardData;
   const double Ho = double(data ? g.H : g.OH), Wo = double(data ? g.W : g.OW);
-  const double a2 = double((m + 2) * (m + 2));
+  const double a2 = double((m + g.KH - 1) * (m + g.KH - 1));  // points per tile
   const double tiles = double(g.N) * std::ceil(Ho / double(m)) * std::ceil(Wo / double(m));
   const double Cin = double(data ? g.K : g.C), Cout = double(data ? g.C : g.K);
   const double flops = 2.0 * a2 * tiles * Cin * Cout;

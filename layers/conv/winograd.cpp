@@ -12,6 +12,8 @@
 #include "../../core/blas.hpp"
 #include "../../core/parallel.hpp"
 #include "../../core/tensor.hpp"
+#include "transform_apply.hpp"
+#include "winograd5.hpp"
 
 // The block functions are compiled a second time for AVX2 where GCC or Clang target x86.
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
@@ -107,40 +109,7 @@ template <int M> inline constexpr auto kA = make_transforms<M>().A;
 // is [row][column][lane], so each operation is on kLanes contiguous floats.
 constexpr int kLanes = 8;
 
-// T[r][i]·v, known at compile time: a zero entry adds −0 (which vanishes: x + −0 = x
-// exactly) and ±1 multiplies by nothing, so each transform costs only its non-trivial
-// entries.
-template <const auto& T, int r, int i>
-[[gnu::always_inline]] inline float term(float v) {
-  constexpr float c = T[r][i];
-  if constexpr (c == 0.0f) {
-    return -0.0f;
-  } else {
-    return c * v;
-  }
-}
-
-// Σ_i T[r][i] · in[i·is], summed left to right.
-template <const auto& T, int r, int... i>
-[[gnu::always_inline]] inline float row_dot(const float* in, std::size_t is,
-                                            std::integer_sequence<int, i...>) {
-  return (-0.0f + ... + term<T, r, i>(in[static_cast<std::size_t>(i) * is]));
-}
-
-// out[r·os + w] = Σ_i T[r][i] · in[i·is + w] for every row r of T and w < W.
-template <const auto& T, int W, int r = 0>
-[[gnu::always_inline]] inline void apply(const float* in, std::size_t is, float* out,
-                                         std::size_t os) {
-  using Mat = std::remove_cvref_t<decltype(T)>;
-  constexpr int rows = static_cast<int>(std::tuple_size_v<Mat>);
-  constexpr int cols = static_cast<int>(std::tuple_size_v<typename Mat::value_type>);
-  if constexpr (r < rows) {
-    for (int w = 0; w < W; ++w)
-      out[static_cast<std::size_t>(r) * os + static_cast<std::size_t>(w)] =
-          row_dot<T, r>(in + w, is, std::make_integer_sequence<int, cols>{});
-    apply<T, W, r + 1>(in, is, out, os);
-  }
-}
+using transform::apply;
 
 // Eight or sixteen floats as one value: GCC and Clang lower the shuffles below to the
 // target's own (unpack, shuffle and lane-permute instructions under AVX2, two-source
@@ -1344,6 +1313,7 @@ WinogradMatrices winograd_matrices(std::size_t m) {
 }
 
 std::size_t winograd_tile_size(const ConvGeom& g, ConvPass pass) {
+  if (g.KH == 5) return 4;  // F(4×4, 5×5), the one 5×5 form
   const std::size_t Ho = pass == ConvPass::BackwardData ? g.H : g.OH;
   const std::size_t Wo = pass == ConvPass::BackwardData ? g.W : g.OW;
   std::size_t best = 0, best_points = 0;
@@ -1358,8 +1328,9 @@ std::size_t winograd_tile_size(const ConvGeom& g, ConvPass pass) {
 }
 
 void check_winograd_geom(const ConvGeom& g, const std::string& who) {
-  if (g.KH != 3 || g.KW != 3 || g.stride != 1 || g.dilation != 1) {
-    throw Error(who + ": the Winograd algorithm needs a 3x3 kernel, stride 1 and dilation 1, got " +
+  const bool square = g.KH == g.KW && (g.KH == 3 || g.KH == 5);
+  if (!square || g.stride != 1 || g.dilation != 1) {
+    throw Error(who + ": the Winograd algorithm needs a 3x3 or 5x5 kernel, stride 1 and dilation 1, got " +
                 std::to_string(g.KH) + "x" + std::to_string(g.KW) + ", stride " +
                 std::to_string(g.stride) + " and dilation " + std::to_string(g.dilation) +
                 " (use im2col or direct)");
@@ -1368,6 +1339,7 @@ void check_winograd_geom(const ConvGeom& g, const std::string& who) {
 
 std::size_t conv2d_winograd_workspace_bytes(const ConvGeom& g, ConvPass pass, int threads,
                                             std::size_t limit_bytes, std::size_t tile) {
+  if (g.KH == 5) return winograd5_workspace_floats(g, pass, threads, limit_bytes) * sizeof(float);
   const std::size_t m = tile_of(g, pass, tile);
   return plan_for(g, pass, m, std::max(1, threads), limit_bytes).total() * sizeof(float);
 }
@@ -1375,6 +1347,7 @@ std::size_t conv2d_winograd_workspace_bytes(const ConvGeom& g, ConvPass pass, in
 void conv2d_winograd_forward(const ConvGeom& g, const float* x, const float* w, const float* b,
                              float* y, WinogradWorkspace& ws) {
   check_winograd_geom(g);
+  if (g.KH == 5) return winograd5_forward(g, x, w, b, y, ws.buffer, ws.limit_bytes);
   const std::size_t m = tile_of(g, ConvPass::Forward, ws.tile);
   const Plan p = plan_for(g, ConvPass::Forward, m, num_threads(), ws.limit_bytes);
   float* base = ws.buffer.ensure(p.total());
@@ -1387,6 +1360,7 @@ void conv2d_winograd_forward(const ConvGeom& g, const float* x, const float* w, 
 void conv2d_winograd_backward_data(const ConvGeom& g, const float* dy, const float* w,
                                    float* dx, WinogradWorkspace& ws) {
   check_winograd_geom(g);
+  if (g.KH == 5) return winograd5_backward_data(g, dy, w, dx, ws.buffer, ws.limit_bytes);
   const std::size_t m = tile_of(g, ConvPass::BackwardData, ws.tile);
   const Plan p = plan_for(g, ConvPass::BackwardData, m, num_threads(), ws.limit_bytes);
   float* base = ws.buffer.ensure(p.total());
@@ -1400,6 +1374,7 @@ void conv2d_winograd_backward_data(const ConvGeom& g, const float* dy, const flo
 void conv2d_winograd_backward_weights(const ConvGeom& g, const float* x, const float* dy,
                                       float* dw, float* db, WinogradWorkspace& ws) {
   check_winograd_geom(g);
+  if (g.KH == 5) return winograd5_backward_weights(g, x, dy, dw, db, ws.buffer, ws.limit_bytes);
   const std::size_t m = tile_of(g, ConvPass::BackwardWeights, ws.tile);
   const Plan p = plan_for(g, ConvPass::BackwardWeights, m, num_threads(), ws.limit_bytes);
   float* base = ws.buffer.ensure(p.total());

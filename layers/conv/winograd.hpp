@@ -1,5 +1,7 @@
 // Convolution by Winograd's minimal filtering F(m×m, 3×3), for 3×3 kernels, stride 1
-// and dilation 1 (any padding); Lavin & Gray 2016.
+// and dilation 1 (any padding); Lavin & Gray 2016. The conv2d_winograd_* functions below
+// also take 5×5 kernels, which run F(4×4, 5×5) (winograd5.hpp); what follows is the
+// 3×3 branch.
 //
 // x is (N,C,H,W), w is (K,C,3,3), y is (N,K,OH,OW), OH = H + 2p − 2. The output plane
 // is cut into m×m tiles, TH = ⌈OH/m⌉ by TW = ⌈OW/m⌉ of them (the last row and column
@@ -61,7 +63,7 @@ struct WinogradWorkspace {
   static constexpr std::size_t kDefaultLimit = std::size_t{64} << 20;  // 64 MiB
   std::size_t limit_bytes = kDefaultLimit;
   // m of F(m×m, 3×3), one of winograd_tile_sizes(); 0 picks by geometry
-  // (winograd_tile_size).
+  // (winograd_tile_size). 5×5 kernels always run F(4×4, 5×5) and leave it alone.
   std::size_t tile = 0;
   AlignedBuffer<float> buffer;
 };
@@ -80,10 +82,10 @@ const std::vector<std::size_t>& winograd_tile_sizes();
 WinogradMatrices winograd_matrices(std::size_t m);
 // The tile size a pass runs with when the workspace leaves it to the geometry: the
 // one of the kept sizes with the fewest transformed points over the pass's output
-// plane (⌈OH/m⌉·⌈OW/m⌉·(m+2)²), the smaller on a tie.
+// plane (⌈OH/m⌉·⌈OW/m⌉·(m+2)²), the smaller on a tie; 4 for a 5×5 kernel.
 std::size_t winograd_tile_size(const ConvGeom& g, ConvPass pass);
 
-// Throws Error (naming `who`) unless g has a 3×3 kernel, stride 1 and dilation 1.
+// Throws Error (naming `who`) unless g has a 3×3 or 5×5 kernel, stride 1 and dilation 1.
 void check_winograd_geom(const ConvGeom& g, const std::string& who = "conv2d_winograd");
 // Bytes of workspace one pass will use with `threads` threads, tile m (0: by geometry).
 std::size_t conv2d_winograd_workspace_bytes(
