@@ -45,7 +45,7 @@ class ConvLayer : public Layer {
   // "Conv2D(20->50, 5x5, stride 2, padding 1, auto)"
   std::string name() const override;
   // name() with the algorithm of each pass for input x: "Conv2D(20->50, 5x5, auto:
-  // fft/fft/fft)" (forward/backward-data/backward-weights).
+  // winograd/winograd/winograd)" (forward/backward-data/backward-weights).
   std::string name_for(const Shape& x) const override;
   double flops(const Shape& x) const override;
 
