@@ -49,6 +49,16 @@ ConvTranspose2D make(const Case& c, ConvAlgo algo) {
                           .algo = algo});
 }
 
+// Whether algorithm a can run case c: FFT needs stride and dilation 1, Winograd those
+// and a 3×3 or 5×5 kernel (the three cases that have them: 3×3 with padding 0 and 2,
+// 5×5 with padding 2).
+bool runs(ConvAlgo a, const Case& c) {
+  const bool unit = c.stride == 1 && c.dilation == 1;
+  if (a == ConvAlgo::FFT) return unit;
+  if (a == ConvAlgo::Winograd) return unit && c.KH == c.KW && (c.KH == 3 || c.KH == 5);
+  return true;
+}
+
 TEST(ConvTranspose2D, HandComputedStride2StampsTheKernel) {
   ConvTranspose2D up(1, 1, 2, {.stride = 2, .bias = false});
   up.weight() = Tensor{{{{1.0f, 2.0f}, {3.0f, 4.0f}}}};
@@ -83,8 +93,8 @@ TEST(ConvTranspose2D, EveryAlgorithmMatchesDirectInEveryPass) {
     const Tensor y_ref = ref.forward(x);
     const Tensor dy = random_tensor(shape_of(y_ref), 5);
     const Tensor dx_ref = ref.backward(dy).value();
-    for (ConvAlgo a : {ConvAlgo::Im2colGemm, ConvAlgo::FFT, ConvAlgo::Auto}) {
-      if (a == ConvAlgo::FFT && (c.stride != 1 || c.dilation != 1)) continue;
+    for (ConvAlgo a : {ConvAlgo::Im2colGemm, ConvAlgo::FFT, ConvAlgo::Winograd, ConvAlgo::Auto}) {
+      if (!runs(a, c)) continue;
       ConvTranspose2D t = make(c, a);
       t.weight() = ref.weight();
       t.bias() = ref.bias();
@@ -99,8 +109,8 @@ TEST(ConvTranspose2D, EveryAlgorithmMatchesDirectInEveryPass) {
 
 TEST(ConvTranspose2D, GradientChecksOnOddShapes) {
   for (const Case& c : kCases) {
-    for (ConvAlgo a : {ConvAlgo::Im2colGemm, ConvAlgo::FFT}) {
-      if (a == ConvAlgo::FFT && (c.stride != 1 || c.dilation != 1)) continue;
+    for (ConvAlgo a : {ConvAlgo::Im2colGemm, ConvAlgo::FFT, ConvAlgo::Winograd}) {
+      if (!runs(a, c)) continue;
       ConvTranspose2D t = make(c, a);
       expect_gradcheck(t, {c.N, c.C_in, c.H, c.W});
     }
