@@ -50,6 +50,10 @@ constexpr double kDepthwiseSameManyRate[] = {59e9, 38e9, 45e9};
 // no better: on most shapes C and K grow together.)
 constexpr double kWinoGemmRate = 60e9;          // FLOP/s of the α² small per-point GEMMs
 constexpr double kWinoTransformSeconds = 0.087e-9;  // per tile, point and channel in or out
+// F(4×4, 5×5)'s forward and backward-data products (see winograd_seconds): the rate of a
+// GEMM of full lanes and infinite depth, and the depth at which it runs at half of it.
+constexpr double kWino5GemmRate = 121e9;
+constexpr double kWino5GemmDepth = 26.0;
 // A Winograd call's own fixed cost (the plan, the kernel transform's set-up, a block map):
 // on S5, one 100×100 plane, its passes took 19-23 µs where the terms above give 7.
 constexpr double kWinoCallSeconds = 5e-6;
@@ -126,7 +130,15 @@ double winograd_seconds(const ConvGeom& g, ConvPass pass, int threads) {
       std::min(tiles, std::max({by_cache, double(kWinogradMinBlockTiles), Cin, Cout}));
   const double small = pass == ConvPass::BackwardWeights ? std::min({Cout, Cin, tb})
                                                          : std::min({Cout, tb, Cin});
-  const double gemm = flops / (kWinoGemmRate * small / (small + kGemmHalf));
+  double gemm = flops / (kWinoGemmRate * small / (small + kGemmHalf));
+  if (g.KH == 5 && pass != ConvPass::BackwardWeights) {
+    // F(4×4, 5×5)'s products are (tiles × Cout) = (tiles × Cin)·(Cin × Cout) per point,
+    // rows of 16 lanes of Cout: their rate follows the lanes Cout fills and the depth
+    // Cin. Fitted to LeNet's second layer, whose backward-data (Cin 50, Cout 20) ran its
+    // 2.25 times the forward's products (Cin 20, Cout 50) in 1.6 to 1.9 times its time.
+    const double lanes = Cout / (16.0 * std::ceil(Cout / 16.0));
+    gemm = flops / (kWino5GemmRate * lanes * Cin / (Cin + kWino5GemmDepth));
+  }
   const double transforms = tiles * a2 * (Cin + Cout) * kWinoTransformSeconds;
   return kWinoCallSeconds + (gemm + transforms) / threads;
 }

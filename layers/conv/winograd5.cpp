@@ -134,6 +134,12 @@ Plan plan_for(const Corr& c, bool weights, int threads, std::size_t limit_bytes)
         (budget > fixed + image_floats ? budget - fixed - image_floats : 0) / (T * point), 1, p.tb);
   const std::size_t rest = budget > fixed + T * p.tb * point ? budget - fixed - T * p.tb * point : 0;
   p.images = std::clamp<std::size_t>(rest / image_floats, 1, c.N);
+  // A group's tiles in a multiple of T blocks of about equal size (LeNet's second layer:
+  // 256 tiles in 7 blocks of 42 had one thread wait for a fourth block while the other
+  // ran its third).
+  const std::size_t group = p.images * p.per_image;
+  const std::size_t blocks = round_up((group + p.tb - 1) / p.tb, T);
+  p.tb = (group + blocks - 1) / blocks;
   // Strides padded off multiples of 4 KiB: 64 points a power of two apart would share
   // the same L1 sets.
   p.vs = p.tb * p.cp + kL;
@@ -260,84 +266,101 @@ inline void weights_block(const ConvGeom& g, const Plan& p, std::size_t t0, std:
           S + pt * g.K * p.cp, p.cp);
 }
 
-// The same functions per instruction set: base (SSE2 on x86), AVX2 + FMA, AVX-512.
-using CorrelateFn = void (*)(const Corr&, const Plan&, std::size_t, std::size_t, std::size_t,
-                             const float*, const float*, const float*, float*, float*, float*);
-using WeightsFn = void (*)(const ConvGeom&, const Plan&, std::size_t, std::size_t,
-                           const float*, const float*, float*, float*, float*);
+// U[ξ][i][o0 ..] = (G g Gᵀ)_ξ for the kernels from input channel i to the run of output
+// channels o0 .. o0 + 15 (those below Cout): g = w[o, i] (forward) or, when `rotate`,
+// w[i, o] turned by 180° (backward-data); w is (K, C, 5, 5), U's rows kp apart.
+inline void kernel_run(const float* w, std::size_t C, std::size_t Cin, std::size_t Cout,
+                       bool rotate, std::size_t kp, std::size_t i, std::size_t o0, float* U) {
+  const std::size_t us = Cin * kp, lanes = std::min<std::size_t>(kL, Cout - o0);
+  alignas(64) float g[kTaps * kTaps * kL] = {};
+  alignas(64) float t[kAlpha * kTaps * kL];
+  for (std::size_t l = 0; l < lanes; ++l) {
+    const std::size_t o = o0 + l;
+    const float* src = rotate ? w + (i * C + o) * 25 : w + (o * C + i) * 25;
+    for (int e = 0; e < 25; ++e) g[e * kL + int(l)] = src[rotate ? 24 - e : e];
+  }
+  apply<kG, kTaps * kL>(g, kTaps * kL, t, kTaps * kL);
+  float* u = U + i * kp + o0;
+  for (int r = 0; r < kAlpha; ++r)
+    apply<kG, kL>(t + r * kTaps * kL, kL, u + std::size_t(r * kAlpha) * us, us);
+}
 
-[[gnu::flatten]] void correlate_base(const Corr& c, const Plan& p, std::size_t n0,
-                                     std::size_t t0, std::size_t cnt, const float* copy,
-                                     const float* U, const float* bias, float* V, float* M,
-                                     float* out) {
-  correlate_block(c, p, n0, t0, cnt, copy, U, bias, V, M, out);
+// dw[k, c0 ..] += Gᵀ S[·][k][c0 ..] G for the run of input channels c0 .. c0 + 15 (those
+// below C); S's points ss floats apart, its rows cp apart.
+inline void weight_run(const float* S, std::size_t ss, std::size_t cp, std::size_t C,
+                       std::size_t k, std::size_t c0, float* dw) {
+  alignas(64) float t[kTaps * kAlpha * kL];
+  alignas(64) float z[kTaps * kTaps * kL];
+  const float* s = S + k * cp + c0;
+  for (int q = 0; q < kAlpha; ++q)
+    apply<kGt, kL>(s + std::size_t(q) * ss, kAlpha * ss, t + q * kL, kAlpha * kL);
+  for (int i = 0; i < kTaps; ++i) apply<kGt, kL>(t + i * kAlpha * kL, kL, z + i * kTaps * kL, kL);
+  const std::size_t lanes = std::min<std::size_t>(kL, C - c0);
+  for (std::size_t l = 0; l < lanes; ++l)
+    for (int e = 0; e < 25; ++e) dw[(k * C + c0 + l) * 25 + std::size_t(e)] += z[e * kL + int(l)];
 }
-[[gnu::flatten]] void weights_base(const ConvGeom& g, const Plan& p, std::size_t t0,
-                                   std::size_t cnt, const float* copy, const float* dyc,
-                                   float* V, float* E, float* S) {
-  weights_block(g, p, t0, cnt, copy, dyc, V, E, S);
-}
+
+// The functions above per instruction set: base (SSE2 on x86), AVX2 + FMA, AVX-512.
+struct Fns {
+  void (*correlate)(const Corr&, const Plan&, std::size_t, std::size_t, std::size_t,
+                    const float*, const float*, const float*, float*, float*, float*);
+  void (*weights)(const ConvGeom&, const Plan&, std::size_t, std::size_t, const float*,
+                  const float*, float*, float*, float*);
+  void (*kernel)(const float*, std::size_t, std::size_t, std::size_t, bool, std::size_t,
+                 std::size_t, std::size_t, float*);
+  void (*weight)(const float*, std::size_t, std::size_t, std::size_t, std::size_t, std::size_t,
+                 float*);
+};
+
+#define MINICNN_WINOGRAD5_FNS(suffix, ...)                                                     \
+  __VA_ARGS__ void correlate_##suffix(const Corr& c, const Plan& p, std::size_t n0,            \
+                                      std::size_t t0, std::size_t cnt, const float* copy,      \
+                                      const float* U, const float* bias, float* V,             \
+                                      float* M, float* out) {                                  \
+    correlate_block(c, p, n0, t0, cnt, copy, U, bias, V, M, out);                              \
+  }                                                                                            \
+  __VA_ARGS__ void weights_##suffix(const ConvGeom& g, const Plan& p, std::size_t t0,          \
+                                    std::size_t cnt, const float* copy, const float* dyc,      \
+                                    float* V, float* E, float* S) {                            \
+    weights_block(g, p, t0, cnt, copy, dyc, V, E, S);                                          \
+  }                                                                                            \
+  __VA_ARGS__ void kernel_##suffix(const float* w, std::size_t C, std::size_t Cin,             \
+                                   std::size_t Cout, bool rotate, std::size_t kp,              \
+                                   std::size_t i, std::size_t o0, float* U) {                  \
+    kernel_run(w, C, Cin, Cout, rotate, kp, i, o0, U);                                         \
+  }                                                                                            \
+  __VA_ARGS__ void weight_##suffix(const float* S, std::size_t ss, std::size_t cp,             \
+                                   std::size_t C, std::size_t k, std::size_t c0, float* dw) {  \
+    weight_run(S, ss, cp, C, k, c0, dw);                                                       \
+  }                                                                                            \
+  constexpr Fns kFns_##suffix = {&correlate_##suffix, &weights_##suffix, &kernel_##suffix,     \
+                                 &weight_##suffix};
+
+MINICNN_WINOGRAD5_FNS(base, [[gnu::flatten]])
 #if MINICNN_WINOGRAD5_X86
-[[gnu::flatten, gnu::target("avx2,fma")]] void correlate_avx2(
-    const Corr& c, const Plan& p, std::size_t n0, std::size_t t0, std::size_t cnt,
-    const float* copy, const float* U, const float* bias, float* V, float* M, float* out) {
-  correlate_block(c, p, n0, t0, cnt, copy, U, bias, V, M, out);
-}
-[[gnu::flatten, gnu::target("avx2,fma")]] void weights_avx2(
-    const ConvGeom& g, const Plan& p, std::size_t t0, std::size_t cnt, const float* copy,
-    const float* dyc, float* V, float* E, float* S) {
-  weights_block(g, p, t0, cnt, copy, dyc, V, E, S);
-}
-[[gnu::flatten, gnu::target("avx512f,fma")]] void correlate_avx512(
-    const Corr& c, const Plan& p, std::size_t n0, std::size_t t0, std::size_t cnt,
-    const float* copy, const float* U, const float* bias, float* V, float* M, float* out) {
-  correlate_block(c, p, n0, t0, cnt, copy, U, bias, V, M, out);
-}
-[[gnu::flatten, gnu::target("avx512f,fma")]] void weights_avx512(
-    const ConvGeom& g, const Plan& p, std::size_t t0, std::size_t cnt, const float* copy,
-    const float* dyc, float* V, float* E, float* S) {
-  weights_block(g, p, t0, cnt, copy, dyc, V, E, S);
-}
+MINICNN_WINOGRAD5_FNS(avx2, [[gnu::flatten, gnu::target("avx2,fma")]])
+MINICNN_WINOGRAD5_FNS(avx512, [[gnu::flatten, gnu::target("avx512f,fma")]])
 #endif
+#undef MINICNN_WINOGRAD5_FNS
 
-CorrelateFn correlate_fn() {
+// The widest variant this CPU runs.
+const Fns& fns() {
 #if MINICNN_WINOGRAD5_X86
   static const bool fma = __builtin_cpu_supports("fma");
-  if (fma && __builtin_cpu_supports("avx512f")) return &correlate_avx512;
-  if (fma && __builtin_cpu_supports("avx2")) return &correlate_avx2;
+  if (fma && __builtin_cpu_supports("avx512f")) return kFns_avx512;
+  if (fma && __builtin_cpu_supports("avx2")) return kFns_avx2;
 #endif
-  return &correlate_base;
-}
-WeightsFn weights_fn() {
-#if MINICNN_WINOGRAD5_X86
-  static const bool fma = __builtin_cpu_supports("fma");
-  if (fma && __builtin_cpu_supports("avx512f")) return &weights_avx512;
-  if (fma && __builtin_cpu_supports("avx2")) return &weights_avx2;
-#endif
-  return &weights_base;
+  return kFns_base;
 }
 
-// U[ξ][i][o] = (G g Gᵀ)_ξ, g the kernel from input channel i to output channel o:
-// w[o, i] (forward) or, when `rotate`, w[i, o] turned by 180° (backward-data); w is
-// (K, C, 5, 5). Output channels past Cout are left out (rows kp apart).
+// U for the forward (w[o, i]) or, when `rotate`, the backward-data (the turned w[i, o]).
 void kernel_transform(const float* w, std::size_t K, std::size_t C, bool rotate,
                       std::size_t kp, float* U) {
-  const std::size_t Cin = rotate ? K : C, Cout = rotate ? C : K, us = Cin * kp;
+  const std::size_t Cin = rotate ? K : C, Cout = rotate ? C : K;
   const std::size_t runs = (Cout + kL - 1) / kL;
+  auto* run = fns().kernel;
   parallel_for(Cin * runs, [&](std::size_t job) {
-    const std::size_t i = job / runs, o0 = (job % runs) * kL;
-    const std::size_t lanes = std::min<std::size_t>(kL, Cout - o0);
-    alignas(64) float g[kTaps * kTaps * kL] = {};
-    alignas(64) float t[kAlpha * kTaps * kL];
-    for (std::size_t l = 0; l < lanes; ++l) {
-      const std::size_t o = o0 + l;
-      const float* src = rotate ? w + (i * C + o) * 25 : w + (o * C + i) * 25;
-      for (int e = 0; e < 25; ++e) g[e * kL + int(l)] = src[rotate ? 24 - e : e];
-    }
-    apply<kG, kTaps * kL>(g, kTaps * kL, t, kTaps * kL);
-    float* u = U + i * kp + o0;
-    for (int r = 0; r < kAlpha; ++r)
-      apply<kG, kL>(t + r * kTaps * kL, kL, u + std::size_t(r * kAlpha) * us, us);
+    run(w, C, Cin, Cout, rotate, kp, job / runs, (job % runs) * kL, U);
   }, Cin * Cout * kPoints);
 }
 
@@ -353,7 +376,7 @@ void correlate(const Corr& c, const float* in, const float* w, std::size_t K, st
   float* copy = U + p.u_floats;
   float* threads_base = copy + p.copy_floats;
   kernel_transform(w, K, C, rotate, p.kp, U);
-  const CorrelateFn block = correlate_fn();
+  auto* block = fns().correlate;
   for (std::size_t n0 = 0; n0 < c.N; n0 += p.images) {
     const std::size_t count = std::min(p.images, c.N - n0);
     blocked_copy(in, c.Cin, c.Hin, c.Win, c.off, n0, count, p.Hp, p.Wp, copy);
@@ -411,7 +434,7 @@ void winograd5_backward_weights(const ConvGeom& g, const float* x, const float* 
   float* dyc = copy + p.copy_floats;
   float* threads_base = dyc + p.dy_floats;
   const std::size_t S_size = p.s_floats;
-  const WeightsFn block = weights_fn();
+  auto* block = fns().weights;
   auto part = [&](int t) { return threads_base + std::size_t(t) * p.per_thread(); };
   for (int t = 0; t < p.threads; ++t) std::fill(part(t) + kPoints * (p.vs + p.ms), part(t) + p.per_thread(), 0.0f);
   for (std::size_t n0 = 0; n0 < g.N; n0 += p.images) {
@@ -439,18 +462,10 @@ void winograd5_backward_weights(const ConvGeom& g, const float* x, const float* 
       for (std::size_t i = i0; i < i1; ++i) S0[i] += St[i];
     });
   }
-  const std::size_t runs = (g.C + kL - 1) / kL, ss = g.K * p.cp;
+  const std::size_t runs = (g.C + kL - 1) / kL;
+  auto* weight = fns().weight;
   parallel_for(g.K * runs, [&](std::size_t job) {
-    const std::size_t k = job / runs, c0 = (job % runs) * kL;
-    alignas(64) float t[kTaps * kAlpha * kL];
-    alignas(64) float z[kTaps * kTaps * kL];
-    const float* s = S0 + k * p.cp + c0;
-    for (int q = 0; q < kAlpha; ++q)
-      apply<kGt, kL>(s + std::size_t(q) * ss, kAlpha * ss, t + q * kL, kAlpha * kL);
-    for (int i = 0; i < kTaps; ++i) apply<kGt, kL>(t + i * kAlpha * kL, kL, z + i * kTaps * kL, kL);
-    const std::size_t lanes = std::min<std::size_t>(kL, g.C - c0);
-    for (std::size_t l = 0; l < lanes; ++l)
-      for (int e = 0; e < 25; ++e) dw[(k * g.C + c0 + l) * 25 + std::size_t(e)] += z[e * kL + int(l)];
+    weight(S0, g.K * p.cp, p.cp, g.C, job / runs, (job % runs) * kL, dw);
   }, S_size);
   if (db) add_bias_grad(dy, db, g.N, g.K, g.OH * g.OW);
 }
