@@ -149,31 +149,45 @@ Plan plan_for(const Corr& c, bool weights, int threads, std::size_t limit_bytes)
   return p;
 }
 
-// The channel-blocked copy of images [n0, n0 + count) of in (N, C, H, W): for each
-// image and run of kL channels a (rows × cols × kL) plane, plane row r and column s
-// holding in[r + off, s + off], zero outside the plane and for channels past C.
-void blocked_copy(const float* in, std::size_t C, std::size_t H, std::size_t W,
-                  std::ptrdiff_t off, std::size_t n0, std::size_t count, std::size_t rows,
-                  std::size_t cols, float* out) {
-  const std::size_t runs = round_up(C, kL) / kL, plane = rows * cols * kL;
-  parallel_for(count * runs, [&](std::size_t i) {
-    const std::size_t n = n0 + i / runs, c0 = (i % runs) * kL;
-    float* dst = out + i * plane;
-    std::fill(dst, dst + plane, 0.0f);
-    const std::size_t lanes = std::min<std::size_t>(kL, C - c0);
-    for (std::size_t r = 0; r < rows; ++r) {
-      const std::ptrdiff_t h = std::ptrdiff_t(r) + off;
-      if (h < 0 || h >= std::ptrdiff_t(H)) continue;
-      // the columns s with 0 <= s + off < W
-      const std::ptrdiff_t s0 = std::max<std::ptrdiff_t>(0, -off);
-      const std::ptrdiff_t s1 = std::min(std::ptrdiff_t(cols), std::ptrdiff_t(W) - off);
-      float* row = dst + r * cols * kL;
-      for (std::size_t l = 0; l < lanes; ++l) {
-        const float* src = in + ((n * C + c0 + l) * H + std::size_t(h)) * W;
-        for (std::ptrdiff_t s = s0; s < s1; ++s) row[std::size_t(s) * kL + l] = src[s + off];
-      }
+// One plane of the channel-blocked copy of in (N, C, H, W): image n, channels c0 ..
+// c0 + 15, as a (rows × cols × kL) plane whose row r and column s hold in[r + off,
+// s + off], zero outside the plane and for channels past C. Each float is written once.
+inline void copy_plane(const float* in, std::size_t C, std::size_t H, std::size_t W,
+                       std::ptrdiff_t off, std::size_t n, std::size_t c0, std::size_t rows,
+                       std::size_t cols, float* dst) {
+  const std::size_t lanes = std::min<std::size_t>(kL, C - c0), width = cols * kL;
+  // the columns s with 0 <= s + off < W
+  const std::ptrdiff_t s0 = std::min(std::ptrdiff_t(cols), std::max<std::ptrdiff_t>(0, -off));
+  const std::ptrdiff_t s1 = std::max(s0, std::min(std::ptrdiff_t(cols), std::ptrdiff_t(W) - off));
+  for (std::size_t r = 0; r < rows; ++r) {
+    float* row = dst + r * width;
+    const std::ptrdiff_t h = std::ptrdiff_t(r) + off;
+    if (h < 0 || h >= std::ptrdiff_t(H)) {
+      std::fill(row, row + width, 0.0f);
+      continue;
     }
-  }, count * C * rows * cols);
+    if (lanes < kL) {
+      std::fill(row, row + width, 0.0f);
+    } else {
+      std::fill(row, row + std::size_t(s0) * kL, 0.0f);
+      std::fill(row + std::size_t(s1) * kL, row + width, 0.0f);
+    }
+    for (std::size_t l = 0; l < lanes; ++l) {
+      const float* src = in + ((n * C + c0 + l) * H + std::size_t(h)) * W;
+      for (std::ptrdiff_t s = s0; s < s1; ++s) row[std::size_t(s) * kL + l] = src[s + off];
+    }
+  }
+}
+
+// The copy of images [n0, n0 + count) of in: count × ⌈C/16⌉ planes, split among the
+// threads of the enclosing parallel region.
+inline void blocked_copy(const float* in, std::size_t C, std::size_t H, std::size_t W,
+                         std::ptrdiff_t off, std::size_t n0, std::size_t count,
+                         std::size_t rows, std::size_t cols, float* out) {
+  const std::size_t runs = (C + kL - 1) / kL, plane = rows * cols * kL;
+#pragma omp for schedule(static)
+  for (std::size_t i = 0; i < count * runs; ++i)
+    copy_plane(in, C, H, W, off, n0 + i / runs, (i % runs) * kL, rows, cols, out + i * plane);
 }
 
 // Stage 1: V[ξ][j][c] = (Bᵀ d B)_ξ for the tiles [t0, t0 + cnt) of the group (tile t is
@@ -353,21 +367,11 @@ const Fns& fns() {
   return kFns_base;
 }
 
-// U for the forward (w[o, i]) or, when `rotate`, the backward-data (the turned w[i, o]).
-void kernel_transform(const float* w, std::size_t K, std::size_t C, bool rotate,
-                      std::size_t kp, float* U) {
-  const std::size_t Cin = rotate ? K : C, Cout = rotate ? C : K;
-  const std::size_t runs = (Cout + kL - 1) / kL;
-  auto* run = fns().kernel;
-  parallel_for(Cin * runs, [&](std::size_t job) {
-    run(w, C, Cin, Cout, rotate, kp, job / runs, (job % runs) * kL, U);
-  }, Cin * Cout * kPoints);
-}
-
-// out of the correlation c: kernel transform, then per group of images the blocked copy
-// and the blocks of tiles, shared out among the threads.
-void correlate(const Corr& c, const float* in, const float* w, std::size_t K, std::size_t C,
-               bool rotate, const float* bias, float* out, AlignedBuffer<float>& buf,
+// out of the correlation c, in one parallel region: the kernel transform (U for the
+// forward's w[o, i] or, when `rotate`, the backward-data's turned w[i, o]), then per
+// group of images the blocked copy and the blocks of tiles.
+void correlate(const Corr& c, const float* in, const float* w, std::size_t C, bool rotate,
+               const float* bias, float* out, AlignedBuffer<float>& buf,
                std::size_t limit_bytes) {
   const std::size_t work = c.N * c.Cout * c.Hout * c.Wout * c.Cin * 25;
   const Plan p = plan_for(c, false, threads_for(work), limit_bytes);
@@ -375,27 +379,30 @@ void correlate(const Corr& c, const float* in, const float* w, std::size_t K, st
   float* U = base;
   float* copy = U + p.u_floats;
   float* threads_base = copy + p.copy_floats;
-  kernel_transform(w, K, C, rotate, p.kp, U);
-  auto* block = fns().correlate;
-  for (std::size_t n0 = 0; n0 < c.N; n0 += p.images) {
-    const std::size_t count = std::min(p.images, c.N - n0);
-    blocked_copy(in, c.Cin, c.Hin, c.Win, c.off, n0, count, p.Hp, p.Wp, copy);
-    const std::size_t tiles = count * p.per_image, blocks = (tiles + p.tb - 1) / p.tb;
+  const Fns& f = fns();
+  const std::size_t runs = (c.Cout + kL - 1) / kL;
 #pragma omp parallel num_threads(p.threads)
-    {
-      float* V = threads_base + std::size_t(omp_get_thread_num()) * p.per_thread();
-      float* M = V + kPoints * p.vs;
-      // The columns of M past Cout, which no GEMM writes, are read by the output
-      // transform's last run of lanes (and then dropped): zero, not left undefined.
-      if (p.kp != c.Cout)
-        for (std::size_t row = 0; row < kPoints * p.tb; ++row) {
-          float* m = M + (row / p.tb) * p.ms + (row % p.tb) * p.kp;
-          std::fill(m + c.Cout, m + p.kp, 0.0f);
-        }
+  {
+    float* V = threads_base + std::size_t(omp_get_thread_num()) * p.per_thread();
+    float* M = V + kPoints * p.vs;
+    // The columns of M past Cout, which no GEMM writes, are read by the output
+    // transform's last run of lanes (and then dropped): zero, not left undefined.
+    if (p.kp != c.Cout)
+      for (std::size_t row = 0; row < kPoints * p.tb; ++row) {
+        float* m = M + (row / p.tb) * p.ms + (row % p.tb) * p.kp;
+        std::fill(m + c.Cout, m + p.kp, 0.0f);
+      }
+#pragma omp for schedule(static)
+    for (std::size_t job = 0; job < c.Cin * runs; ++job)
+      f.kernel(w, C, c.Cin, c.Cout, rotate, p.kp, job / runs, (job % runs) * kL, U);
+    for (std::size_t n0 = 0; n0 < c.N; n0 += p.images) {
+      const std::size_t count = std::min(p.images, c.N - n0);
+      blocked_copy(in, c.Cin, c.Hin, c.Win, c.off, n0, count, p.Hp, p.Wp, copy);
+      const std::size_t tiles = count * p.per_image, blocks = (tiles + p.tb - 1) / p.tb;
 #pragma omp for schedule(static)
       for (std::size_t b = 0; b < blocks; ++b) {
         const std::size_t t0 = b * p.tb;
-        block(c, p, n0, t0, std::min(p.tb, tiles - t0), copy, U, bias, V, M, out);
+        f.correlate(c, p, n0, t0, std::min(p.tb, tiles - t0), copy, U, bias, V, M, out);
       }
     }
   }
@@ -414,14 +421,14 @@ std::size_t winograd5_workspace_floats(const ConvGeom& g, ConvPass pass, int thr
 void winograd5_forward(const ConvGeom& g, const float* x, const float* w, const float* b,
                        float* y, AlignedBuffer<float>& buf, std::size_t limit_bytes) {
   const Corr c{g.N, g.C, g.H, g.W, g.K, g.OH, g.OW, -std::ptrdiff_t(g.padding)};
-  correlate(c, x, w, g.K, g.C, false, b, y, buf, limit_bytes);
+  correlate(c, x, w, g.C, false, b, y, buf, limit_bytes);
 }
 
 void winograd5_backward_data(const ConvGeom& g, const float* dy, const float* w, float* dx,
                              AlignedBuffer<float>& buf, std::size_t limit_bytes) {
   // dx[h] = Σ_i dy[h + p − 4 + i] · w[4 − i]: a correlation with the turned kernels.
   const Corr c{g.N, g.K, g.OH, g.OW, g.C, g.H, g.W, std::ptrdiff_t(g.padding) - 4};
-  correlate(c, dy, w, g.K, g.C, true, nullptr, dx, buf, limit_bytes);
+  correlate(c, dy, w, g.C, true, nullptr, dx, buf, limit_bytes);
 }
 
 void winograd5_backward_weights(const ConvGeom& g, const float* x, const float* dy, float* dw,
@@ -434,23 +441,23 @@ void winograd5_backward_weights(const ConvGeom& g, const float* x, const float* 
   float* dyc = copy + p.copy_floats;
   float* threads_base = dyc + p.dy_floats;
   const std::size_t S_size = p.s_floats;
-  auto* block = fns().weights;
+  const Fns& f = fns();
   auto part = [&](int t) { return threads_base + std::size_t(t) * p.per_thread(); };
-  for (int t = 0; t < p.threads; ++t) std::fill(part(t) + kPoints * (p.vs + p.ms), part(t) + p.per_thread(), 0.0f);
-  for (std::size_t n0 = 0; n0 < g.N; n0 += p.images) {
-    const std::size_t count = std::min(p.images, g.N - n0);
-    blocked_copy(x, g.C, g.H, g.W, c.off, n0, count, p.Hp, p.Wp, copy);
-    blocked_copy(dy, g.K, g.OH, g.OW, 0, n0, count, p.TH * kTile, p.TW * kTile, dyc);
-    const std::size_t tiles = count * p.per_image, blocks = (tiles + p.tb - 1) / p.tb;
 #pragma omp parallel num_threads(p.threads)
-    {
-      float* V = part(omp_get_thread_num());
-      float* E = V + kPoints * p.vs;
-      float* S = E + kPoints * p.ms;
+  {
+    float* V = part(omp_get_thread_num());
+    float* E = V + kPoints * p.vs;
+    float* S = E + kPoints * p.ms;
+    std::fill(S, S + S_size, 0.0f);
+    for (std::size_t n0 = 0; n0 < g.N; n0 += p.images) {
+      const std::size_t count = std::min(p.images, g.N - n0);
+      blocked_copy(x, g.C, g.H, g.W, c.off, n0, count, p.Hp, p.Wp, copy);
+      blocked_copy(dy, g.K, g.OH, g.OW, 0, n0, count, p.TH * kTile, p.TW * kTile, dyc);
+      const std::size_t tiles = count * p.per_image, blocks = (tiles + p.tb - 1) / p.tb;
 #pragma omp for schedule(static)
       for (std::size_t b = 0; b < blocks; ++b) {
         const std::size_t t0 = b * p.tb;
-        block(g, p, t0, std::min(p.tb, tiles - t0), copy, dyc, V, E, S);
+        f.weights(g, p, t0, std::min(p.tb, tiles - t0), copy, dyc, V, E, S);
       }
     }
   }
@@ -463,9 +470,8 @@ void winograd5_backward_weights(const ConvGeom& g, const float* x, const float* 
     });
   }
   const std::size_t runs = (g.C + kL - 1) / kL;
-  auto* weight = fns().weight;
   parallel_for(g.K * runs, [&](std::size_t job) {
-    weight(S0, g.K * p.cp, p.cp, g.C, job / runs, (job % runs) * kL, dw);
+    f.weight(S0, g.K * p.cp, p.cp, g.C, job / runs, (job % runs) * kL, dw);
   }, S_size);
   if (db) add_bias_grad(dy, db, g.N, g.K, g.OH * g.OW);
 }
