@@ -258,6 +258,59 @@ TEST(Conv2D, PlanAndNameShowWinograd) {
   EXPECT_NE(fixed.name().find("winograd"), std::string::npos);
 }
 
+TEST(Conv2D, FftBackwardAfterAnotherForwardSeesWeightsChangedInPlace) {
+  // A one-channel 7×7 layer: Auto runs im2col forward and FFT backward-data (FFT's lead
+  // there is more than 1.5×). Forward must drop the FFT spectra of the step before, or
+  // backward-data would reuse the spectrum of weights an optimiser has changed in place.
+  struct Threads {  // the plan below is the model's for two threads
+    int before = num_threads();
+    Threads() { set_num_threads(2); }
+    ~Threads() { set_num_threads(before); }
+  } two;
+  Conv2D conv(1, 4, 7);
+  Conv2D ref(1, 4, 7, {.algo = ConvAlgo::Direct});
+  const Shape xs{4, 1, 12, 12};
+  const ConvPlan p = conv.plan(xs);
+  ASSERT_NE(p[0].algo, ConvAlgo::FFT) << conv.name_for(xs);
+  ASSERT_EQ(p[1].algo, ConvAlgo::FFT) << conv.name_for(xs);
+  ref.weight() = conv.weight();
+  ref.bias() = conv.bias();
+  for (int step = 0; step < 3; ++step) {
+    const Tensor x = random_tensor(xs, 40 + step), dy = random_tensor({4, 4, 6, 6}, 50 + step);
+    conv.zero_grad();
+    ref.zero_grad();
+    EXPECT_LT(max_rel_diff(conv.forward(x), ref.forward(x)), 1e-4) << "step " << step;
+    EXPECT_LT(max_rel_diff(conv.backward(dy).value(), ref.backward(dy).value()), 1e-4)
+        << "step " << step;
+    EXPECT_LT(max_rel_diff(conv.weight_grad(), ref.weight_grad()), 1e-4) << "step " << step;
+    // In place, at the same address, as the optimisers step (an xtensor expression
+    // assigned to the weight would make a new buffer).
+    for (Conv2D* c : {&conv, &ref})
+      for (std::size_t i = 0; i < c->weight().size(); ++i)
+        c->weight().data()[i] -= 0.5f * c->weight_grad().data()[i];
+  }
+}
+
+TEST(Conv2D, PlanKeepsTheBackwardPassesOffFftAfterAnotherForward) {
+  // LeNet-5's second layer (6 → 16, 5×5 on 14×14): pass by pass the model gives FFT the
+  // backward-data, by less than the 1.5× lead it needs after a Winograd forward, so the
+  // layer runs Winograd for all three (ConvLayer::plan).
+  Conv2D conv(6, 16, 5);
+  const Shape x{64, 6, 14, 14};
+  const ConvGeom g = conv.geometry(x);
+  const int T = num_threads();
+  const std::size_t limit = Im2colWorkspace::kDefaultLimit;
+  ASSERT_EQ(conv_select(g, ConvPass::Forward, T, limit).algo, ConvAlgo::Winograd);
+  const ConvChoice alone = conv_select(g, ConvPass::BackwardData, T, limit);
+  ASSERT_EQ(alone.algo, ConvAlgo::FFT);
+  EXPECT_LT(conv_estimate_seconds(ConvAlgo::Winograd, g, ConvPass::BackwardData, T),
+            1.5 * alone.seconds);
+  for (const ConvChoice& c : conv.plan(x)) EXPECT_EQ(c.algo, ConvAlgo::Winograd);
+  // An algorithm asked for is run as asked.
+  Conv2D fft(6, 16, 5, {.algo = ConvAlgo::FFT});
+  for (const ConvChoice& c : fft.plan(x)) EXPECT_EQ(c.algo, ConvAlgo::FFT);
+}
+
 TEST(Conv2D, AutotuneRunsAndAgreesWithDirect) {
   Conv2D conv(2, 3, 3, {.padding = 1, .autotune = true});
   const Tensor x = random_tensor({2, 2, 8, 8}, 9);
