@@ -7,6 +7,8 @@
 // independent iterations, so its result does not depend on the thread count.
 #pragma once
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cstddef>
 
@@ -29,6 +31,20 @@ void parallel_for(std::size_t n, F&& f, std::size_t work = 0) {
   const int threads = threads_for(work ? work : n);
 #pragma omp parallel for schedule(static) num_threads(threads)
   for (std::size_t i = 0; i < n; ++i) f(i);
+}
+
+// f(part) for every part in [0, parts), in a parallel region asked for `parts` threads:
+// each part by one thread, however many threads the region gets. Inside another
+// parallel region (a caller's own OpenMP loop) OpenMP runs the inner region on one
+// thread; a loop that gives each part its own scratch and its share of the work then
+// still does all of it, and adds its parts' sums up as it would with all threads.
+template <class F>
+void for_each_part(int parts, F&& f) {
+#pragma omp parallel num_threads(parts)
+  {
+    const int team = omp_get_num_threads();
+    for (int t = omp_get_thread_num(); t < parts; t += team) f(t);
+  }
 }
 
 // f(begin, end) over [0, n) cut into runs of kRun elements, the runs split across

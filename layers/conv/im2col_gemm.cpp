@@ -97,15 +97,13 @@ std::size_t for_each_segment(const ConvGeom& g, const ChunkPlan& p, std::size_t 
 // or, when `by_image`, every chunk of image n to thread n mod threads.
 template <class Body>
 void run_chunks(const ChunkPlan& p, bool by_image, Body&& body) {
-#pragma omp parallel num_threads(p.threads)
-  {
-    const int t = omp_get_thread_num();
+  for_each_part(p.threads, [&](int t) {
     const std::size_t tt = static_cast<std::size_t>(t), T = static_cast<std::size_t>(p.threads);
     for (std::size_t c = 0; c < p.chunks; ++c) {
       const std::size_t owner = by_image ? (c / p.parts_per_image) % T : c % T;
       if (owner == tt) body(t, c);
     }
-  }
+  });
 }
 
 float* prepare(Im2colWorkspace& ws, const ChunkPlan& p) {

@@ -318,13 +318,12 @@ void one_channel_forward(const ConvGeom& g, const float* x, const float* w, cons
   check_geometry(g, "one_channel_forward");
   const int T = one_channel_threads(g, ConvPass::Forward, threads);
   const std::size_t per = one_channel_scratch_floats(g, ConvPass::Forward);
-#pragma omp parallel num_threads(T)
-  {
-    const auto t = static_cast<std::size_t>(omp_get_thread_num());
+  for_each_part(T, [&](int part) {
+    const auto t = static_cast<std::size_t>(part);
     for (std::size_t n = t; n < g.N; n += static_cast<std::size_t>(T))
       forward_image(g, x + n * g.in_plane(), w, b, y + n * g.K * g.out_plane(),
                     scratch + t * per, n == t);
-  }
+  });
 }
 
 void one_channel_backward_data(const ConvGeom& g, const float* dy, const float* w, float* dx,
@@ -332,13 +331,12 @@ void one_channel_backward_data(const ConvGeom& g, const float* dy, const float* 
   check_geometry(g, "one_channel_backward_data");
   const int T = one_channel_threads(g, ConvPass::BackwardData, threads);
   const std::size_t per = one_channel_scratch_floats(g, ConvPass::BackwardData);
-#pragma omp parallel num_threads(T)
-  {
-    const auto t = static_cast<std::size_t>(omp_get_thread_num());
+  for_each_part(T, [&](int part) {
+    const auto t = static_cast<std::size_t>(part);
     for (std::size_t n = t; n < g.N; n += static_cast<std::size_t>(T))
       backward_data_image(g, dy + n * g.K * g.out_plane(), w, dx + n * g.in_plane(),
                           scratch + t * per, n == t);
-  }
+  });
 }
 
 void one_channel_backward_weights(const ConvGeom& g, const float* x, const float* dy, float* dw,
@@ -349,9 +347,8 @@ void one_channel_backward_weights(const ConvGeom& g, const float* x, const float
   const Layout lay = layout(g, ConvPass::BackwardWeights);
   const std::size_t taps = g.KH * g.KW, P = g.out_plane();
   const auto TT = static_cast<std::size_t>(T);
-#pragma omp parallel num_threads(T)
-  {
-    const auto t = static_cast<std::size_t>(omp_get_thread_num());
+  for_each_part(T, [&](int part) {
+    const auto t = static_cast<std::size_t>(part);
     float* xp = scratch + t * per;
     float* dyp = xp + lay.plane_floats();
     // The thread's output channels, k ≡ t (mod T), each summing the images in order in
@@ -366,7 +363,7 @@ void one_channel_backward_weights(const ConvGeom& g, const float* x, const float
       for (std::size_t j = 0; j < taps; ++j) dw[k * taps + j] += static_cast<float>(s[j]);
       if (db) db[k] += static_cast<float>(s[taps]);
     }
-  }
+  });
 }
 
 }  // namespace minicnn

@@ -1237,15 +1237,14 @@ void correlate(const Corr& c, const Plan& p, const float* in, const float* w, st
                        kernel_transform<M>(w, K, C, rotate, p.by_channel, q, U, p.us);
                      });
   auto* block = correlate_block_fn<M>(p);
-#pragma omp parallel num_threads(p.threads)
-  {
-    const auto t = static_cast<std::size_t>(omp_get_thread_num());
+  for_each_part(p.threads, [&](int part) {
+    const auto t = static_cast<std::size_t>(part);
     float* scratch = base + p.u_floats + t * p.per_thread();
     BlockMap bm;
     const auto [first, last] = thread_tiles(p, t);
     for (std::size_t t0 = first; t0 < last; t0 += p.tb)
       block(c, p, t0, std::min(last, t0 + p.tb), in, U, bias, out, scratch, bm);
-  }
+  });
 }
 
 // Backward-weights: stages 1 and 2 and the products per block, each thread summing into
@@ -1260,9 +1259,8 @@ void weights(const ConvGeom& g, const Plan& p, const float* x, const float* dy, 
   auto part = [&](std::size_t t) { return base + t * p.per_thread(); };
   std::vector<double> db_parts(static_cast<std::size_t>(p.threads) * g.K, 0.0);
   auto* block = weights_block_fn<M>(p);
-#pragma omp parallel num_threads(p.threads)
-  {
-    const auto t = static_cast<std::size_t>(omp_get_thread_num());
+  for_each_part(p.threads, [&](int u) {
+    const auto t = static_cast<std::size_t>(u);
     float* S = part(t) + s_off;
     std::fill(S, S + S_size, 0.0f);
     BlockMap bm;
@@ -1270,7 +1268,7 @@ void weights(const ConvGeom& g, const Plan& p, const float* x, const float* dy, 
     for (std::size_t t0 = first; t0 < last; t0 += p.tb)
       block(g, c, p, t0, std::min(last, t0 + p.tb), x, dy, S,
             db ? db_parts.data() + t * g.K : nullptr, part(t), bm);
-  }
+  });
   float* S0 = part(0) + s_off;
   const std::size_t chunk = 4096, chunks = (S_size + chunk - 1) / chunk;
   serial_or_parallel(chunks, S_size * static_cast<std::size_t>(p.threads - 1), [&](std::size_t i) {

@@ -383,6 +383,8 @@ void correlate(const Corr& c, const float* in, const float* w, std::size_t C, bo
   const std::size_t runs = (c.Cout + kL - 1) / kL;
 #pragma omp parallel num_threads(p.threads)
   {
+    // The region may have fewer threads than asked (inside a caller's parallel region):
+    // blocks go to the threads it has, each with its own V and M.
     float* V = threads_base + std::size_t(omp_get_thread_num()) * p.per_thread();
     float* M = V + kPoints * p.vs;
     // The columns of M past Cout, which no GEMM writes, are read by the output
@@ -448,7 +450,10 @@ void winograd5_backward_weights(const ConvGeom& g, const float* x, const float* 
     float* V = part(omp_get_thread_num());
     float* E = V + kPoints * p.vs;
     float* S = E + kPoints * p.ms;
-    std::fill(S, S + S_size, 0.0f);
+    // Every part's S starts at zero, also those of threads the region does not have
+    // (fewer than asked inside a caller's parallel region), which add nothing.
+    for (int t = omp_get_thread_num(); t < p.threads; t += omp_get_num_threads())
+      std::fill(part(t) + kPoints * (p.vs + p.ms), part(t) + p.per_thread(), 0.0f);
     for (std::size_t n0 = 0; n0 < g.N; n0 += p.images) {
       const std::size_t count = std::min(p.images, g.N - n0);
       blocked_copy(x, g.C, g.H, g.W, c.off, n0, count, p.Hp, p.Wp, copy);
