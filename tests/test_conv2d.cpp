@@ -292,11 +292,11 @@ TEST(Conv2D, FftBackwardAfterAnotherForwardSeesWeightsChangedInPlace) {
 }
 
 TEST(Conv2D, PlanKeepsTheBackwardPassesOffFftAfterAnotherForward) {
-  // LeNet-5's second layer (6 → 16, 5×5 on 14×14): pass by pass the model gives FFT the
+  // A thin 5×5 "same" layer (3 → 8 on 24×24): pass by pass the model gives FFT the
   // backward-data, by less than the 1.5× lead it needs after a Winograd forward, so the
   // layer runs Winograd for all three (ConvLayer::plan).
-  Conv2D conv(6, 16, 5);
-  const Shape x{64, 6, 14, 14};
+  Conv2D conv(3, 8, 5, {.padding = 2});
+  const Shape x{64, 3, 24, 24};
   const ConvGeom g = conv.geometry(x);
   const int T = num_threads();
   const std::size_t limit = Im2colWorkspace::kDefaultLimit;
@@ -307,7 +307,7 @@ TEST(Conv2D, PlanKeepsTheBackwardPassesOffFftAfterAnotherForward) {
             1.5 * alone.seconds);
   for (const ConvChoice& c : conv.plan(x)) EXPECT_EQ(c.algo, ConvAlgo::Winograd);
   // An algorithm asked for is run as asked.
-  Conv2D fft(6, 16, 5, {.algo = ConvAlgo::FFT});
+  Conv2D fft(3, 8, 5, {.padding = 2, .algo = ConvAlgo::FFT});
   for (const ConvChoice& c : fft.plan(x)) EXPECT_EQ(c.algo, ConvAlgo::FFT);
 }
 

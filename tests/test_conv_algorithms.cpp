@@ -7,6 +7,7 @@
 #include <minicnn/layers/conv/one_channel.hpp>
 #include <minicnn/layers/conv/select.hpp>
 #include <minicnn/layers/conv/winograd.hpp>
+#include <minicnn/layers/conv/winograd5.hpp>
 
 #include <gtest/gtest.h>
 
@@ -568,8 +569,10 @@ TEST_P(ConvThreads, WinogradMatchesDirect) {
 
 TEST_P(ConvThreads, Winograd5x5MatchesDirect) {
   // F(4×4, 5×5) on its own grid and on the shared one's 5×5 cases, inputs of scale 1
-  // and 1e3; the tile setting (for 3×3 kernels) leaves it alone. The largest error is
-  // printed, to compare with the table of the README.
+  // and 1e3; the tile setting (for 3×3 kernels) leaves it alone. Backward-data takes
+  // both of its forms: the scatter of dy's tiles (padding 0 and 1, five cases) and the
+  // correlation with the turned kernels. The largest error is printed, to compare with
+  // the table of the README.
   Rng rng(18);
   std::vector<const Case*> cases;
   for (const Case& c : kCases)
@@ -577,9 +580,12 @@ TEST_P(ConvThreads, Winograd5x5MatchesDirect) {
   EXPECT_EQ(cases.size(), 2u);
   for (const Case& c : kWinograd5Cases) cases.push_back(&c);
   double worst = 0.0;
+  std::size_t scattered = 0;
   for (const Case* c : cases) {
     const ConvGeom g = geom(*c);
     ASSERT_TRUE(conv_algo_eligible(ConvAlgo::Winograd, g)) << describe(g);
+    const std::size_t dx_tiles = g.N * ((g.H + 3) / 4) * ((g.W + 3) / 4);
+    scattered += winograd5_backward_data_tiles(g) < dx_tiles;
     EXPECT_EQ(winograd_tile_size(g, ConvPass::BackwardData), 4u);
     for (float scale : {1.0f, 1e3f}) {
       const Data d = make_data(g, rng, scale);
@@ -588,6 +594,7 @@ TEST_P(ConvThreads, Winograd5x5MatchesDirect) {
       EXPECT_EQ(with_tile, check_winograd(g, d, 0)) << describe(g);
     }
   }
+  EXPECT_EQ(scattered, 5u);
   std::printf("F(4x4, 5x5): largest relative error %.2e\n", worst);
 }
 

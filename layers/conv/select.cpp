@@ -21,6 +21,7 @@
 #include "../../core/version.hpp"
 #include "../../io/file.hpp"
 #include "one_channel.hpp"
+#include "winograd5.hpp"
 
 namespace minicnn {
 namespace {
@@ -121,7 +122,8 @@ double winograd_seconds(const ConvGeom& g, ConvPass pass, int threads) {
   const bool data = pass == ConvPass::BackwardData;
   const double Ho = double(data ? g.H : g.OH), Wo = double(data ? g.W : g.OW);
   const double a2 = double((m + g.KH - 1) * (m + g.KH - 1));  // points per tile
-  const double tiles = double(g.N) * std::ceil(Ho / double(m)) * std::ceil(Wo / double(m));
+  const double tiles = g.KH == 5 && data ? double(winograd5_backward_data_tiles(g))
+                      : double(g.N) * std::ceil(Ho / double(m)) * std::ceil(Wo / double(m));
   const double Cin = double(data ? g.K : g.C), Cout = double(data ? g.C : g.K);
   const double flops = 2.0 * a2 * tiles * Cin * Cout;
   // Tiles per block, about as the planner cuts them.

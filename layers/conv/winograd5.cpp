@@ -73,6 +73,7 @@ constexpr Mat<C, R> transposed(const Mat<R, C>& m) {
 }
 constexpr Mat<8, 4> kA = transposed<4, 8>(kAt);
 constexpr Mat<5, 8> kGt = transposed<8, 5>(kG);
+constexpr Mat<8, 8> kB = transposed<8, 8>(kBt);
 
 // A correlation of a 5×5 kernel over planes: out (N, Cout, Hout, Wout) from
 // in (N, Cin, Hin, Win), out[r, s] = Σ_(i,j<5) in[r + i + off, s + j + off] · kern[i, j],
@@ -83,17 +84,25 @@ struct Corr {
   std::ptrdiff_t off;
 };
 
+// The three ways a pass runs: a correlation (forward, and backward-data where dx has
+// about as many tiles as dy), backward-weights, and backward-data's scatter form, where
+// each 4×4 tile of dy is spread over the 8×8 patch of dx its forward tile read (the
+// transpose of the forward; taken where dy has fewer tiles than dx: padding below 2).
+enum class Mode { Correlate, Weights, Scatter };
+
 // Sizes of one pass: tiles, channel runs, the blocked copy of a group of images, blocks
-// of tiles and the workspace's parts (floats).
+// of tiles and the workspace's parts (floats). Weights and Scatter are planned on the
+// forward's correlation: tiles of dy, the patches of x (or dx) Hp × Wp.
 struct Plan {
   std::size_t TH = 0, TW = 0, per_image = 0;  // tiles per image = TH·TW
-  std::size_t Hp = 0, Wp = 0;                  // the framed copy's plane
+  std::size_t Hp = 0, Wp = 0;                  // the framed copy's plane (Scatter: dx's)
   std::size_t cp = 0, kp = 0;                  // Cin and Cout rounded up to kL
-  std::size_t dy_plane = 0;                    // backward-weights: dy's copy, 4TH × 4TW
+  std::size_t dy_plane = 0;                    // Weights, Scatter: dy's copy, 4TH × 4TW
   std::size_t images = 0;                      // per group
-  std::size_t tb = 0;                          // tiles per block
+  std::size_t tb = 0;                          // tiles per block (Scatter: whole images)
   std::size_t vs = 0, ms = 0;                  // per point of V and of M (or E)
-  std::size_t u_floats = 0, copy_floats = 0, dy_floats = 0, s_floats = 0;
+  std::size_t u_floats = 0, copy_floats = 0, dy_floats = 0;
+  std::size_t s_floats = 0;                    // per thread: Weights' S, Scatter's dx frame
   int threads = 1;
   std::size_t per_thread() const { return kPoints * (vs + ms) + s_floats; }
   std::size_t total() const {
@@ -104,10 +113,22 @@ struct Plan {
 // Blocks of tiles hold between these many tiles.
 constexpr std::size_t kMinBlock = 8, kMaxBlock = 256;
 
+std::size_t tiles_per_image(std::size_t H, std::size_t W) {
+  return ((H + kTile - 1) / kTile) * ((W + kTile - 1) / kTile);
+}
+
+// Backward-data scatters dy's tiles where they are at most 3/4 of dx's (one image's fit
+// in a block).
+bool scatters(const ConvGeom& g) {
+  const std::size_t dy_tiles = tiles_per_image(g.OH, g.OW);
+  return dy_tiles <= kMaxBlock && 4 * dy_tiles <= 3 * tiles_per_image(g.H, g.W);
+}
+
 // The plan for a workspace of about `limit_bytes`: blocks of tiles whose V and M stay
 // near kWinogradBlockBytes, and as many images per group as the rest of the limit
-// holds; a limit below one image (and one tile per block) is raised to that.
-Plan plan_for(const Corr& c, bool weights, int threads, std::size_t limit_bytes) {
+// holds; a limit below one image (and one tile per block, or one image per block when
+// scattering) is raised to that.
+Plan plan_for(const Corr& c, Mode mode, int threads, std::size_t limit_bytes) {
   Plan p;
   p.TH = (c.Hout + kTile - 1) / kTile;
   p.TW = (c.Wout + kTile - 1) / kTile;
@@ -116,11 +137,14 @@ Plan plan_for(const Corr& c, bool weights, int threads, std::size_t limit_bytes)
   p.Wp = p.TW * kTile + kTaps - 1;
   p.cp = round_up(c.Cin, kL);
   p.kp = round_up(c.Cout, kL);
-  if (weights) p.dy_plane = p.TH * kTile * p.TW * kTile;
-  p.u_floats = weights ? 0 : kPoints * c.Cin * p.kp;
-  // backward-weights: S (Cout × Cin at each point, rows cp apart) per thread
-  p.s_floats = weights ? kPoints * c.Cout * p.cp : 0;
-  const std::size_t image_floats = p.cp * p.Hp * p.Wp + p.kp * p.dy_plane;
+  if (mode != Mode::Correlate) p.dy_plane = p.TH * kTile * p.TW * kTile;
+  p.u_floats = mode == Mode::Weights ? 0 : kPoints * c.Cin * p.kp;
+  // Weights: S (Cout × Cin at each point, rows cp apart); Scatter: one image's dx, framed
+  p.s_floats = mode == Mode::Weights   ? kPoints * c.Cout * p.cp
+               : mode == Mode::Scatter ? p.cp * p.Hp * p.Wp
+                                       : 0;
+  const std::size_t image_floats =
+      (mode == Mode::Scatter ? 0 : p.cp * p.Hp * p.Wp) + p.kp * p.dy_plane;
   const std::size_t tiles = c.N * p.per_image;
   p.threads = std::max(1, std::min(threads, static_cast<int>(tiles)));
   const std::size_t T = std::size_t(p.threads), point = kPoints * (p.cp + p.kp);
@@ -132,19 +156,21 @@ Plan plan_for(const Corr& c, bool weights, int threads, std::size_t limit_bytes)
   if (budget < fixed + image_floats + T * p.tb * point)  // one image; blocks as they fit
     p.tb = std::clamp<std::size_t>(
         (budget > fixed + image_floats ? budget - fixed - image_floats : 0) / (T * point), 1, p.tb);
+  if (mode == Mode::Scatter) p.tb = round_up(p.tb, p.per_image);
   const std::size_t rest = budget > fixed + T * p.tb * point ? budget - fixed - T * p.tb * point : 0;
   p.images = std::clamp<std::size_t>(rest / image_floats, 1, c.N);
   // A group's tiles in a multiple of T blocks of about equal size (LeNet's second layer:
   // 256 tiles in 7 blocks of 42 had one thread wait for a fourth block while the other
-  // ran its third).
-  const std::size_t group = p.images * p.per_image;
-  const std::size_t blocks = round_up((group + p.tb - 1) / p.tb, T);
-  p.tb = (group + blocks - 1) / blocks;
+  // ran its third); when scattering, of whole images.
+  const std::size_t unit = mode == Mode::Scatter ? p.per_image : 1;
+  const std::size_t group = p.images * p.per_image / unit;
+  const std::size_t blocks = round_up((group + p.tb / unit - 1) / (p.tb / unit), T);
+  p.tb = (group + blocks - 1) / blocks * unit;
   // Strides padded off multiples of 4 KiB: 64 points a power of two apart would share
   // the same L1 sets.
   p.vs = p.tb * p.cp + kL;
   p.ms = p.tb * p.kp + kL;
-  p.copy_floats = p.images * p.cp * p.Hp * p.Wp;
+  if (mode != Mode::Scatter) p.copy_floats = p.images * p.cp * p.Hp * p.Wp;
   p.dy_floats = p.images * p.kp * p.dy_plane;
   return p;
 }
@@ -280,6 +306,57 @@ inline void weights_block(const ConvGeom& g, const Plan& p, std::size_t t0, std:
           S + pt * g.K * p.cp, p.cp);
 }
 
+// Scatter, stage 3, one image: dx's patch B X Bᵀ for each of its tiles (X its row of M,
+// block rows j0 ..), added into the image's dx framed as the forward's copy of x (frame,
+// zeroed here), then the frame cropped into dx[n].
+inline void scatter_image(const ConvGeom& g, const Plan& p, std::size_t n, std::size_t j0,
+                          const float* M, float* frame, float* dx) {
+  const std::size_t runs = p.cp / kL, fs = p.Wp * kL;
+  std::fill(frame, frame + p.s_floats, 0.0f);
+  alignas(64) float t[kAlpha * kAlpha * kL];
+  alignas(64) float row[kAlpha * kL];
+  for (std::size_t tt = 0; tt < p.per_image; ++tt) {
+    const std::size_t th = tt / p.TW, tw = tt % p.TW;
+    for (std::size_t r = 0; r < runs; ++r) {
+      const float* x = M + (j0 + tt) * p.cp + r * kL;
+      for (int q = 0; q < kAlpha; ++q)
+        apply<kB, kL>(x + std::size_t(q) * p.vs, kAlpha * p.vs, t + q * kL, kAlpha * kL);
+      float* f = frame + (r * p.Hp + th * kTile) * fs + tw * kTile * kL;
+      for (int i = 0; i < kAlpha; ++i) {
+        apply<kB, kL>(t + i * kAlpha * kL, kL, row, kL);
+        float* fi = f + std::size_t(i) * fs;
+        for (int e = 0; e < kAlpha * kL; ++e) fi[e] += row[e];
+      }
+    }
+  }
+  const std::size_t pad = g.padding, plane = g.H * g.W;
+  for (std::size_t r = 0; r < runs; ++r) {
+    const std::size_t lanes = std::min<std::size_t>(kL, g.C - r * kL);
+    for (std::size_t l = 0; l < lanes; ++l) {
+      float* dst = dx + (n * g.C + r * kL + l) * plane;
+      for (std::size_t h = 0; h < g.H; ++h) {
+        const float* src = frame + ((r * p.Hp + h + pad) * p.Wp + pad) * kL + l;
+        for (std::size_t w = 0; w < g.W; ++w) dst[h * g.W + w] = src[w * kL];
+      }
+    }
+  }
+}
+
+// One block of the scatter form (images [i0, i0 + count) of the group whose first image
+// is n0): E = A e Aᵀ for their tiles of dy, X_ξ (tiles × C) = E_ξ (tiles × K) · U_ξᵀ with
+// the forward's U, then each image's patches.
+inline void scatter_block(const ConvGeom& g, const Plan& p, std::size_t n0, std::size_t i0,
+                          std::size_t count, const float* dyc, const float* U, float* X,
+                          float* E, float* frame, float* dx) {
+  const std::size_t t0 = i0 * p.per_image, cnt = count * p.per_image;
+  dy_transform(p, dyc, t0, cnt, E);
+  for (std::size_t pt = 0; pt < kPoints; ++pt)
+    sgemm(Op::N, Op::T, cnt, g.C, g.K, 1.0f, E + pt * p.ms, p.kp, U + pt * g.C * p.kp, p.kp,
+          0.0f, X + pt * p.vs, p.cp);
+  for (std::size_t m = 0; m < count; ++m)
+    scatter_image(g, p, n0 + i0 + m, m * p.per_image, X, frame, dx);
+}
+
 // U[ξ][i][o0 ..] = (G g Gᵀ)_ξ for the kernels from input channel i to the run of output
 // channels o0 .. o0 + 15 (those below Cout): g = w[o, i] (forward) or, when `rotate`,
 // w[i, o] turned by 180° (backward-data); w is (K, C, 5, 5), U's rows kp apart.
@@ -324,6 +401,8 @@ struct Fns {
                  std::size_t, std::size_t, float*);
   void (*weight)(const float*, std::size_t, std::size_t, std::size_t, std::size_t, std::size_t,
                  float*);
+  void (*scatter)(const ConvGeom&, const Plan&, std::size_t, std::size_t, std::size_t,
+                  const float*, const float*, float*, float*, float*, float*);
 };
 
 #define MINICNN_WINOGRAD5_FNS(suffix, ...)                                                     \
@@ -347,8 +426,14 @@ struct Fns {
                                    std::size_t C, std::size_t k, std::size_t c0, float* dw) {  \
     weight_run(S, ss, cp, C, k, c0, dw);                                                       \
   }                                                                                            \
+  __VA_ARGS__ void scatter_##suffix(const ConvGeom& g, const Plan& p, std::size_t n0,          \
+                                    std::size_t i0, std::size_t count, const float* dyc,       \
+                                    const float* U, float* X, float* E, float* frame,          \
+                                    float* dx) {                                               \
+    scatter_block(g, p, n0, i0, count, dyc, U, X, E, frame, dx);                               \
+  }                                                                                            \
   constexpr Fns kFns_##suffix = {&correlate_##suffix, &weights_##suffix, &kernel_##suffix,     \
-                                 &weight_##suffix};
+                                 &weight_##suffix, &scatter_##suffix};
 
 MINICNN_WINOGRAD5_FNS(base, [[gnu::flatten]])
 #if MINICNN_WINOGRAD5_X86
@@ -374,7 +459,7 @@ void correlate(const Corr& c, const float* in, const float* w, std::size_t C, bo
                const float* bias, float* out, AlignedBuffer<float>& buf,
                std::size_t limit_bytes) {
   const std::size_t work = c.N * c.Cout * c.Hout * c.Wout * c.Cin * 25;
-  const Plan p = plan_for(c, false, threads_for(work), limit_bytes);
+  const Plan p = plan_for(c, Mode::Correlate, threads_for(work), limit_bytes);
   float* base = buf.ensure(p.total());
   float* U = base;
   float* copy = U + p.u_floats;
@@ -410,14 +495,65 @@ void correlate(const Corr& c, const float* in, const float* w, std::size_t C, bo
   }
 }
 
+// Backward-data in the scatter form, in one parallel region: the forward's kernel
+// transform, then per group of images dy's blocked copy and the blocks of whole images.
+void scatter(const ConvGeom& g, const float* dy, const float* w, float* dx,
+             AlignedBuffer<float>& buf, std::size_t limit_bytes) {
+  const Corr c{g.N, g.C, g.H, g.W, g.K, g.OH, g.OW, -std::ptrdiff_t(g.padding)};
+  const std::size_t work = g.N * g.K * g.OH * g.OW * g.C * 25;
+  const Plan p = plan_for(c, Mode::Scatter, threads_for(work), limit_bytes);
+  float* base = buf.ensure(p.total());
+  float* U = base;
+  float* dyc = U + p.u_floats;
+  float* threads_base = dyc + p.dy_floats;
+  const Fns& f = fns();
+  const std::size_t runs = (g.K + kL - 1) / kL, per_block = p.tb / p.per_image;
+#pragma omp parallel num_threads(p.threads)
+  {
+    float* X = threads_base + std::size_t(omp_get_thread_num()) * p.per_thread();
+    float* E = X + kPoints * p.vs;
+    float* frame = E + kPoints * p.ms;
+    // X's columns past C, which no GEMM writes, are read by the patches' last run of
+    // lanes (and then dropped): zero, not left undefined.
+    if (p.cp != g.C)
+      for (std::size_t row = 0; row < kPoints * p.tb; ++row) {
+        float* x = X + (row / p.tb) * p.vs + (row % p.tb) * p.cp;
+        std::fill(x + g.C, x + p.cp, 0.0f);
+      }
+#pragma omp for schedule(static)
+    for (std::size_t job = 0; job < g.C * runs; ++job)
+      f.kernel(w, g.C, g.C, g.K, false, p.kp, job / runs, (job % runs) * kL, U);
+    for (std::size_t n0 = 0; n0 < g.N; n0 += p.images) {
+      const std::size_t count = std::min(p.images, g.N - n0);
+      blocked_copy(dy, g.K, g.OH, g.OW, 0, n0, count, p.TH * kTile, p.TW * kTile, dyc);
+      const std::size_t blocks = (count + per_block - 1) / per_block;
+#pragma omp for schedule(static)
+      for (std::size_t b = 0; b < blocks; ++b) {
+        const std::size_t i0 = b * per_block;
+        f.scatter(g, p, n0, i0, std::min(per_block, count - i0), dyc, U, X, E, frame, dx);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 std::size_t winograd5_workspace_floats(const ConvGeom& g, ConvPass pass, int threads,
                                       std::size_t limit_bytes) {
+  threads = std::max(1, threads);
+  const Corr forward{g.N, g.C, g.H, g.W, g.K, g.OH, g.OW, 0};
+  if (pass == ConvPass::BackwardWeights)
+    return plan_for(forward, Mode::Weights, threads, limit_bytes).total();
+  if (pass == ConvPass::BackwardData && scatters(g))
+    return plan_for(forward, Mode::Scatter, threads, limit_bytes).total();
   const bool data = pass == ConvPass::BackwardData;
   const Corr c{g.N, data ? g.K : g.C, data ? g.OH : g.H, data ? g.OW : g.W,
                data ? g.C : g.K, data ? g.H : g.OH, data ? g.W : g.OW, 0};
-  return plan_for(c, pass == ConvPass::BackwardWeights, std::max(1, threads), limit_bytes).total();
+  return plan_for(c, Mode::Correlate, threads, limit_bytes).total();
+}
+
+std::size_t winograd5_backward_data_tiles(const ConvGeom& g) {
+  return g.N * (scatters(g) ? tiles_per_image(g.OH, g.OW) : tiles_per_image(g.H, g.W));
 }
 
 void winograd5_forward(const ConvGeom& g, const float* x, const float* w, const float* b,
@@ -428,6 +564,7 @@ void winograd5_forward(const ConvGeom& g, const float* x, const float* w, const 
 
 void winograd5_backward_data(const ConvGeom& g, const float* dy, const float* w, float* dx,
                              AlignedBuffer<float>& buf, std::size_t limit_bytes) {
+  if (scatters(g)) return scatter(g, dy, w, dx, buf, limit_bytes);
   // dx[h] = Σ_i dy[h + p − 4 + i] · w[4 − i]: a correlation with the turned kernels.
   const Corr c{g.N, g.K, g.OH, g.OW, g.C, g.H, g.W, std::ptrdiff_t(g.padding) - 4};
   correlate(c, dy, w, g.C, true, nullptr, dx, buf, limit_bytes);
@@ -437,7 +574,7 @@ void winograd5_backward_weights(const ConvGeom& g, const float* x, const float* 
                                 float* db, AlignedBuffer<float>& buf, std::size_t limit_bytes) {
   const Corr c{g.N, g.C, g.H, g.W, g.K, g.OH, g.OW, -std::ptrdiff_t(g.padding)};
   const std::size_t work = g.N * g.K * g.OH * g.OW * g.C * 25;
-  const Plan p = plan_for(c, true, threads_for(work), limit_bytes);
+  const Plan p = plan_for(c, Mode::Weights, threads_for(work), limit_bytes);
   float* base = buf.ensure(p.total());
   float* copy = base;
   float* dyc = copy + p.copy_floats;

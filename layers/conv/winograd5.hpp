@@ -32,6 +32,11 @@ namespace minicnn {
 std::size_t winograd5_workspace_floats(const ConvGeom& g, ConvPass pass, int threads,
                                       std::size_t limit_bytes);
 
+// Tiles backward-data transforms: dx's, or dy's where it scatters them (padding 0 or 1,
+// where dy has at most 3/4 of dx's tiles: each 4×4 tile e of dy is added into dx as the
+// 8×8 patch B [Σ_k (G w[k,c] Gᵀ) ⊙ (A e[k] Aᵀ)] Bᵀ, the forward's map transposed).
+std::size_t winograd5_backward_data_tiles(const ConvGeom& g);
+
 // Overwrites y (b may be null).
 void winograd5_forward(const ConvGeom& g, const float* x, const float* w, const float* b,
                        float* y, AlignedBuffer<float>& buf, std::size_t limit_bytes);
