@@ -60,7 +60,7 @@ void Rng::set_state(const std::vector<std::uint64_t>& state) {
 }
 
 Rng& default_rng() {
-  static Rng rng(42);
+  static Rng rng(kDefaultSeed);
   return rng;
 }
 

@@ -14,9 +14,12 @@
 
 namespace minicnn {
 
+// The seed of a generator made without one, default_rng()'s included.
+inline constexpr std::uint64_t kDefaultSeed = 42;
+
 class Rng {
  public:
-  explicit Rng(std::uint64_t seed = 42) : engine_(seed) {}
+  explicit Rng(std::uint64_t seed = kDefaultSeed) : engine_(seed) {}
   void seed(std::uint64_t s) { engine_.seed(s); }
   std::mt19937_64& engine() { return engine_; }
   float uniform(float lo = 0.0f, float hi = 1.0f);  // [lo, hi)
