@@ -1,6 +1,7 @@
 // Conv2D algorithms × passes × the shapes of issue #3, the 3×3 layers of a ResNet-20
-// on 28×28 images (R1–R5, as in the side-by-side yardstick) and a depthwise and a grouped
-// 3×3 layer (D1, D2), with GFLOP/s counters (FLOPs per pass = 2·N·K·(C/groups)·KH·KW·OH·OW) and the same run's 1024² sgemm as the roofline.
+// on 28×28 images (R1–R5, as in the side-by-side yardstick) and its first projection
+// shortcut (R6, 1×1 stride 2), a MobileNet-style pointwise layer (P1), and a depthwise
+// and a grouped 3×3 layer (D1, D2), with GFLOP/s counters (FLOPs per pass = 2·N·K·(C/groups)·KH·KW·OH·OW) and the same run's 1024² sgemm as the roofline.
 // Auto runs whichever algorithm the cost model picks for the pass (its name is in
 // the label). Direct only runs where it takes under a second.
 //   ./bench_conv --benchmark_filter=S2        one shape
@@ -42,6 +43,8 @@ const BenchShape kShapes[] = {
     {"R3-resnet28-stage2", 64, 32, 14, 14, 32, 3, 3, 1, 1},
     {"R4-resnet28-stage3", 64, 64, 7, 7, 64, 3, 3, 1, 1},
     {"R5-resnet28-down", 64, 16, 28, 28, 32, 3, 3, 2, 1},
+    {"R6-resnet28-proj", 64, 16, 28, 28, 32, 1, 1, 2, 0},
+    {"P1-pointwise", 64, 64, 28, 28, 128, 1, 1, 1, 0},
     {"D1-depthwise-3x3", 64, 64, 28, 28, 64, 3, 3, 1, 1, 64},
     {"D2-grouped-3x3", 64, 64, 28, 28, 64, 3, 3, 1, 1, 8},
 };

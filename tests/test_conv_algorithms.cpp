@@ -5,6 +5,7 @@
 #include <minicnn/layers/conv/fft.hpp>
 #include <minicnn/layers/conv/im2col_gemm.hpp>
 #include <minicnn/layers/conv/one_channel.hpp>
+#include <minicnn/layers/conv/pointwise.hpp>
 #include <minicnn/layers/conv/select.hpp>
 #include <minicnn/layers/conv/winograd.hpp>
 #include <minicnn/layers/conv/winograd5.hpp>
@@ -639,6 +640,53 @@ TEST(ConvWinograd, MatricesCorrelateExactlyIn1D) {
   const std::vector<float> bt = {1, 0, -1, 0, 0, 1, 1, 0, 0, -1, 1, 0, 0, -1, 0, 1};
   EXPECT_EQ(f2.Bt, bt);
   EXPECT_THROW(winograd_matrices(3), Error);
+}
+
+TEST_P(ConvThreads, PointwiseMatchesDirect) {
+  // im2col's pointwise path (1×1, padding 0): batch 1 (small, and large enough that its
+  // GEMMs take OpenBLAS's threads), strides 1, 2 and 3 on odd planes, images shared
+  // among the threads, a ResNet projection's shape; and with a limit too small for a
+  // strided pass's scratch, the chunked path instead.
+  Rng rng(23);
+  const Case cases[] = {
+      {1, 3, 7, 5, 4, 1, 1, 1, 0, 1},     {1, 64, 20, 20, 32, 1, 1, 1, 0, 1},
+      {5, 16, 9, 11, 24, 1, 1, 2, 0, 1},  {3, 8, 10, 7, 6, 1, 1, 3, 0, 1},
+      {6, 16, 12, 12, 16, 1, 1, 1, 0, 1}, {4, 32, 14, 14, 64, 1, 1, 2, 0, 1},
+      {2, 4, 5, 6, 3, 1, 1, 1, 0, 2},
+  };
+  const int T = num_threads();
+  for (const Case& c : cases) {
+    const ConvGeom g = geom(c);
+    for (ConvPass pass : {ConvPass::Forward, ConvPass::BackwardData, ConvPass::BackwardWeights})
+      ASSERT_TRUE(pointwise_eligible(g, pass, T, Im2colWorkspace::kDefaultLimit)) << describe(g);
+    const Data d = make_data(g, rng);
+    check_im2col(g, d, Im2colWorkspace::kDefaultLimit);
+    if (g.stride > 1) {
+      EXPECT_FALSE(pointwise_eligible(g, ConvPass::Forward, T, 64)) << describe(g);
+      check_im2col(g, d, 64);
+    }
+  }
+}
+
+TEST(ConvPointwise, OtherGeometriesAreErrorsNamingTheFunction) {
+  std::vector<float> buf(4096);
+  for (const ConvGeom& g : {ConvGeom::make(1, 2, 8, 8, 1, 3, 3), ConvGeom::make(1, 2, 8, 8, 2, 1, 1, 1, 1),
+                            ConvGeom::make(1, 2, 8, 8, 2, 1, 1).grouped(2)}) {
+    EXPECT_FALSE(pointwise_eligible(g, ConvPass::Forward, 1, std::size_t{1} << 30)) << describe(g);
+    auto expect_named = [&](const char* who, auto&& call) {
+      try {
+        call();
+        ADD_FAILURE() << "no throw for " << describe(g) << " in " << who;
+      } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find(who), std::string::npos) << e.what();
+      }
+    };
+    float* p = buf.data();
+    expect_named("pointwise_forward", [&] { pointwise_forward(g, p, p, nullptr, p, p, 1); });
+    expect_named("pointwise_backward_data", [&] { pointwise_backward_data(g, p, p, p, p, 1); });
+    expect_named("pointwise_backward_weights",
+                 [&] { pointwise_backward_weights(g, p, p, p, nullptr, p, 1); });
+  }
 }
 
 TEST(ConvOneChannel, OtherGeometriesAreErrorsNamingTheFunction) {

@@ -9,6 +9,7 @@
 #include "../../core/ops.hpp"
 #include "../../core/parallel.hpp"
 #include "one_channel.hpp"
+#include "pointwise.hpp"
 
 namespace minicnn {
 namespace {
@@ -110,6 +111,16 @@ float* prepare(Im2colWorkspace& ws, const ChunkPlan& p) {
   return ws.buffer.ensure(p.per_thread() * static_cast<std::size_t>(p.threads));
 }
 
+// The pointwise path's scratch (pointwise.hpp; null when it needs none), and whether
+// the path applies.
+bool pointwise_scratch(const ConvGeom& g, ConvPass pass, int T, Im2colWorkspace& ws,
+                       float** scratch) {
+  if (!pointwise_eligible(g, pass, T, ws.limit_bytes)) return false;
+  const std::size_t n = pointwise_scratch_floats(g, pass, T);
+  *scratch = n ? ws.buffer.ensure(n) : nullptr;
+  return true;
+}
+
 // The one-input-channel path's scratch (one_channel.hpp), or null when it does not apply.
 float* one_channel_scratch(const ConvGeom& g, ConvPass pass, int T, Im2colWorkspace& ws) {
   if (!one_channel_eligible(g, pass, T, ws.limit_bytes)) return nullptr;
@@ -122,6 +133,8 @@ float* one_channel_scratch(const ConvGeom& g, ConvPass pass, int T, Im2colWorksp
 std::size_t conv2d_im2col_workspace_bytes(const ConvGeom& g, ConvPass pass, int threads,
                                           std::size_t limit_bytes) {
   const int T = std::max(1, threads);
+  if (pointwise_eligible(g, pass, T, limit_bytes))
+    return pointwise_scratch_floats(g, pass, T) * sizeof(float);
   if (one_channel_eligible(g, pass, T, limit_bytes))
     return static_cast<std::size_t>(one_channel_threads(g, pass, T)) *
            one_channel_scratch_floats(g, pass) * sizeof(float);
@@ -133,6 +146,8 @@ std::size_t conv2d_im2col_workspace_bytes(const ConvGeom& g, ConvPass pass, int 
 // then each image's columns are copied out to y with the bias added.
 void conv2d_im2col_forward(const ConvGeom& g, const float* x, const float* w, const float* b,
                            float* y, Im2colWorkspace& ws) {
+  if (float* s = nullptr; pointwise_scratch(g, ConvPass::Forward, num_threads(), ws, &s))
+    return pointwise_forward(g, x, w, b, y, s, num_threads());
   if (float* s = one_channel_scratch(g, ConvPass::Forward, num_threads(), ws))
     return one_channel_forward(g, x, w, b, y, s, num_threads());
   const ChunkPlan p = make_plan(g, ConvPass::Forward, num_threads(), ws.limit_bytes);
@@ -168,6 +183,8 @@ void conv2d_im2col_forward(const ConvGeom& g, const float* x, const float* w, co
 // dx = col2im(Wᵀ·dY): gather the chunk's dY (K × J), one GEMM (R × K)·(K × J), fold.
 void conv2d_im2col_backward_data(const ConvGeom& g, const float* dy, const float* w, float* dx,
                                  Im2colWorkspace& ws) {
+  if (float* s = nullptr; pointwise_scratch(g, ConvPass::BackwardData, num_threads(), ws, &s))
+    return pointwise_backward_data(g, dy, w, dx, s, num_threads());
   if (float* s = one_channel_scratch(g, ConvPass::BackwardData, num_threads(), ws))
     return one_channel_backward_data(g, dy, w, dx, s, num_threads());
   const ChunkPlan p = make_plan(g, ConvPass::BackwardData, num_threads(), ws.limit_bytes);
@@ -201,6 +218,8 @@ void conv2d_im2col_backward_data(const ConvGeom& g, const float* dy, const float
 // db += the row sums of dY.
 void conv2d_im2col_backward_weights(const ConvGeom& g, const float* x, const float* dy,
                                     float* dw, float* db, Im2colWorkspace& ws) {
+  if (float* s = nullptr; pointwise_scratch(g, ConvPass::BackwardWeights, num_threads(), ws, &s))
+    return pointwise_backward_weights(g, x, dy, dw, db, s, num_threads());
   if (float* s = one_channel_scratch(g, ConvPass::BackwardWeights, num_threads(), ws))
     return one_channel_backward_weights(g, x, dy, dw, db, s, num_threads());
   const ChunkPlan p = make_plan(g, ConvPass::BackwardWeights, num_threads(), ws.limit_bytes);

@@ -21,6 +21,7 @@
 #include "../../core/version.hpp"
 #include "../../io/file.hpp"
 #include "one_channel.hpp"
+#include "pointwise.hpp"
 #include "winograd5.hpp"
 
 namespace minicnn {
@@ -95,6 +96,18 @@ double im2col_seconds(const ConvGeom& g, ConvPass pass, int threads) {
     case ConvPass::BackwardWeights: gemm = gemm_seconds(g.flops(), K, R, cols); break;
   }
   const double G = double(g.groups);
+  if (pointwise_eligible(g, pass, threads, SIZE_MAX)) {
+    // The pointwise path (pointwise.hpp): GEMMs of one image's columns, nothing unfolded
+    // or staged; with a stride, x gathered (or backward-data's product spread into dx).
+    const double P = double(g.out_plane());
+    switch (pass) {
+      case ConvPass::Forward: gemm = gemm_seconds(g.flops(), K, P, R); break;
+      case ConvPass::BackwardData: gemm = gemm_seconds(g.flops(), R, P, K); break;
+      case ConvPass::BackwardWeights: gemm = gemm_seconds(g.flops(), K, R, P); break;
+    }
+    const double gathered = g.stride == 1 ? 0.0 : R * J * kUnfoldStrided;
+    return (gemm + gathered) / threads;
+  }
   const double unfold = G * (R * J * (g.stride == 1 ? kUnfoldSeconds : kUnfoldStrided) +
                              R * double(g.N) * double(g.OH) * kPieceSeconds);
   const double stage = pass == ConvPass::Forward ? 0.0 : G * K * J * kUnfoldSeconds;
