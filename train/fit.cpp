@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <bit>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -34,19 +33,6 @@ class ModeGuard {
   Layer& model_;
   bool before_;
 };
-
-// True when no value of p[0, n) is NaN or ±inf: those are exactly the floats whose
-// exponent bits are all ones. An integer max over the masked bits vectorises, unlike
-// a chain of isfinite branches, so checking every gradient each batch stays cheap.
-bool all_finite(const float* p, std::size_t n) {
-  constexpr std::uint32_t kExponent = 0x7f800000u;
-  std::uint32_t top = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    const std::uint32_t e = std::bit_cast<std::uint32_t>(p[i]) & kExponent;
-    top = e > top ? e : top;
-  }
-  return top != kExponent;
-}
 
 // The first parameter whose values (or, when grads, gradients) are not all finite.
 const Parameter* first_non_finite(const std::vector<Parameter>& params, bool grads) {

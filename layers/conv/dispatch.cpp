@@ -1,7 +1,6 @@
 #include "dispatch.hpp"
 
 #include <algorithm>
-#include <atomic>
 
 #include "../../core/ops.hpp"
 #include "../../core/parallel.hpp"
@@ -16,16 +15,6 @@ void need(const void* p, const char* role, ConvAlgo algo, ConvPass pass, const s
   if (p == nullptr)
     throw Error(who + ": " + to_string(algo) + " " + to_string(pass) + " needs " + role +
                 ", got a null pointer");
-}
-
-// In runs shared out among the threads: on the ResNet-20 of examples/ the scan on one
-// thread was 2% of a training step, the other thread waiting.
-bool all_finite(const float* p, std::size_t n) {
-  std::atomic<bool> finite{true};
-  parallel_runs(n, [&](std::size_t i0, std::size_t i1) {
-    if (!all_finite_run(p + i0, i1 - i0)) finite.store(false, std::memory_order_relaxed);
-  });
-  return finite.load();
 }
 
 // The same three lines per algorithm: y = W ⋆ x + b, dx = Wᵀ ⋆ dy, dW += dy ⋆ x.
