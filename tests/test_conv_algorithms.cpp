@@ -183,6 +183,18 @@ double check_winograd(const ConvGeom& g, const Data& d, std::size_t m,
   return std::max({rel_error(y, d.y), rel_error(dx, d.dx), rel_error(dw, d.dw)});
 }
 
+// call() throws Error whose message names `who` (a path's function run on a geometry it
+// is not written for).
+template <class F>
+void expect_error_naming(const ConvGeom& g, const char* who, F&& call) {
+  try {
+    call();
+    ADD_FAILURE() << "no throw for " << describe(g) << " in " << who;
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(who), std::string::npos) << e.what();
+  }
+}
+
 class ConvThreads : public ::testing::TestWithParam<int> {
  protected:
   void SetUp() override {
@@ -673,14 +685,7 @@ TEST(ConvPointwise, OtherGeometriesAreErrorsNamingTheFunction) {
   for (const ConvGeom& g : {ConvGeom::make(1, 2, 8, 8, 1, 3, 3), ConvGeom::make(1, 2, 8, 8, 2, 1, 1, 1, 1),
                             ConvGeom::make(1, 2, 8, 8, 2, 1, 1).grouped(2)}) {
     EXPECT_FALSE(pointwise_eligible(g, ConvPass::Forward, 1, std::size_t{1} << 30)) << describe(g);
-    auto expect_named = [&](const char* who, auto&& call) {
-      try {
-        call();
-        ADD_FAILURE() << "no throw for " << describe(g) << " in " << who;
-      } catch (const Error& e) {
-        EXPECT_NE(std::string(e.what()).find(who), std::string::npos) << e.what();
-      }
-    };
+    const auto expect_named = [&](const char* who, auto&& call) { expect_error_naming(g, who, call); };
     float* p = buf.data();
     expect_named("pointwise_forward", [&] { pointwise_forward(g, p, p, nullptr, p, p, 1); });
     expect_named("pointwise_backward_data", [&] { pointwise_backward_data(g, p, p, p, p, 1); });
@@ -697,14 +702,7 @@ TEST(ConvOneChannel, OtherGeometriesAreErrorsNamingTheFunction) {
                             ConvGeom::make(1, 1, 8, 8, 1, 3, 3, 1, 0, 2),
                             ConvGeom::make(1, 1, 12, 12, 1, 8, 8)}) {
     EXPECT_FALSE(one_channel_eligible(g, ConvPass::Forward, 1, std::size_t{1} << 30)) << describe(g);
-    auto expect_named = [&](const char* who, auto&& call) {
-      try {
-        call();
-        ADD_FAILURE() << "no throw for " << describe(g) << " in " << who;
-      } catch (const Error& e) {
-        EXPECT_NE(std::string(e.what()).find(who), std::string::npos) << e.what();
-      }
-    };
+    const auto expect_named = [&](const char* who, auto&& call) { expect_error_naming(g, who, call); };
     float* p = buf.data();
     expect_named("one_channel_forward", [&] { one_channel_forward(g, p, p, nullptr, p, p, 1); });
     expect_named("one_channel_backward_data",

@@ -452,6 +452,28 @@ const Fns& fns() {
   return kFns_base;
 }
 
+// Zero in columns [used, padded) of a thread's kPoints × tb rows (rows `padded` floats
+// apart, points `stride` apart): columns no GEMM writes, which a transform's last run of
+// lanes reads (and then drops), zero rather than left undefined.
+void zero_past_columns(float* m, std::size_t tb, std::size_t stride, std::size_t used,
+                       std::size_t padded) {
+  if (padded == used) return;
+  for (std::size_t row = 0; row < kPoints * tb; ++row) {
+    float* r = m + (row / tb) * stride + (row % tb) * padded;
+    std::fill(r + used, r + padded, 0.0f);
+  }
+}
+
+// U for every input channel and run of output channels (kernel_run), shared out among
+// the threads of the enclosing parallel region.
+void transform_kernels(const Fns& f, const float* w, std::size_t C, std::size_t Cin,
+                       std::size_t Cout, bool rotate, std::size_t kp, float* U) {
+  const std::size_t runs = (Cout + kL - 1) / kL;
+#pragma omp for schedule(static)
+  for (std::size_t job = 0; job < Cin * runs; ++job)
+    f.kernel(w, C, Cin, Cout, rotate, kp, job / runs, (job % runs) * kL, U);
+}
+
 // out of the correlation c, in one parallel region: the kernel transform (U for the
 // forward's w[o, i] or, when `rotate`, the backward-data's turned w[i, o]), then per
 // group of images the blocked copy and the blocks of tiles.
@@ -465,23 +487,14 @@ void correlate(const Corr& c, const float* in, const float* w, std::size_t C, bo
   float* copy = U + p.u_floats;
   float* threads_base = copy + p.copy_floats;
   const Fns& f = fns();
-  const std::size_t runs = (c.Cout + kL - 1) / kL;
 #pragma omp parallel num_threads(p.threads)
   {
     // The region may have fewer threads than asked (inside a caller's parallel region):
     // blocks go to the threads it has, each with its own V and M.
     float* V = threads_base + std::size_t(omp_get_thread_num()) * p.per_thread();
     float* M = V + kPoints * p.vs;
-    // The columns of M past Cout, which no GEMM writes, are read by the output
-    // transform's last run of lanes (and then dropped): zero, not left undefined.
-    if (p.kp != c.Cout)
-      for (std::size_t row = 0; row < kPoints * p.tb; ++row) {
-        float* m = M + (row / p.tb) * p.ms + (row % p.tb) * p.kp;
-        std::fill(m + c.Cout, m + p.kp, 0.0f);
-      }
-#pragma omp for schedule(static)
-    for (std::size_t job = 0; job < c.Cin * runs; ++job)
-      f.kernel(w, C, c.Cin, c.Cout, rotate, p.kp, job / runs, (job % runs) * kL, U);
+    zero_past_columns(M, p.tb, p.ms, c.Cout, p.kp);  // read by the output transform
+    transform_kernels(f, w, C, c.Cin, c.Cout, rotate, p.kp, U);
     for (std::size_t n0 = 0; n0 < c.N; n0 += p.images) {
       const std::size_t count = std::min(p.images, c.N - n0);
       blocked_copy(in, c.Cin, c.Hin, c.Win, c.off, n0, count, p.Hp, p.Wp, copy);
@@ -507,22 +520,14 @@ void scatter(const ConvGeom& g, const float* dy, const float* w, float* dx,
   float* dyc = U + p.u_floats;
   float* threads_base = dyc + p.dy_floats;
   const Fns& f = fns();
-  const std::size_t runs = (g.K + kL - 1) / kL, per_block = p.tb / p.per_image;
+  const std::size_t per_block = p.tb / p.per_image;
 #pragma omp parallel num_threads(p.threads)
   {
     float* X = threads_base + std::size_t(omp_get_thread_num()) * p.per_thread();
     float* E = X + kPoints * p.vs;
     float* frame = E + kPoints * p.ms;
-    // X's columns past C, which no GEMM writes, are read by the patches' last run of
-    // lanes (and then dropped): zero, not left undefined.
-    if (p.cp != g.C)
-      for (std::size_t row = 0; row < kPoints * p.tb; ++row) {
-        float* x = X + (row / p.tb) * p.vs + (row % p.tb) * p.cp;
-        std::fill(x + g.C, x + p.cp, 0.0f);
-      }
-#pragma omp for schedule(static)
-    for (std::size_t job = 0; job < g.C * runs; ++job)
-      f.kernel(w, g.C, g.C, g.K, false, p.kp, job / runs, (job % runs) * kL, U);
+    zero_past_columns(X, p.tb, p.vs, g.C, p.cp);  // read by the patches' transform
+    transform_kernels(f, w, g.C, g.C, g.K, false, p.kp, U);
     for (std::size_t n0 = 0; n0 < g.N; n0 += p.images) {
       const std::size_t count = std::min(p.images, g.N - n0);
       blocked_copy(dy, g.K, g.OH, g.OW, 0, n0, count, p.TH * kTile, p.TW * kTile, dyc);
