@@ -177,17 +177,16 @@ void add_bias_grad(const float* dy, float* db, std::size_t N, std::size_t K, std
     // A Dense layer's columns: the same sums in the same order (n = 0, 1, ...), a row of
     // dy at a time into K sums side by side (a call of sum_to_double per value cost
     // more than LeNet's 800 -> 500 layer's bias gradient is worth).
-    constexpr std::size_t kRun = 512;
-    double s[kRun];
-    for (std::size_t k0 = 0; k0 < K; k0 += kRun) {
-      const std::size_t len = std::min(kRun, K - k0);
-      std::fill(s, s + len, 0.0);
+    constexpr std::size_t kColumns = 512;  // per run, summed side by side
+    parallel_for((K + kColumns - 1) / kColumns, [&](std::size_t r) {
+      const std::size_t k0 = r * kColumns, len = std::min(kColumns, K - k0);
+      double s[kColumns] = {};
       for (std::size_t n = 0; n < N; ++n) {
         const float* row = dy + n * K + k0;
         for (std::size_t k = 0; k < len; ++k) s[k] += static_cast<double>(row[k]);
       }
       for (std::size_t k = 0; k < len; ++k) db[k0 + k] += static_cast<float>(s[k]);
-    }
+    }, N * K);
     return;
   }
   // One channel per iteration, its sum in a fixed order: the same at any thread count.

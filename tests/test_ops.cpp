@@ -131,3 +131,39 @@ TEST(Ops, AllFiniteFindsNaNAndInfAnywhere) {
     }
   }
 }
+
+TEST(Ops, AllFiniteOverManyRunsFindsNaNAndInfAnywhere) {
+  // The threads' version, over runs of parallel_runs (and a tail).
+  const std::size_t n = 3 * (std::size_t{1} << 14) + 123;
+  std::vector<float> v = values(n, 17);
+  EXPECT_TRUE(all_finite(v.data(), n));
+  EXPECT_TRUE(all_finite(nullptr, 0));
+  for (std::size_t at : {std::size_t{0}, std::size_t{1} << 14, n - 1}) {
+    std::vector<float> w = v;
+    w[at] = std::numeric_limits<float>::quiet_NaN();
+    EXPECT_FALSE(all_finite(w.data(), n)) << at;
+    w[at] = -std::numeric_limits<float>::infinity();
+    EXPECT_FALSE(all_finite(w.data(), n)) << at;
+  }
+}
+
+TEST(Ops, BiasAndItsGradientOfDenseRowsAreThePlainLoopsBitForBit) {
+  // P = 1 (a Dense layer's (N, K) rows), K past one run of 512 columns: y[n,k] += b[k];
+  // db[k] += Σ_n dy[n,k] in double, n in order.
+  for (std::size_t K : {std::size_t{1}, std::size_t{10}, std::size_t{1300}}) {
+    const std::size_t N = 7;
+    const std::vector<float> b = values(K, 3), dy = values(N * K, 4);
+    std::vector<float> y = values(N * K, 5), want = y;
+    add_bias(y.data(), b.data(), N, K, 1);
+    for (std::size_t i = 0; i < N * K; ++i) want[i] += b[i % K];
+    for (std::size_t i = 0; i < N * K; ++i) EXPECT_TRUE(same(y[i], want[i])) << K << " " << i;
+    std::vector<float> db(K, 0.25f), want_db(K);
+    add_bias_grad(dy.data(), db.data(), N, K, 1);
+    for (std::size_t k = 0; k < K; ++k) {
+      double s = 0.0;
+      for (std::size_t n = 0; n < N; ++n) s += static_cast<double>(dy[n * K + k]);
+      want_db[k] = 0.25f + static_cast<float>(s);
+      EXPECT_TRUE(same(db[k], want_db[k])) << K << " " << k;
+    }
+  }
+}

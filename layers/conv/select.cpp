@@ -71,6 +71,20 @@ double gemm_seconds(double flops, double m, double n, double k) {
 
 // (With groups, each GEMM is one group's: K/G rows, (C/G)·KH·KW columns of W.)
 double im2col_seconds(const ConvGeom& g, ConvPass pass, int threads) {
+  if (pointwise_eligible(g, pass, threads, SIZE_MAX)) {
+    // The pointwise path (pointwise.hpp), which im2col takes before the one-channel one:
+    // GEMMs of one image's columns, nothing unfolded or staged; with a stride, x gathered
+    // (or backward-data's product spread into dx).
+    const double C = double(g.C), K = double(g.K), P = double(g.out_plane());
+    double gemm = 0;
+    switch (pass) {
+      case ConvPass::Forward: gemm = gemm_seconds(g.flops(), K, P, C); break;
+      case ConvPass::BackwardData: gemm = gemm_seconds(g.flops(), C, P, K); break;
+      case ConvPass::BackwardWeights: gemm = gemm_seconds(g.flops(), K, C, P); break;
+    }
+    const double gathered = g.stride == 1 ? 0.0 : C * double(g.N) * P * kUnfoldStrided;
+    return (gemm + gathered) / threads;
+  }
   if (one_channel_eligible(g, pass, threads, SIZE_MAX)) {
     // Every output row (an input row, in backward-data) of every image and channel in
     // blocks of 16 columns, each block one pass over the taps; the planes copied once.
@@ -96,18 +110,6 @@ double im2col_seconds(const ConvGeom& g, ConvPass pass, int threads) {
     case ConvPass::BackwardWeights: gemm = gemm_seconds(g.flops(), K, R, cols); break;
   }
   const double G = double(g.groups);
-  if (pointwise_eligible(g, pass, threads, SIZE_MAX)) {
-    // The pointwise path (pointwise.hpp): GEMMs of one image's columns, nothing unfolded
-    // or staged; with a stride, x gathered (or backward-data's product spread into dx).
-    const double P = double(g.out_plane());
-    switch (pass) {
-      case ConvPass::Forward: gemm = gemm_seconds(g.flops(), K, P, R); break;
-      case ConvPass::BackwardData: gemm = gemm_seconds(g.flops(), R, P, K); break;
-      case ConvPass::BackwardWeights: gemm = gemm_seconds(g.flops(), K, R, P); break;
-    }
-    const double gathered = g.stride == 1 ? 0.0 : R * J * kUnfoldStrided;
-    return (gemm + gathered) / threads;
-  }
   const double unfold = G * (R * J * (g.stride == 1 ? kUnfoldSeconds : kUnfoldStrided) +
                              R * double(g.N) * double(g.OH) * kPieceSeconds);
   const double stage = pass == ConvPass::Forward ? 0.0 : G * K * J * kUnfoldSeconds;
