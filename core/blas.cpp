@@ -41,6 +41,16 @@ std::atomic<int> g_threads{0};
 // BLAS calls hold it shared, set_num_threads exclusively: OpenBLAS must not change its
 // thread count (and its per-thread buffers) while a call of another thread runs in it.
 std::shared_mutex g_blas_mutex;
+// BlasHolds alive on this thread (the lock is held shared while it is above 0).
+thread_local int t_holds = 0;
+
+// f() under the lock, unless this thread holds it already.
+template <class F>
+void with_blas(F&& f) {
+  if (t_holds > 0) return f();
+  std::shared_lock<std::shared_mutex> lock(g_blas_mutex);
+  f();
+}
 
 int default_threads() {
   if (const char* env = std::getenv("MINICNN_NUM_THREADS")) {
@@ -58,6 +68,8 @@ int default_threads() {
 // heap's policy (heap.hpp) is set up with the threads, once: both are the process's
 // setting for computing.
 void apply_threads(int n) {
+  if (t_holds > 0)
+    throw Error("set_num_threads: called on a thread that holds BLAS (a BlasHold is alive)");
   apply_heap_policy();
   std::unique_lock<std::shared_mutex> lock(g_blas_mutex);
   omp_set_num_threads(n);
@@ -90,11 +102,12 @@ void sgemm(Op op_a, Op op_b, std::size_t M, std::size_t N, std::size_t K, float 
            const float* A, std::size_t lda, const float* B, std::size_t ldb, float beta,
            float* C, std::size_t ldc) {
   if (!gemm_ready("sgemm", op_a, op_b, M, N, K, lda, ldb, ldc)) return;
-  std::shared_lock<std::shared_mutex> lock(g_blas_mutex);
-  cblas_sgemm(CblasRowMajor, to_cblas(op_a), to_cblas(op_b), static_cast<blasint>(M),
-              static_cast<blasint>(N), static_cast<blasint>(K), alpha, A,
-              static_cast<blasint>(lda), B, static_cast<blasint>(ldb), beta, C,
-              static_cast<blasint>(ldc));
+  with_blas([&] {
+    cblas_sgemm(CblasRowMajor, to_cblas(op_a), to_cblas(op_b), static_cast<blasint>(M),
+                static_cast<blasint>(N), static_cast<blasint>(K), alpha, A,
+                static_cast<blasint>(lda), B, static_cast<blasint>(ldb), beta, C,
+                static_cast<blasint>(ldc));
+  });
 }
 
 void cgemm(Op op_a, Op op_b, std::size_t M, std::size_t N, std::size_t K,
@@ -102,11 +115,12 @@ void cgemm(Op op_a, Op op_b, std::size_t M, std::size_t N, std::size_t K,
            const std::complex<float>* B, std::size_t ldb, std::complex<float> beta,
            std::complex<float>* C, std::size_t ldc) {
   if (!gemm_ready("cgemm", op_a, op_b, M, N, K, lda, ldb, ldc)) return;
-  std::shared_lock<std::shared_mutex> lock(g_blas_mutex);
-  cblas_cgemm(CblasRowMajor, to_cblas(op_a), to_cblas(op_b), static_cast<blasint>(M),
-              static_cast<blasint>(N), static_cast<blasint>(K), &alpha, A,
-              static_cast<blasint>(lda), B, static_cast<blasint>(ldb), &beta, C,
-              static_cast<blasint>(ldc));
+  with_blas([&] {
+    cblas_cgemm(CblasRowMajor, to_cblas(op_a), to_cblas(op_b), static_cast<blasint>(M),
+                static_cast<blasint>(N), static_cast<blasint>(K), &alpha, A,
+                static_cast<blasint>(lda), B, static_cast<blasint>(ldb), &beta, C,
+                static_cast<blasint>(ldc));
+  });
 }
 
 void set_num_threads(int n) {
@@ -123,6 +137,18 @@ std::string blas_core_name() {
 int num_threads() {
   ensure_threads();
   return g_threads.load();
+}
+
+BlasHold::BlasHold() {
+  if (t_holds == 0) {
+    ensure_threads();  // the first setting takes the lock exclusively: before holding it
+    g_blas_mutex.lock_shared();
+  }
+  ++t_holds;
+}
+
+BlasHold::~BlasHold() {
+  if (--t_holds == 0) g_blas_mutex.unlock_shared();
 }
 
 }  // namespace minicnn

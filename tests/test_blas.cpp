@@ -4,8 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <complex>
 #include <filesystem>
+#include <thread>
 #include <vector>
 
 using namespace minicnn;
@@ -114,4 +116,38 @@ TEST(Blas, BlasAndOurLoopsShareOneThreadPool) {
   EXPECT_LE(tasks, 2u);
   EXPECT_FLOAT_EQ(c[n * n + 7], 0.5f * 0.25f * n);
   set_num_threads(before);
+}
+
+TEST(Blas, GemmsUnderAHoldAndTheSettingAfterIt) {
+  // Calls under a (nested) BlasHold give what calls without one give; setting the
+  // threads while this thread holds BLAS is an Error, not a wait for itself; after the
+  // holds end it works, also while another thread's GEMMs run under their own holds.
+  const int before = num_threads();
+  std::vector<float> a(64 * 64, 0.5f), b(64 * 64, 0.25f), c(64 * 64), d(64 * 64);
+  sgemm(Op::N, Op::N, 64, 64, 64, 1.0f, a.data(), 64, b.data(), 64, 0.0f, c.data(), 64);
+  {
+    const BlasHold outer;
+    {
+      const BlasHold inner;
+      sgemm(Op::N, Op::N, 64, 64, 64, 1.0f, a.data(), 64, b.data(), 64, 0.0f, d.data(), 64);
+      EXPECT_THROW(set_num_threads(1), Error);
+    }
+    EXPECT_THROW(set_num_threads(1), Error);
+  }
+  EXPECT_EQ(c, d);
+  EXPECT_EQ(num_threads(), before);
+  std::atomic<bool> done{false};
+  std::thread worker([&] {
+    std::vector<float> e(64 * 64);
+    for (int i = 0; i < 200; ++i) {
+      const BlasHold hold;
+      sgemm(Op::N, Op::N, 64, 64, 64, 1.0f, a.data(), 64, b.data(), 64, 0.0f, e.data(), 64);
+    }
+    done = true;
+  });
+  set_num_threads(1);
+  set_num_threads(before);
+  worker.join();
+  EXPECT_TRUE(done);
+  EXPECT_EQ(num_threads(), before);
 }

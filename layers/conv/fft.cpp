@@ -178,15 +178,19 @@ void gemm_per_frequency(const Dims& d, int T, Op op_a, Op op_b, std::size_t M, s
                         float alpha) {
   const auto F = static_cast<std::ptrdiff_t>(d.F);
   const bool small = K <= 2 || M * N * K <= 512;
-#pragma omp parallel for schedule(static) num_threads(T)
-  for (std::ptrdiff_t f = 0; f < F; ++f) {
-    const auto fu = static_cast<std::size_t>(f);
-    if (small) {
-      small_cgemm(op_a, op_b, M, N, K, alpha, A + fu * a_size, lda, B + fu * b_size, ldb,
-                  C + fu * M * N);
-    } else {
-      cgemm(op_a, op_b, M, N, K, cfloat(alpha, 0.0f), A + fu * a_size, lda, B + fu * b_size,
-            ldb, cfloat(0.0f, 0.0f), C + fu * M * N, N);
+#pragma omp parallel num_threads(T)
+  {
+    const BlasHold hold;  // a cgemm per frequency: no lock per call (blas.hpp)
+#pragma omp for schedule(static)
+    for (std::ptrdiff_t f = 0; f < F; ++f) {
+      const auto fu = static_cast<std::size_t>(f);
+      if (small) {
+        small_cgemm(op_a, op_b, M, N, K, alpha, A + fu * a_size, lda, B + fu * b_size, ldb,
+                    C + fu * M * N);
+      } else {
+        cgemm(op_a, op_b, M, N, K, cfloat(alpha, 0.0f), A + fu * a_size, lda, B + fu * b_size,
+              ldb, cfloat(0.0f, 0.0f), C + fu * M * N, N);
+      }
     }
   }
 }

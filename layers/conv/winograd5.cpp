@@ -489,6 +489,7 @@ void correlate(const Corr& c, const float* in, const float* w, std::size_t C, bo
   const Fns& f = fns();
 #pragma omp parallel num_threads(p.threads)
   {
+    const BlasHold hold;  // the blocks' GEMMs skip the lock (blas.hpp)
     // The region may have fewer threads than asked (inside a caller's parallel region):
     // blocks go to the threads it has, each with its own V and M.
     float* V = threads_base + std::size_t(omp_get_thread_num()) * p.per_thread();
@@ -523,6 +524,7 @@ void scatter(const ConvGeom& g, const float* dy, const float* w, float* dx,
   const std::size_t per_block = p.tb / p.per_image;
 #pragma omp parallel num_threads(p.threads)
   {
+    const BlasHold hold;
     float* X = threads_base + std::size_t(omp_get_thread_num()) * p.per_thread();
     float* E = X + kPoints * p.vs;
     float* frame = E + kPoints * p.ms;
@@ -589,6 +591,7 @@ void winograd5_backward_weights(const ConvGeom& g, const float* x, const float* 
   auto part = [&](int t) { return threads_base + std::size_t(t) * p.per_thread(); };
 #pragma omp parallel num_threads(p.threads)
   {
+    const BlasHold hold;
     float* V = part(omp_get_thread_num());
     float* E = V + kPoints * p.vs;
     float* S = E + kPoints * p.ms;
