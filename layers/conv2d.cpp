@@ -46,7 +46,7 @@ Tensor Conv2D::forward_impl(const Tensor& x) {
     // their spectrum (no copy for a plan without one: 100 KB a step on LeNet's conv2).
     if (p[1].algo == ConvAlgo::FFT || p[2].algo == ConvAlgo::FFT)
       keep(saved().aux, weight_);
-    else
+    else if (saved().aux.dimension() != 0)  // drop a copy an earlier plan kept
       saved().aux = Tensor();
     t.x = saved().x.data();
   } else {
