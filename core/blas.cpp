@@ -43,11 +43,26 @@ std::atomic<int> g_threads{0};
 std::shared_mutex g_blas_mutex;
 // BlasHolds alive on this thread (the lock is held shared while it is above 0).
 thread_local int t_holds = 0;
+// Calls of set_num_threads waiting for the lock or holding it. glibc's lock lets readers
+// in while a writer waits (it must: a thread of a parallel region may take it while its
+// team's master holds it and waits for that thread at the region's end), so two threads
+// whose BLAS work overlapped without a gap kept set_num_threads waiting for ever. New
+// readers outside parallel regions wait here first: the regions in flight end, the
+// setting goes through, then they go on.
+std::atomic<int> g_changing{0};
+
+// Waits while a setting is on its way, unless this thread holds the lock (the setting
+// waits for it) or runs in a parallel region (its team's master may hold it).
+void wait_for_setting() {
+  if (t_holds > 0 || omp_in_parallel()) return;
+  for (int c = g_changing.load(); c != 0; c = g_changing.load()) g_changing.wait(c);
+}
 
 // f() under the lock, unless this thread holds it already.
 template <class F>
 void with_blas(F&& f) {
   if (t_holds > 0) return f();
+  wait_for_setting();
   std::shared_lock<std::shared_mutex> lock(g_blas_mutex);
   f();
 }
@@ -71,10 +86,15 @@ void apply_threads(int n) {
   if (t_holds > 0)
     throw Error("set_num_threads: called on a thread that holds BLAS (a BlasHold is alive)");
   apply_heap_policy();
-  std::unique_lock<std::shared_mutex> lock(g_blas_mutex);
-  omp_set_num_threads(n);
-  openblas_set_num_threads(n);
-  g_threads.store(n);
+  g_changing.fetch_add(1);
+  {
+    std::unique_lock<std::shared_mutex> lock(g_blas_mutex);
+    omp_set_num_threads(n);
+    openblas_set_num_threads(n);
+    g_threads.store(n);
+  }
+  g_changing.fetch_sub(1);
+  g_changing.notify_all();
 }
 
 void ensure_threads() {
@@ -142,6 +162,7 @@ int num_threads() {
 BlasHold::BlasHold() {
   if (t_holds == 0) {
     ensure_threads();  // the first setting takes the lock exclusively: before holding it
+    wait_for_setting();
     g_blas_mutex.lock_shared();
   }
   ++t_holds;

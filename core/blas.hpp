@@ -41,7 +41,10 @@ int num_threads();
 // taken once. For loops that make many BLAS calls per thread (a Winograd pass makes one
 // per point and block): a lock per call, its count shared by the cores, had cost a
 // ResNet-20 training step 13% to 30% of its time. Holds nest; set_num_threads on a
-// thread that holds one is an Error (it would wait for itself).
+// thread that holds one is an Error (it would wait for itself). A parallel region whose
+// threads hold BLAS starts under a hold of the thread that starts it: a pending
+// set_num_threads stops new holds outside parallel regions only (a thread inside one may
+// be needed by its team's master, which holds), so the region's own must be covered.
 class BlasHold {
  public:
   BlasHold();

@@ -38,9 +38,11 @@ void parallel_for(std::size_t n, F&& f, std::size_t work = 0) {
 // parallel region (a caller's own OpenMP loop) OpenMP runs the inner region on one
 // thread; a loop that gives each part its own scratch and its share of the work then
 // still does all of it, and adds its parts' sums up as it would with all threads.
-// Each thread holds BLAS for the region (BlasHold): the parts' GEMMs skip the lock.
+// Each thread holds BLAS for the region (BlasHold): the parts' GEMMs skip the lock. The
+// caller holds it from before the region starts (see BlasHold).
 template <class F>
 void for_each_part(int parts, F&& f) {
+  const BlasHold caller;
 #pragma omp parallel num_threads(parts)
   {
     const BlasHold hold;

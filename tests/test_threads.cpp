@@ -131,20 +131,24 @@ TEST(SharedEvalForward, ErrorInOneThreadOnly) {
 }
 
 // set_num_threads from one thread while others run forwards (each on a model of its
-// own, so that only the thread count is shared): no hang, no wrong answer.
-TEST(SetNumThreads, WhileOtherThreadsRunForward) {
+// own, so that only the thread count is shared): no hang, no wrong answer. The passes
+// hold BLAS for whole parallel regions; two threads' regions overlapping without a gap
+// once kept the setting waiting for ever (it hung 4 runs in 6 on im2col).
+void set_threads_while_others_run(ConvAlgo algo, std::size_t k) {
+  SCOPED_TRACE(to_string(algo) + " " + std::to_string(k) + "x" + std::to_string(k));
   const int before = num_threads();
   // GEMMs large enough for OpenBLAS to run them on several threads.
   const Tensor x = random_tensor({4, 8, 40, 40}, 7);
+  const std::size_t pad = k / 2;
   std::atomic<bool> stop{false};
   std::atomic<int> wrong{0}, calls{0};
   std::vector<std::thread> pool;
   for (int t = 0; t < 2; ++t) {
     pool.emplace_back([&] {
       Sequential net;
-      net.add(Conv2D(8, 32, 3, {.padding = 1, .algo = ConvAlgo::Im2colGemm}));
+      net.add(Conv2D(8, 32, k, {.padding = pad, .algo = algo}));
       net.add(ReLU());
-      net.add(Conv2D(32, 32, 3, {.padding = 1, .algo = ConvAlgo::Im2colGemm}));
+      net.add(Conv2D(32, 32, k, {.padding = pad, .algo = algo}));
       net.set_training(false);
       const Tensor want = net.forward(x);
       while (!stop.load()) {
@@ -159,8 +163,8 @@ TEST(SetNumThreads, WhileOtherThreadsRunForward) {
   }
   // The count changes 30 times, each time only after the others have finished forwards
   // since the last change (a tight loop of changes alone starved them on a busy machine);
-  // this thread sleeps while it waits, and a deadline turns a hang into a failure.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(200);
+  // this thread sleeps while it waits, and a deadline turns a slow run into a failure.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   int changes = 0;
   for (; changes < 30 && std::chrono::steady_clock::now() < deadline; ++changes) {
     set_num_threads(1 + changes % 3);
@@ -174,6 +178,18 @@ TEST(SetNumThreads, WhileOtherThreadsRunForward) {
   EXPECT_EQ(wrong.load(), 0);
   EXPECT_EQ(changes, 30);
   EXPECT_GE(calls.load(), 60);
+}
+
+TEST(SetNumThreads, WhileOtherThreadsRunForward) {
+  set_threads_while_others_run(ConvAlgo::Im2colGemm, 3);
+}
+
+// The same over the passes with regions of their own: FFT's per-frequency products and
+// F(4x4, 5x5)'s blocks; 3x3 Winograd's blocks run in for_each_part as im2col's do.
+TEST(SetNumThreads, WhileOtherThreadsRunFftAndWinogradForward) {
+  set_threads_while_others_run(ConvAlgo::FFT, 3);
+  set_threads_while_others_run(ConvAlgo::Winograd, 5);
+  set_threads_while_others_run(ConvAlgo::Winograd, 3);
 }
 
 // The layer's own workspace serves a training step after eval calls from many threads.

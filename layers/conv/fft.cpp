@@ -178,6 +178,7 @@ void gemm_per_frequency(const Dims& d, int T, Op op_a, Op op_b, std::size_t M, s
                         float alpha) {
   const auto F = static_cast<std::ptrdiff_t>(d.F);
   const bool small = K <= 2 || M * N * K <= 512;
+  const BlasHold caller;  // covers the region's start (blas.hpp)
 #pragma omp parallel num_threads(T)
   {
     const BlasHold hold;  // a cgemm per frequency: no lock per call (blas.hpp)

@@ -487,6 +487,7 @@ void correlate(const Corr& c, const float* in, const float* w, std::size_t C, bo
   float* copy = U + p.u_floats;
   float* threads_base = copy + p.copy_floats;
   const Fns& f = fns();
+  const BlasHold caller;  // covers the region's start (blas.hpp)
 #pragma omp parallel num_threads(p.threads)
   {
     const BlasHold hold;  // the blocks' GEMMs skip the lock (blas.hpp)
@@ -522,6 +523,7 @@ void scatter(const ConvGeom& g, const float* dy, const float* w, float* dx,
   float* threads_base = dyc + p.dy_floats;
   const Fns& f = fns();
   const std::size_t per_block = p.tb / p.per_image;
+  const BlasHold caller;
 #pragma omp parallel num_threads(p.threads)
   {
     const BlasHold hold;
@@ -589,6 +591,7 @@ void winograd5_backward_weights(const ConvGeom& g, const float* x, const float* 
   const std::size_t S_size = p.s_floats;
   const Fns& f = fns();
   auto part = [&](int t) { return threads_base + std::size_t(t) * p.per_thread(); };
+  const BlasHold caller;
 #pragma omp parallel num_threads(p.threads)
   {
     const BlasHold hold;
