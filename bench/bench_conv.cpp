@@ -1,7 +1,8 @@
 // Conv2D algorithms × passes × the shapes of issue #3, the 3×3 layers of a ResNet-20
 // on 28×28 images (R1–R5, as in the side-by-side yardstick) and its first projection
 // shortcut (R6, 1×1 stride 2), a MobileNet-style pointwise layer (P1), and a depthwise
-// and a grouped 3×3 layer (D1, D2), with GFLOP/s counters (FLOPs per pass = 2·N·K·(C/groups)·KH·KW·OH·OW) and the same run's 1024² sgemm as the roofline.
+// and a grouped 3×3 layer (D1, D2), 7×7 and 9×9 layers on large planes where FFT cuts
+// the planes into tiles (F1, F2; "fft-whole" rows run whole planes), with GFLOP/s counters (FLOPs per pass = 2·N·K·(C/groups)·KH·KW·OH·OW) and the same run's 1024² sgemm as the roofline.
 // Auto runs whichever algorithm the cost model picks for the pass (its name is in
 // the label). Direct only runs where it takes under a second.
 //   ./bench_conv --benchmark_filter=S2        one shape
@@ -47,6 +48,8 @@ const BenchShape kShapes[] = {
     {"P1-pointwise", 64, 64, 28, 28, 128, 1, 1, 1, 0},
     {"D1-depthwise-3x3", 64, 64, 28, 28, 64, 3, 3, 1, 1, 64},
     {"D2-grouped-3x3", 64, 64, 28, 28, 64, 3, 3, 1, 1, 8},
+    {"F1-fft-tiles-7x7", 16, 64, 56, 56, 64, 7, 7, 1, 3},
+    {"F2-fft-tiles-9x9", 8, 32, 96, 96, 32, 9, 9, 1, 4},
 };
 
 ConvGeom geometry(const BenchShape& s) {
@@ -89,16 +92,28 @@ void run(ConvAlgo a, ConvPass pass, const ConvGeom& g, const ConvTensors& t, Con
   conv2d_run(a, pass, g, t, ws, "bench_conv");
 }
 
-void BM_Conv(benchmark::State& state, BenchShape s, ConvAlgo algo, ConvPass pass) {
+// FFT's tiling as a label: "tiles 16" or "whole planes".
+std::string fft_label(const ConvGeom& g, std::size_t tile) {
+  if (tile == 0) tile = fft_tile_size(g);
+  return tile == 0 || tile == FftWorkspace::kWholePlanes ? "whole planes"
+                                                          : "tiles " + std::to_string(tile);
+}
+
+// fft_tile: FftWorkspace::tile (0 picks by geometry).
+void BM_Conv(benchmark::State& state, BenchShape s, ConvAlgo algo, ConvPass pass,
+             std::size_t fft_tile) {
   const ConvGeom g = geometry(s);
   ConvAlgo a = algo;
   if (algo == ConvAlgo::Auto) {
     a = conv_select(g, pass, num_threads(), Im2colWorkspace::kDefaultLimit).algo;
-    state.SetLabel("auto=" + to_string(a));
+    state.SetLabel("auto=" + to_string(a) + (a == ConvAlgo::FFT ? ", " + fft_label(g, 0) : ""));
+  } else if (algo == ConvAlgo::FFT) {
+    state.SetLabel(fft_label(g, fft_tile));
   }
   Buffers d(g);
   const ConvTensors t = d.tensors();
   ConvWorkspace ws;
+  ws.fft.tile = fft_tile;
   run(a, pass, g, t, ws);  // plans FFTs and sizes workspaces before timing
   for (auto _ : state) {
     run(a, pass, g, t, ws);
@@ -186,10 +201,17 @@ int main(int argc, char** argv) {
         if (a != ConvAlgo::Auto && !conv_algo_eligible(a, g)) continue;
         if (a == ConvAlgo::Direct && g.flops() > 0.5e9) continue;
         const std::string name = std::string(s.name) + "/" + to_string(pass) + "/" + to_string(a);
-        benchmark::RegisterBenchmark(name.c_str(), BM_Conv, s, a, pass)
+        benchmark::RegisterBenchmark(name.c_str(), BM_Conv, s, a, pass, std::size_t{0})
             ->Unit(benchmark::kMillisecond)
             ->UseRealTime()
             ->MinTime(0.2);
+        if (a == ConvAlgo::FFT && fft_tile_size(g) != 0) {  // tiles against whole planes
+          const std::string whole = std::string(s.name) + "/" + to_string(pass) + "/fft-whole";
+          benchmark::RegisterBenchmark(whole.c_str(), BM_Conv, s, a, pass, FftWorkspace::kWholePlanes)
+              ->Unit(benchmark::kMillisecond)
+              ->UseRealTime()
+              ->MinTime(0.2);
+        }
       }
     }
   }

@@ -252,6 +252,57 @@ TEST_P(ConvThreads, FftMatchesDirect) {
   }
 }
 
+// Overlap-save tiles against the direct loops on every FFT case: tiles one larger than
+// the kernel (blocks of one or two outputs, many per plane, the last cropped), a few
+// larger, and 16 (one block, or a few, per plane); and whole planes forced.
+TEST_P(ConvThreads, FftTilesMatchDirect) {
+  Rng rng(23);
+  for (const Case& c : kCases) {
+    const ConvGeom g = geom(c);
+    if (!conv_algo_eligible(ConvAlgo::FFT, g)) continue;
+    const Data d = make_data(g, rng);
+    const std::size_t k = std::max(g.KH, g.KW);
+    for (std::size_t tile : {k + 1, k + 3, std::size_t{16}, FftWorkspace::kWholePlanes}) {
+      if (tile != FftWorkspace::kWholePlanes && tile <= k) continue;
+      SCOPED_TRACE("tile " + std::to_string(tile));
+      FftWorkspace ws;
+      ws.tile = tile;
+      check_algorithm(
+          g, d,
+          [&](float* y) { conv2d_fft_forward(g, d.x.data(), d.w.data(), d.b.data(), y, ws); },
+          [&](float* dx) { conv2d_fft_backward_data(g, d.dy.data(), d.w.data(), dx, ws); },
+          [&](float* dw, float* db) {
+            conv2d_fft_backward_weights(g, d.x.data(), d.dy.data(), dw, db, ws);
+          });
+      EXPECT_EQ(ws.tiled, tile == FftWorkspace::kWholePlanes ? 0 : tile);
+    }
+  }
+}
+
+// With tiles, backward-weights still reuses forward's x spectrum (by address), but the
+// two backward passes cut dy differently: each transforms its own.
+TEST_P(ConvThreads, FftTilesReuseXButNotDyAcrossBackwardPasses) {
+  Rng rng(24);
+  const ConvGeom g = ConvGeom::make(2, 3, 19, 17, 4, 5, 4, 1, 3);
+  const Data d = make_data(g, rng);
+  FftWorkspace ws;
+  ws.tile = 8;
+  std::vector<float> x = d.x, dy = d.dy;
+  std::vector<float> y(d.y.size()), dx(d.dx.size()), dw(d.dw.size(), 0.0f), db(g.K, 0.0f);
+  conv2d_fft_forward(g, x.data(), d.w.data(), d.b.data(), y.data(), ws);
+  std::fill(x.begin(), x.end(), std::nanf(""));
+  conv2d_fft_backward_weights(g, x.data(), dy.data(), dw.data(), db.data(), ws);
+  EXPECT_LT(rel_error(dw, d.dw), 1e-4);
+  // Whole planes would hand this pass the dy spectrum above; tiles read dy again.
+  std::vector<float> dy2 = d.dy;
+  for (float& v : dy2) v *= 2.0f;
+  std::copy(dy2.begin(), dy2.end(), dy.begin());
+  conv2d_fft_backward_data(g, dy.data(), d.w.data(), dx.data(), ws);
+  std::vector<float> twice = d.dx;
+  for (float& v : twice) v *= 2.0f;
+  EXPECT_LT(rel_error(dx, twice), 1e-4);
+}
+
 TEST_P(ConvThreads, FftBackwardReusesTheSpectraOfForward) {
   Rng rng(14);
   const ConvGeom g = ConvGeom::make(3, 4, 10, 9, 5, 3, 4, 1, 1);
@@ -304,6 +355,30 @@ TEST(ConvFft, RejectsStrideAndDilation) {
   const ConvGeom dilated = ConvGeom::make(1, 1, 8, 8, 1, 3, 3, 1, 0, 2);
   EXPECT_THROW(conv2d_fft_forward(dilated, buf.data(), buf.data(), nullptr, buf.data(), ws),
                Error);
+}
+
+// The tiling by geometry: tiles where the model prices them lower (7×7 and 9×9 kernels
+// on large planes, bench_conv's F1 and F2), whole planes for an 11×11 kernel on 64²
+// (S4), for planes no larger than a tile, and for a kernel too large for any tile.
+TEST(ConvFft, TileSizeByGeometry) {
+  EXPECT_EQ(fft_tile_size(ConvGeom::make(16, 64, 56, 56, 64, 7, 7, 1, 3)), 16u);
+  EXPECT_EQ(fft_tile_size(ConvGeom::make(8, 32, 96, 96, 32, 9, 9, 1, 4)), 32u);
+  EXPECT_EQ(fft_tile_size(ConvGeom::make(16, 16, 64, 64, 16, 11, 11, 1, 0)), 0u);
+  EXPECT_EQ(fft_tile_size(ConvGeom::make(64, 20, 12, 12, 50, 5, 5, 1, 0)), 0u);
+  EXPECT_EQ(fft_tile_size(ConvGeom::make(1, 1, 512, 512, 1, 65, 65, 1, 0)), 0u);
+  // A tile no larger than the kernel is an Error naming both.
+  const ConvGeom g = ConvGeom::make(1, 1, 20, 20, 1, 5, 3, 1, 0);
+  std::vector<float> x(400), w(15), y(g.N * g.K * g.OH * g.OW);
+  FftWorkspace ws;
+  ws.tile = 5;
+  try {
+    conv2d_fft_forward(g, x.data(), w.data(), nullptr, y.data(), ws);
+    FAIL() << "no throw";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("tiles of 5x5 are too small for a 5x3 kernel"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(ConvFft, TransformSizeIsFastAndCoversThePaddedInput) {

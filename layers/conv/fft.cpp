@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <string>
 
@@ -21,15 +22,17 @@ constexpr std::size_t kGroup = 8;
 constexpr std::size_t kTeamPlane = 256 * 256;
 
 struct Dims {
-  std::size_t Lh, Lw, F;       // transform size and number of frequencies
+  std::size_t Lh, Lw, F;         // transform size and number of frequencies
   std::size_t real_al, spec_al;  // aligned plane sizes
-  std::size_t per_thread;      // floats of scratch per thread
+  std::size_t per_thread;        // floats of scratch per thread
+  std::size_t tile;              // T of T × T tiles; 0 for whole planes
 };
 
-Dims dims_of(const ConvGeom& g) {
+Dims dims_of(const ConvGeom& g, std::size_t tile) {
   Dims d;
-  d.Lh = fft_conv_size(g.H, g.padding);
-  d.Lw = fft_conv_size(g.W, g.padding);
+  d.tile = tile;
+  d.Lh = tile ? tile : fft_conv_size(g.H, g.padding);
+  d.Lw = tile ? tile : fft_conv_size(g.W, g.padding);
   d.F = d.Lh * (d.Lw / 2 + 1);
   d.real_al = aligned_count<float>(d.Lh * d.Lw);
   d.spec_al = aligned_count<cfloat>(d.F);
@@ -37,15 +40,52 @@ Dims dims_of(const ConvGeom& g) {
   return d;
 }
 
-// Gets the workspace ready for g: resets what it holds if the geometry changed and
-// sizes the per-thread scratch.
+// How a pass cuts the planes it computes (y; dx in backward-data) into blocks, each
+// the valid part of one transform: Sh × Sw outputs, TH × TW blocks per image (the last
+// row and column of blocks cropped). A whole plane is one block.
+struct Blocks {
+  std::size_t Sh, Sw, TH, TW;
+  std::size_t per_image() const { return TH * TW; }
+};
+
+Blocks blocks_of(const Dims& d, const ConvGeom& g, std::size_t rows, std::size_t cols) {
+  if (d.tile == 0) return {rows, cols, 1, 1};
+  const std::size_t Sh = d.Lh - g.KH + 1, Sw = d.Lw - g.KW + 1;
+  return {Sh, Sw, (rows + Sh - 1) / Sh, (cols + Sw - 1) / Sw};
+}
+
+// The image and the block's row and column of GEMM row r (rows run over images, then
+// blocks).
+struct At {
+  std::size_t n, bi, bj;
+};
+
+At at(const Blocks& b, std::size_t r) {
+  const std::size_t t = r % b.per_image();
+  return {r / b.per_image(), t / b.TW, t % b.TW};
+}
+
+std::size_t tile_of(const ConvGeom& g, const FftWorkspace& ws) {
+  if (ws.tile == 0) return fft_tile_size(g);
+  if (ws.tile == FftWorkspace::kWholePlanes) return 0;
+  if (ws.tile <= std::max(g.KH, g.KW)) {
+    throw Error("conv2d_fft: tiles of " + std::to_string(ws.tile) + "x" +
+                std::to_string(ws.tile) + " are too small for a " + std::to_string(g.KH) + "x" +
+                std::to_string(g.KW) + " kernel (they must be larger than it)");
+  }
+  return ws.tile;
+}
+
+// Gets the workspace ready for g: resets what it holds if the geometry or the tiling
+// changed and sizes the per-thread scratch.
 Dims prepare(const ConvGeom& g, FftWorkspace& ws, int T) {
-  const Dims d = dims_of(g);
-  if (ws.geom != g || ws.Lh != d.Lh || ws.Lw != d.Lw) {
+  const Dims d = dims_of(g, tile_of(g, ws));
+  if (ws.geom != g || ws.Lh != d.Lh || ws.Lw != d.Lw || ws.tiled != d.tile) {
     ws.forget();
     ws.geom = g;
     ws.Lh = d.Lh;
     ws.Lw = d.Lw;
+    ws.tiled = d.tile;
   }
   ws.scratch.ensure(d.per_thread * static_cast<std::size_t>(T));
   return d;
@@ -143,12 +183,37 @@ void inverse_planes(const FftPlan2D& plan, const Dims& d, std::size_t count, con
   }
 }
 
-// Copies a rows × cols plane into an Lh × Lw buffer at (top, left), zeros elsewhere.
-inline void pad_plane(const Dims& d, const float* src, std::size_t rows, std::size_t cols,
-                      std::size_t top, std::size_t left, float* buf) {
+// Fills the Lh × Lw buffer with rows [r0, r0 + h) and columns [c0, c0 + w) of a
+// rows × cols plane (r0 and c0 may be negative), zeros where that runs off the plane
+// and past h × w.
+inline void window(const Dims& d, const float* src, std::size_t rows, std::size_t cols,
+                   std::ptrdiff_t r0, std::ptrdiff_t c0, std::size_t h, std::size_t w,
+                   float* buf) {
   std::memset(buf, 0, d.Lh * d.Lw * sizeof(float));
-  for (std::size_t r = 0; r < rows; ++r)
-    std::memcpy(buf + (top + r) * d.Lw + left, src + r * cols, cols * sizeof(float));
+  const auto R = static_cast<std::ptrdiff_t>(rows), Cc = static_cast<std::ptrdiff_t>(cols);
+  const std::ptrdiff_t u0 = std::max<std::ptrdiff_t>(0, -r0);
+  const std::ptrdiff_t u1 = std::min<std::ptrdiff_t>(static_cast<std::ptrdiff_t>(h), R - r0);
+  const std::ptrdiff_t v0 = std::max<std::ptrdiff_t>(0, -c0);
+  const std::ptrdiff_t v1 = std::min<std::ptrdiff_t>(static_cast<std::ptrdiff_t>(w), Cc - c0);
+  if (v1 <= v0) return;
+  const auto n = static_cast<std::size_t>(v1 - v0) * sizeof(float);
+  for (std::ptrdiff_t u = u0; u < u1; ++u)
+    std::memcpy(buf + static_cast<std::size_t>(u) * d.Lw + static_cast<std::size_t>(v0),
+                src + (r0 + u) * Cc + c0 + v0, n);
+}
+
+// Writes block (bi, bj) of a rows × cols plane from buf, read from (oh, ow) on, plus
+// bias; the block cropped at the plane's edges.
+inline void put_block(const Dims& d, const float* buf, std::size_t oh, std::size_t ow,
+                      const Blocks& b, std::size_t bi, std::size_t bj, float* dst,
+                      std::size_t rows, std::size_t cols, float bias) {
+  const std::size_t r0 = bi * b.Sh, c0 = bj * b.Sw;
+  const std::size_t h = std::min(b.Sh, rows - r0), w = std::min(b.Sw, cols - c0);
+  for (std::size_t u = 0; u < h; ++u) {
+    const float* in = buf + (oh + u) * d.Lw + ow;
+    float* out = dst + (r0 + u) * cols + c0;
+    for (std::size_t v = 0; v < w; ++v) out[v] = in[v] + bias;
+  }
 }
 
 // C = alpha · op(A) · op(B) for products too small for a BLAS call to pay (a few
@@ -196,12 +261,19 @@ void gemm_per_frequency(const Dims& d, int T, Op op_a, Op op_b, std::size_t M, s
   }
 }
 
+// x's planes cut as forward's blocks read them: the window of padded x each block's
+// outputs need, at GEMM row (image, block) and column c.
 void transform_x(const ConvGeom& g, const Dims& d, const FftPlan2D& plan, const float* x,
                  FftWorkspace& ws, int T) {
-  const std::size_t NC = g.N * g.C;
-  forward_planes(plan, d, NC, ws.x_spec.ensure(d.F * NC), ws.scratch.data(), T,
+  const Blocks b = blocks_of(d, g, g.OH, g.OW);
+  const std::size_t count = g.N * b.per_image() * g.C;
+  const auto p = static_cast<std::ptrdiff_t>(g.padding);
+  forward_planes(plan, d, count, ws.x_spec.ensure(d.F * count), ws.scratch.data(), T,
                  [&](std::size_t i, float* buf) {
-                   pad_plane(d, x + i * g.H * g.W, g.H, g.W, g.padding, g.padding, buf);
+                   const At a = at(b, i / g.C);
+                   const float* src = x + (a.n * g.C + i % g.C) * g.H * g.W;
+                   window(d, src, g.H, g.W, static_cast<std::ptrdiff_t>(a.bi * b.Sh) - p,
+                          static_cast<std::ptrdiff_t>(a.bj * b.Sw) - p, d.Lh, d.Lw, buf);
                  });
   ws.x_src = x;
 }
@@ -211,23 +283,38 @@ void transform_w(const ConvGeom& g, const Dims& d, const FftPlan2D& plan, const 
   const std::size_t KC = g.K * g.C;
   forward_planes(plan, d, KC, ws.w_spec.ensure(d.F * KC), ws.scratch.data(), T,
                  [&](std::size_t i, float* buf) {
-                   pad_plane(d, w + i * g.KH * g.KW, g.KH, g.KW, 0, 0, buf);
+                   window(d, w + i * g.KH * g.KW, g.KH, g.KW, 0, 0, d.Lh, d.Lw, buf);
                  });
   ws.w_src = w;
 }
 
-// The dy spectrum for `pass`: the other backward pass's, if it made one from the same
-// address (then used up), else transformed here and left for the other pass.
+// The dy spectrum for `pass`. Whole planes put each dy plane at (0, 0), for both passes:
+// the spectrum one backward pass makes serves the other, if it gets the same address
+// (then used up). Tiles cut dy as each pass needs: backward-weights takes forward's
+// blocks of dy, each at (0, 0) of its tile; backward-data computes dx in blocks by
+// overlap-save, the convolution of dy with the kernel, each tile the window of dy that
+// its dx block reads (from (KH − 1 − p, KW − 1 − p) before it).
 void use_dy(const ConvGeom& g, const Dims& d, const FftPlan2D& plan, const float* dy,
             ConvPass pass, FftWorkspace& ws, int T) {
-  if (ws.dy_src == dy && ws.dy_pass != pass) {
+  if (d.tile == 0 && ws.dy_src == dy && ws.dy_pass != pass) {
     ws.dy_src = nullptr;
     return;
   }
-  const std::size_t NK = g.N * g.K;
-  forward_planes(plan, d, NK, ws.dy_spec.ensure(d.F * NK), ws.scratch.data(), T,
+  const bool windows = d.tile != 0 && pass == ConvPass::BackwardData;
+  const Blocks b = windows ? blocks_of(d, g, g.H, g.W) : blocks_of(d, g, g.OH, g.OW);
+  const std::size_t count = g.N * b.per_image() * g.K;
+  const auto qh = static_cast<std::ptrdiff_t>(g.KH) - 1 - static_cast<std::ptrdiff_t>(g.padding);
+  const auto qw = static_cast<std::ptrdiff_t>(g.KW) - 1 - static_cast<std::ptrdiff_t>(g.padding);
+  forward_planes(plan, d, count, ws.dy_spec.ensure(d.F * count), ws.scratch.data(), T,
                  [&](std::size_t i, float* buf) {
-                   pad_plane(d, dy + i * g.OH * g.OW, g.OH, g.OW, 0, 0, buf);
+                   const At a = at(b, i / g.K);
+                   const float* src = dy + (a.n * g.K + i % g.K) * g.OH * g.OW;
+                   const auto r0 = static_cast<std::ptrdiff_t>(a.bi * b.Sh);
+                   const auto c0 = static_cast<std::ptrdiff_t>(a.bj * b.Sw);
+                   if (windows)
+                     window(d, src, g.OH, g.OW, r0 - qh, c0 - qw, d.Lh, d.Lw, buf);
+                   else
+                     window(d, src, g.OH, g.OW, r0, c0, b.Sh, b.Sw, buf);
                  });
   ws.dy_src = dy;
   ws.dy_pass = pass;
@@ -247,9 +334,71 @@ std::size_t fft_conv_size(std::size_t in, std::size_t padding) {
   return fft_fast_size(in + 2 * padding);
 }
 
+namespace {
+
+// The model of a pass's time on one thread (fft_model_seconds): FFTW's transforms cost
+// about kTransformSeconds per n·log2(n) of a plane of n values, copies included, and
+// the per-frequency complex products run at kProductRate FLOP/s.
+constexpr double kTransformSeconds = 0.25e-9;
+constexpr double kProductRate = 70e9;
+// The tile sizes fft_tile_size weighs against whole planes.
+constexpr std::size_t kTileSizes[] = {16, 32, 64};
+
+// GEMM rows of a pass (images times blocks) for the tiling d.
+std::size_t rows_of(const ConvGeom& g, const Dims& d, ConvPass pass) {
+  const Blocks b = pass == ConvPass::BackwardData && d.tile != 0 ? blocks_of(d, g, g.H, g.W)
+                                                                  : blocks_of(d, g, g.OH, g.OW);
+  return g.N * b.per_image();
+}
+
+double model_seconds(const ConvGeom& g, const Dims& d, ConvPass pass) {
+  const double n = double(d.Lh * d.Lw), F = double(d.F);
+  const double R = double(rows_of(g, d, pass)), C = double(g.C), K = double(g.K);
+  // Every pass called on its own transforms its two inputs and its output: rows · C,
+  // K · C and rows · K planes, and one (rows · C · K) complex product per frequency.
+  const double planes = R * C + K * C + R * K;
+  const double transforms = planes * n * std::log2(std::max(2.0, n)) * kTransformSeconds;
+  const double products = 8.0 * R * C * K * F / kProductRate;
+  return transforms + products;
+}
+
+}  // namespace
+
+std::size_t fft_tile_size(const ConvGeom& g) {
+  const std::size_t whole_h = fft_conv_size(g.H, g.padding);
+  const std::size_t whole_w = fft_conv_size(g.W, g.padding);
+  auto cost = [&](std::size_t tile) {
+    const Dims d = dims_of(g, tile);
+    double sum = 0;
+    for (ConvPass p : {ConvPass::Forward, ConvPass::BackwardData, ConvPass::BackwardWeights})
+      sum += model_seconds(g, d, p);
+    return sum;
+  };
+  std::size_t best = 0;
+  double best_cost = cost(0);
+  for (std::size_t t : kTileSizes) {
+    // A tile as large as the padded plane is a whole plane with more waste.
+    if (t <= std::max(g.KH, g.KW) || t >= std::max(whole_h, whole_w)) continue;
+    const double c = cost(t);
+    if (c < best_cost) {
+      best = t;
+      best_cost = c;
+    }
+  }
+  return best;
+}
+
+double fft_model_seconds(const ConvGeom& g, ConvPass pass) {
+  return model_seconds(g, dims_of(g, fft_tile_size(g)), pass);
+}
+
 std::size_t conv2d_fft_workspace_bytes(const ConvGeom& g, int threads) {
-  const Dims d = dims_of(g);
-  const std::size_t spectra = d.F * (2 * g.N * g.C + g.K * g.C + g.N * g.K);
+  const Dims d = dims_of(g, fft_tile_size(g));
+  const std::size_t R = rows_of(g, d, ConvPass::Forward);
+  const std::size_t R_in = rows_of(g, d, ConvPass::BackwardData);
+  const std::size_t dy = std::max(R, R_in) * g.K;
+  const std::size_t out = std::max({R * g.K, R_in * g.C, g.K * g.C});
+  const std::size_t spectra = d.F * (R * g.C + g.K * g.C + dy + out);
   return spectra * sizeof(cfloat) + d.per_thread * static_cast<std::size_t>(threads) * sizeof(float);
 }
 
@@ -267,17 +416,18 @@ void conv2d_fft_forward(const ConvGeom& g, const float* x, const float* w, const
   ws.dy_src = nullptr;
   transform_x(g, d, plan, x, ws, T);
   transform_w(g, d, plan, w, ws, T);
-  cfloat* ys = ws.out_spec.ensure(d.F * g.N * g.K);
-  // Y_f (N × K) = X_f (N × C) · W_f (K × C)ᴴ
-  gemm_per_frequency(d, T, Op::N, Op::C, g.N, g.K, g.C, ws.x_spec.data(), g.N * g.C, g.C,
+  const Blocks bl = blocks_of(d, g, g.OH, g.OW);
+  const std::size_t R = g.N * bl.per_image();
+  cfloat* ys = ws.out_spec.ensure(d.F * R * g.K);
+  // Y_f (rows × K) = X_f (rows × C) · W_f (K × C)ᴴ
+  gemm_per_frequency(d, T, Op::N, Op::C, R, g.K, g.C, ws.x_spec.data(), R * g.C, g.C,
                      ws.w_spec.data(), g.K * g.C, g.C, ys, scale);
-  inverse_planes(plan, d, g.N * g.K, ys, ws.scratch.data(), T,
+  inverse_planes(plan, d, R * g.K, ys, ws.scratch.data(), T,
                  [&](std::size_t i, const float* buf) {
-                   const float bk = b ? b[i % g.K] : 0.0f;
-                   float* out = y + i * g.OH * g.OW;
-                   for (std::size_t oh = 0; oh < g.OH; ++oh)
-                     for (std::size_t ow = 0; ow < g.OW; ++ow)
-                       out[oh * g.OW + ow] = buf[oh * d.Lw + ow] + bk;
+                   const std::size_t k = i % g.K;
+                   const At a = at(bl, i / g.K);
+                   put_block(d, buf, 0, 0, bl, a.bi, a.bj, y + (a.n * g.K + k) * g.OH * g.OW,
+                             g.OH, g.OW, b ? b[k] : 0.0f);
                  });
 }
 
@@ -290,16 +440,20 @@ void conv2d_fft_backward_data(const ConvGeom& g, const float* dy, const float* w
   const float scale = pass.scale;
   if (ws.w_src != w) transform_w(g, d, plan, w, ws, T);
   use_dy(g, d, plan, dy, ConvPass::BackwardData, ws, T);
-  cfloat* dxs = ws.out_spec.ensure(d.F * g.N * g.C);
-  // dX_f (N × C) = dY_f (N × K) · W_f (K × C)
-  gemm_per_frequency(d, T, Op::N, Op::N, g.N, g.C, g.K, ws.dy_spec.data(), g.N * g.K, g.K,
+  const Blocks bl = blocks_of(d, g, g.H, g.W);
+  const std::size_t R = g.N * bl.per_image();
+  cfloat* dxs = ws.out_spec.ensure(d.F * R * g.C);
+  // dX_f (rows × C) = dY_f (rows × K) · W_f (K × C)
+  gemm_per_frequency(d, T, Op::N, Op::N, R, g.C, g.K, ws.dy_spec.data(), R * g.K, g.K,
                      ws.w_spec.data(), g.K * g.C, g.C, dxs, scale);
-  inverse_planes(plan, d, g.N * g.C, dxs, ws.scratch.data(), T,
+  // A whole plane's dx starts p into the full convolution; a tile's valid part KH − 1
+  // (KW − 1) into the circular one.
+  const std::size_t oh = d.tile ? g.KH - 1 : g.padding, ow = d.tile ? g.KW - 1 : g.padding;
+  inverse_planes(plan, d, R * g.C, dxs, ws.scratch.data(), T,
                  [&](std::size_t i, const float* buf) {
-                   float* out = dx + i * g.H * g.W;
-                   const float* in = buf + g.padding * d.Lw + g.padding;
-                   for (std::size_t h = 0; h < g.H; ++h)
-                     std::memcpy(out + h * g.W, in + h * d.Lw, g.W * sizeof(float));
+                   const At a = at(bl, i / g.C);
+                   put_block(d, buf, oh, ow, bl, a.bi, a.bj,
+                             dx + (a.n * g.C + i % g.C) * g.H * g.W, g.H, g.W, 0.0f);
                  });
 }
 
@@ -312,10 +466,11 @@ void conv2d_fft_backward_weights(const ConvGeom& g, const float* x, const float*
   const float scale = pass.scale;
   if (ws.x_src != x) transform_x(g, d, plan, x, ws, T);
   use_dy(g, d, plan, dy, ConvPass::BackwardWeights, ws, T);
+  const std::size_t R = g.N * blocks_of(d, g, g.OH, g.OW).per_image();
   cfloat* dws = ws.out_spec.ensure(d.F * g.K * g.C);
-  // dW_f (K × C) = dY_f (N × K)ᴴ · X_f (N × C)
-  gemm_per_frequency(d, T, Op::C, Op::N, g.K, g.C, g.N, ws.dy_spec.data(), g.N * g.K, g.K,
-                     ws.x_spec.data(), g.N * g.C, g.C, dws, scale);
+  // dW_f (K × C) = dY_f (rows × K)ᴴ · X_f (rows × C)
+  gemm_per_frequency(d, T, Op::C, Op::N, g.K, g.C, R, ws.dy_spec.data(), R * g.K, g.K,
+                     ws.x_spec.data(), R * g.C, g.C, dws, scale);
   inverse_planes(plan, d, g.K * g.C, dws, ws.scratch.data(), T,
                  [&](std::size_t i, const float* buf) {
                    float* out = dw + i * g.KH * g.KW;

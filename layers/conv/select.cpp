@@ -35,8 +35,6 @@ constexpr double kGemmHalf = 12.0;         // a GEMM whose smallest dimension is
 constexpr double kUnfoldSeconds = 0.15e-9;  // per element im2col writes (stride 1)
 constexpr double kUnfoldStrided = 0.40e-9;  // per element with stride > 1 (a gather)
 constexpr double kPieceSeconds = 4e-9;     // per output row of each unfolded row
-constexpr double kFftSeconds = 0.25e-9;    // per n·log2(n) of one plane, copies included
-constexpr double kCgemmRate = 70e9;        // FLOP/s of the per-frequency complex products
 constexpr double kDirectRate = 1.2e9;      // FLOP/s of the reference loops (one thread)
 constexpr double kDepthwiseRate = 6e9;     // FLOP/s of the depthwise loops (one thread)
 // ... and of their "same" 3×3 planes (stride 1, padding 1), per pass (forward, backward-
@@ -116,17 +114,9 @@ double im2col_seconds(const ConvGeom& g, ConvPass pass, int threads) {
   return (gemm + unfold + stage) / threads;
 }
 
-double fft_seconds(const ConvGeom& g, ConvPass, int threads) {
-  const double Lh = double(fft_conv_size(g.H, g.padding));
-  const double Lw = double(fft_conv_size(g.W, g.padding));
-  const double n = Lh * Lw, F = Lh * (std::floor(Lw / 2) + 1);
-  const double N = double(g.N), C = double(g.C), K = double(g.K);
-  // Every pass called on its own transforms its two inputs and its output: the same
-  // N·C + K·C + N·K planes, and one (N·C·K) complex product per frequency.
-  const double planes = N * C + K * C + N * K;
-  const double transforms = planes * n * std::log2(std::max(2.0, n)) * kFftSeconds;
-  const double products = 8.0 * N * C * K * F / kCgemmRate;
-  return (transforms + products) / threads;
+// FFT's own model (fft.hpp), which also picks its tiles; the work splits evenly.
+double fft_seconds(const ConvGeom& g, ConvPass pass, int threads) {
+  return fft_model_seconds(g, pass) / threads;
 }
 
 // Winograd: the α² per-point GEMMs (Cout × tiles-per-block × Cin each) plus the input and
