@@ -12,15 +12,17 @@ std::string range_str(float lo, float hi) {
   return "lo = " + std::to_string(lo) + ", hi = " + std::to_string(hi);
 }
 
-// What the standard distributions require of their arguments (they do not check).
+// What the standard distributions require of their arguments (they do not check). The
+// message is only built when a check fails: Rng::uniform is called per value, and
+// formatting the range every time had cost more than drawing the number.
 void check_range(float lo, float hi, const char* who) {
-  check_arg(std::isfinite(lo) && std::isfinite(hi) && lo <= hi, who, "the range",
-            "finite with lo <= hi", range_str(lo, hi));
+  if (std::isfinite(lo) && std::isfinite(hi) && lo <= hi) return;
+  check_arg(false, who, "the range", "finite with lo <= hi", range_str(lo, hi));
 }
 void check_normal(float mean, float stddev, const char* who) {
-  check_arg(std::isfinite(mean), who, "mean", "finite", std::to_string(mean));
-  check_arg(std::isfinite(stddev) && stddev >= 0.0f, who, "stddev", "finite and >= 0",
-            std::to_string(stddev));
+  if (!std::isfinite(mean)) check_arg(false, who, "mean", "finite", std::to_string(mean));
+  if (!(std::isfinite(stddev) && stddev >= 0.0f))
+    check_arg(false, who, "stddev", "finite and >= 0", std::to_string(stddev));
 }
 
 }  // namespace
