@@ -804,6 +804,94 @@ void section_backward(Report& report) {
 }
 
 
+// ---- FFT over tiles (section 11 of the doc, its end) -----------------------------------
+
+// Overlap-save against whole planes and the direct loops on an odd layer, all three
+// passes; then (not with --quick) the time of each pass on a 7×7 layer of 56×56 planes.
+void section_tiles(Report& report, bool quick) {
+  std::printf("== 8. FFT over tiles: overlap-save (N=2, C=3, 40x37, K=4, 7x7, padding 3) ==\n\n");
+  Rng rng(5);
+  auto random = [&](std::size_t n) {
+    std::vector<float> v(n);
+    for (float& e : v) e = rng.uniform(-1, 1);
+    return v;
+  };
+  const ConvGeom g = ConvGeom::make(2, 3, 40, 37, 4, 7, 7, /*stride=*/1, /*padding=*/3);
+  const std::vector<float> x = random(g.N * g.C * g.H * g.W), w = random(g.weight_numel()),
+                           b = random(g.K), dy = random(g.N * g.K * g.OH * g.OW);
+  struct Out {
+    std::vector<float> y, dx, dw, db;
+  };
+  auto run = [&](auto&& pass) {
+    Out o{std::vector<float>(dy.size()), std::vector<float>(x.size()),
+          std::vector<float>(w.size(), 0.0f), std::vector<float>(g.K, 0.0f)};
+    pass(o);
+    return o;
+  };
+  const Out direct = run([&](Out& o) {
+    conv2d_direct_forward(g, x.data(), w.data(), b.data(), o.y.data());
+    conv2d_direct_backward_data(g, dy.data(), w.data(), o.dx.data());
+    conv2d_direct_backward_weights(g, x.data(), dy.data(), o.dw.data(), o.db.data());
+  });
+  std::printf("  tiling          blocks per image   |y - direct|  |dx - direct|  |dW - direct|\n");
+  for (std::size_t tile : {FftWorkspace::kWholePlanes, std::size_t{16}, std::size_t{8}}) {
+    // [walkthrough:fft-tiles]
+    // Whole planes, or T × T tiles: each tile gives a (T − 6) × (T − 6) block of the
+    // 7×7 layer's output, the part of its circular correlation that does not wrap.
+    FftWorkspace fws;
+    fws.tile = tile;  // 0 (the default) lets fft_tile_size choose
+    const Out f = run([&](Out& o) {
+      conv2d_fft_forward(g, x.data(), w.data(), b.data(), o.y.data(), fws);
+      conv2d_fft_backward_data(g, dy.data(), w.data(), o.dx.data(), fws);
+      conv2d_fft_backward_weights(g, x.data(), dy.data(), o.dw.data(), o.db.data(), fws);
+    });
+    // [end]
+    const std::size_t S = tile == FftWorkspace::kWholePlanes ? 0 : tile - g.KH + 1;
+    const std::size_t blocks = S ? ((g.OH + S - 1) / S) * ((g.OW + S - 1) / S) : 1;
+    float worst[3] = {0, 0, 0}, scale[3] = {0, 0, 0};
+    const std::vector<float> Out::*members[3] = {&Out::y, &Out::dx, &Out::dw};
+    for (int m = 0; m < 3; ++m) {
+      const std::vector<float>& a = direct.*members[m];
+      const std::vector<float>& c = f.*members[m];
+      for (std::size_t i = 0; i < a.size(); ++i) {
+        worst[m] = std::max(worst[m], std::abs(a[i] - c[i]));
+        scale[m] = std::max(scale[m], std::abs(a[i]));
+      }
+      report.agree("fft tiles", worst[m], scale[m]);
+    }
+    const std::string name = S ? std::to_string(tile) + "x" + std::to_string(tile) : "whole planes";
+    std::printf("  %-15s %17zu %13.2e %14.2e %14.2e\n", name.c_str(), blocks, double(worst[0]),
+                double(worst[1]), double(worst[2]));
+  }
+  std::printf("\n");
+  if (quick) return;
+
+  const ConvGeom lg = ConvGeom::make(8, 32, 56, 56, 32, 7, 7, 1, 3);
+  std::vector<float> lx = random(lg.N * lg.C * lg.H * lg.W), lw = random(lg.weight_numel()),
+                     ldy = random(lg.N * lg.K * lg.OH * lg.OW);
+  std::vector<float> ly(ldy.size()), ldx(lx.size()), ldw(lw.size(), 0.0f), ldb(lg.K, 0.0f);
+  const ConvTensors t{.x = lx.data(), .w = lw.data(), .dy = ldy.data(), .y = ly.data(),
+                      .dx = ldx.data(), .dw = ldw.data(), .db = ldb.data()};
+  std::printf("milliseconds per pass on (8, 32, 56, 56) -> 32, 7x7, padding 3, best of up to %d runs,"
+              " threads: %d; fft_tile_size picks %zu\n", kMaxReps, num_threads(),
+              fft_tile_size(lg));
+  std::printf("  %-16s %8s %8s %8s %8s %8s\n", "pass", "im2col", "whole", "16x16", "32x32", "8x8");
+  for (ConvPass pass : {ConvPass::Forward, ConvPass::BackwardData, ConvPass::BackwardWeights}) {
+    auto timed = [&](ConvAlgo a, std::size_t tile) {
+      ConvWorkspace ws;
+      ws.fft.tile = tile;
+      return best_ms([&] {
+        ws.fft.forget();  // each pass transforms all its inputs
+        conv2d_run(a, pass, lg, t, ws);
+      });
+    };
+    std::printf("  %-16s %8.2f %8.2f %8.2f %8.2f %8.2f\n", to_string(pass).c_str(),
+                timed(ConvAlgo::Im2colGemm, 0), timed(ConvAlgo::FFT, FftWorkspace::kWholePlanes),
+                timed(ConvAlgo::FFT, 16), timed(ConvAlgo::FFT, 32), timed(ConvAlgo::FFT, 8));
+  }
+  std::printf("\n");
+}
+
 // ---- Winograd (section 12 of the doc) -----------------------------------------------
 
 // A small matrix of doubles, row-major, for the worked Winograd example.
@@ -877,7 +965,7 @@ double rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
 }
 
 void section_winograd(Report& report, bool quick) {
-  std::printf("== 8. Winograd: F(2, 3) by hand, then F(m x m, 3 x 3) ==\n\n");
+  std::printf("== 9. Winograd: F(2, 3) by hand, then F(m x m, 3 x 3) ==\n\n");
   // [walkthrough:winograd-1d]
   // F(2, 3): two outputs of a 3-tap correlation, y_i = Σ_j g_j · d_(i+j), from 4 inputs.
   const float d[4] = {5, 9, 2, 6}, g[3] = {2, -1, 3};
@@ -1056,6 +1144,7 @@ int main(int argc, char** argv) {
       section_channels(out);
     }
     section_backward(report);
+    section_tiles(report, quick);
     section_winograd(report, quick);
     std::printf("PNG images written to %s\n", out.string().c_str());
     if (!report.ok) {
