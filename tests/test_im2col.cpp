@@ -46,6 +46,12 @@ const ConvGeom kGrid[] = {
     // Strided with padding beyond the kernel's half: taps whose every row or column of
     // outputs falls in the padding.
     ConvGeom::make(1, 2, 3, 5, 1, 5, 5, 2, 4),
+    // Stride 2 on wide rows, whose pieces the AVX-512 walk moves sixteen at a time:
+    // 16, 17, 31 and 33 outputs a row, the last group partial or not, padding 0 to 2.
+    ConvGeom::make(1, 1, 3, 32, 1, 1, 1, 2, 0),
+    ConvGeom::make(1, 2, 5, 33, 1, 3, 3, 2, 1),
+    ConvGeom::make(1, 1, 4, 64, 1, 3, 3, 2, 0),
+    ConvGeom::make(1, 2, 3, 66, 1, 2, 3, 2, 2),
 };
 
 }  // namespace
