@@ -1,4 +1,5 @@
 #include "blas.hpp"
+#include "blas_hold.hpp"
 
 #include <omp.h>
 
@@ -44,17 +45,14 @@ std::shared_mutex g_blas_mutex;
 // BlasHolds alive on this thread (the lock is held shared while it is above 0).
 thread_local int t_holds = 0;
 // Calls of set_num_threads waiting for the lock or holding it. glibc's lock lets readers
-// in while a writer waits (it must: a thread of a parallel region may take it while its
-// team's master holds it and waits for that thread at the region's end), so two threads
-// whose BLAS work overlapped without a gap kept set_num_threads waiting for ever. New
-// readers outside parallel regions wait here first: the regions in flight end, the
-// setting goes through, then they go on.
+// in while a writer waits (it must: a team's threads take it while their master holds
+// it and waits for them at the region's end), so two threads whose BLAS work overlapped
+// without a gap kept set_num_threads waiting for ever. A thread's first hold and its
+// unheld calls wait here first, team holds excepted (blas_hold.hpp): the holds in flight
+// end, the setting goes through, then they go on.
 std::atomic<int> g_changing{0};
 
-// Waits while a setting is on its way, unless this thread holds the lock (the setting
-// waits for it) or runs in a parallel region (its team's master may hold it).
 void wait_for_setting() {
-  if (t_holds > 0 || omp_in_parallel()) return;
   for (int c = g_changing.load(); c != 0; c = g_changing.load()) g_changing.wait(c);
 }
 
@@ -79,29 +77,34 @@ int default_threads() {
   return hw == 0 ? 1 : static_cast<int>(hw);
 }
 
-// Waits for the BLAS calls in flight, then sets the count for the calls after it. The
-// heap's policy (heap.hpp) is set up with the threads, once: both are the process's
-// setting for computing.
-void apply_threads(int n) {
+// Waits for the BLAS calls in flight, then sets the count for the calls after it; with
+// `if_unset`, only if no count was set meanwhile (the default, applied on first use,
+// must not undo a set_num_threads another thread made at the same time). The heap's
+// policy (heap.hpp) is set up with the threads, once: both are the process's setting
+// for computing.
+void apply_threads(int n, bool if_unset = false) {
   if (t_holds > 0)
     throw Error("set_num_threads: called on a thread that holds BLAS (a BlasHold is alive)");
   apply_heap_policy();
-  g_changing.fetch_add(1);
-  {
-    std::unique_lock<std::shared_mutex> lock(g_blas_mutex);
-    omp_set_num_threads(n);
-    openblas_set_num_threads(n);
-    g_threads.store(n);
-  }
-  g_changing.fetch_sub(1);
-  g_changing.notify_all();
+  struct Changing {  // counted while it waits and sets, however it leaves
+    Changing() { g_changing.fetch_add(1); }
+    ~Changing() {
+      g_changing.fetch_sub(1);
+      g_changing.notify_all();
+    }
+  } changing;
+  std::unique_lock<std::shared_mutex> lock(g_blas_mutex);
+  if (if_unset && g_threads.load() != 0) return;
+  omp_set_num_threads(n);
+  openblas_set_num_threads(n);
+  g_threads.store(n);
 }
 
 void ensure_threads() {
   if (g_threads.load() != 0) return;
   static std::once_flag once;  // two threads starting at once apply the default once
   std::call_once(once, [] {
-    if (g_threads.load() == 0) apply_threads(default_threads());
+    if (g_threads.load() == 0) apply_threads(default_threads(), /*if_unset=*/true);
   });
 }
 
@@ -163,6 +166,14 @@ BlasHold::BlasHold() {
   if (t_holds == 0) {
     ensure_threads();  // the first setting takes the lock exclusively: before holding it
     wait_for_setting();
+    g_blas_mutex.lock_shared();
+  }
+  ++t_holds;
+}
+
+BlasHold::BlasHold(Team) {
+  if (t_holds == 0) {
+    ensure_threads();
     g_blas_mutex.lock_shared();
   }
   ++t_holds;

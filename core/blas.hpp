@@ -36,23 +36,6 @@ void cgemm(Op op_a, Op op_b, std::size_t M, std::size_t N, std::size_t K,
 void set_num_threads(int n);
 int num_threads();
 
-// While one lives, sgemm and cgemm called on this thread skip the lock that keeps
-// set_num_threads from changing OpenBLAS under a call in flight: the hold is that lock,
-// taken once. For loops that make many BLAS calls per thread (a Winograd pass makes one
-// per point and block): a lock per call, its count shared by the cores, had cost a
-// ResNet-20 training step 13% to 30% of its time. Holds nest; set_num_threads on a
-// thread that holds one is an Error (it would wait for itself). A parallel region whose
-// threads hold BLAS starts under a hold of the thread that starts it: a pending
-// set_num_threads stops new holds outside parallel regions only (a thread inside one may
-// be needed by its team's master, which holds), so the region's own must be covered.
-class BlasHold {
- public:
-  BlasHold();
-  ~BlasHold();
-  BlasHold(const BlasHold&) = delete;
-  BlasHold& operator=(const BlasHold&) = delete;
-};
-
 // The kernel family OpenBLAS runs on this CPU ("Haswell", "SkylakeX", ...): what its
 // sgemm speed depends on (OPENBLAS_CORETYPE can override the CPU's own choice).
 std::string blas_core_name();

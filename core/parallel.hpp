@@ -13,6 +13,7 @@
 #include <cstddef>
 
 #include "blas.hpp"
+#include "blas_hold.hpp"
 
 namespace minicnn {
 
@@ -39,13 +40,14 @@ void parallel_for(std::size_t n, F&& f, std::size_t work = 0) {
 // thread; a loop that gives each part its own scratch and its share of the work then
 // still does all of it, and adds its parts' sums up as it would with all threads.
 // Each thread holds BLAS for the region (BlasHold): the parts' GEMMs skip the lock. The
-// caller holds it from before the region starts (see BlasHold).
+// caller holds it from before the region starts, its threads take team holds
+// (blas_hold.hpp).
 template <class F>
 void for_each_part(int parts, F&& f) {
   const BlasHold caller;
 #pragma omp parallel num_threads(parts)
   {
-    const BlasHold hold;
+    const BlasHold hold(BlasHold::team);
     const int team = omp_get_num_threads();
     for (int t = omp_get_thread_num(); t < parts; t += team) f(t);
   }

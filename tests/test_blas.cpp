@@ -1,8 +1,11 @@
 #include <minicnn/core/blas.hpp>
+#include <minicnn/core/blas_hold.hpp>
 #include <minicnn/core/random.hpp>
 #include <minicnn/core/tensor.hpp>
 
 #include <gtest/gtest.h>
+#include <omp.h>
+#include <chrono>
 
 #include <atomic>
 #include <complex>
@@ -150,4 +153,38 @@ TEST(Blas, GemmsUnderAHoldAndTheSettingAfterIt) {
   worker.join();
   EXPECT_TRUE(done);
   EXPECT_EQ(num_threads(), before);
+}
+
+// A pending setting stops new holds, not team holds: a region started under its caller's
+// hold, whose threads take team holds while the setting waits for that caller, ends, and
+// then the setting goes through.
+TEST(Blas, TeamHoldsDoNotWaitForAPendingSetting) {
+  const int before = num_threads();
+  set_num_threads(2);
+  std::vector<float> a(64 * 64, 0.5f), b(64 * 64, 0.25f), c(2 * 64 * 64);
+  std::atomic<bool> set{false};
+  std::thread setter;
+  {
+    const BlasHold caller;
+    setter = std::thread([&] {
+      set_num_threads(1);
+      set = true;
+    });
+    // Give the setter time to start waiting for this thread's hold.
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+#pragma omp parallel num_threads(2)
+    {
+      const BlasHold hold(BlasHold::team);
+      const int t = omp_get_thread_num();
+      sgemm(Op::N, Op::N, 64, 64, 64, 1.0f, a.data(), 64, b.data(), 64, 0.0f,
+            c.data() + t * 64 * 64, 64);
+    }
+    EXPECT_FALSE(set.load());  // still waiting for the caller's hold
+  }
+  setter.join();
+  EXPECT_TRUE(set.load());
+  EXPECT_EQ(num_threads(), 1);
+  EXPECT_FLOAT_EQ(c[5], 0.5f * 0.25f * 64);
+  EXPECT_FLOAT_EQ(c[64 * 64 + 5], 0.5f * 0.25f * 64);
+  set_num_threads(before);
 }

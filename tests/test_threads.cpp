@@ -134,8 +134,12 @@ TEST(SharedEvalForward, ErrorInOneThreadOnly) {
 // own, so that only the thread count is shared): no hang, no wrong answer. The passes
 // hold BLAS for whole parallel regions; two threads' regions overlapping without a gap
 // once kept the setting waiting for ever (it hung 4 runs in 6 on im2col).
-void set_threads_while_others_run(ConvAlgo algo, std::size_t k) {
-  SCOPED_TRACE(to_string(algo) + " " + std::to_string(k) + "x" + std::to_string(k));
+// With `team` > 0 the forwards run on the members of one OpenMP region of the caller's
+// instead of two threads of their own (6 members on 2 cores had kept the setting waiting
+// for 20 s and more, when members inside a parallel region skipped the wait).
+void set_threads_while_others_run(ConvAlgo algo, std::size_t k, int team = 0) {
+  SCOPED_TRACE(to_string(algo) + " " + std::to_string(k) + "x" + std::to_string(k) +
+               " team " + std::to_string(team));
   const int before = num_threads();
   // GEMMs large enough for OpenBLAS to run them on several threads.
   const Tensor x = random_tensor({4, 8, 40, 40}, 7);
@@ -143,23 +147,29 @@ void set_threads_while_others_run(ConvAlgo algo, std::size_t k) {
   std::atomic<bool> stop{false};
   std::atomic<int> wrong{0}, calls{0};
   std::vector<std::thread> pool;
-  for (int t = 0; t < 2; ++t) {
+  auto forwards = [&] {
+    Sequential net;
+    net.add(Conv2D(8, 32, k, {.padding = pad, .algo = algo}));
+    net.add(ReLU());
+    net.add(Conv2D(32, 32, k, {.padding = pad, .algo = algo}));
+    net.set_training(false);
+    const Tensor want = net.forward(x);
+    while (!stop.load()) {
+      const Tensor y = net.forward(x);
+      ++calls;
+      // Another thread count may split a sum differently: equal to rounding.
+      for (std::size_t j = 0; j < y.size(); ++j)
+        if (std::abs(y.data()[j] - want.data()[j]) > 1e-4f * (1.0f + std::abs(want.data()[j])))
+          ++wrong;
+    }
+  };
+  if (team > 0) {
     pool.emplace_back([&] {
-      Sequential net;
-      net.add(Conv2D(8, 32, k, {.padding = pad, .algo = algo}));
-      net.add(ReLU());
-      net.add(Conv2D(32, 32, k, {.padding = pad, .algo = algo}));
-      net.set_training(false);
-      const Tensor want = net.forward(x);
-      while (!stop.load()) {
-        const Tensor y = net.forward(x);
-        ++calls;
-        // Another thread count may split a sum differently: equal to rounding.
-        for (std::size_t j = 0; j < y.size(); ++j)
-          if (std::abs(y.data()[j] - want.data()[j]) > 1e-4f * (1.0f + std::abs(want.data()[j])))
-            ++wrong;
-      }
+#pragma omp parallel num_threads(team)
+      forwards();
     });
+  } else {
+    for (int t = 0; t < 2; ++t) pool.emplace_back(forwards);
   }
   // The count changes 30 times, each time only after the others have finished forwards
   // since the last change (a tight loop of changes alone starved them on a busy machine);
@@ -190,6 +200,10 @@ TEST(SetNumThreads, WhileOtherThreadsRunFftAndWinogradForward) {
   set_threads_while_others_run(ConvAlgo::FFT, 3);
   set_threads_while_others_run(ConvAlgo::Winograd, 5);
   set_threads_while_others_run(ConvAlgo::Winograd, 3);
+}
+
+TEST(SetNumThreads, WhileTheMembersOfAUsersParallelRegionRunForward) {
+  set_threads_while_others_run(ConvAlgo::Im2colGemm, 3, 6);
 }
 
 // The layer's own workspace serves a training step after eval calls from many threads.

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "../../core/blas.hpp"
+#include "../../core/blas_hold.hpp"
 #include "../../core/ops.hpp"
 #include "../../core/tensor.hpp"
 
@@ -243,10 +244,10 @@ void gemm_per_frequency(const Dims& d, int T, Op op_a, Op op_b, std::size_t M, s
                         float alpha) {
   const auto F = static_cast<std::ptrdiff_t>(d.F);
   const bool small = K <= 2 || M * N * K <= 512;
-  const BlasHold caller;  // covers the region's start (blas.hpp)
+  const BlasHold caller;  // covers the region's start (blas_hold.hpp)
 #pragma omp parallel num_threads(T)
   {
-    const BlasHold hold;  // a cgemm per frequency: no lock per call (blas.hpp)
+    const BlasHold hold(BlasHold::team);  // a cgemm per frequency: no lock per call
 #pragma omp for schedule(static)
     for (std::ptrdiff_t f = 0; f < F; ++f) {
       const auto fu = static_cast<std::size_t>(f);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "../../core/blas.hpp"
+#include "../../core/blas_hold.hpp"
 #include "../../core/ops.hpp"
 #include "../../core/parallel.hpp"
 #include "transform_apply.hpp"
@@ -487,10 +488,10 @@ void correlate(const Corr& c, const float* in, const float* w, std::size_t C, bo
   float* copy = U + p.u_floats;
   float* threads_base = copy + p.copy_floats;
   const Fns& f = fns();
-  const BlasHold caller;  // covers the region's start (blas.hpp)
+  const BlasHold caller;  // covers the region's start (blas_hold.hpp)
 #pragma omp parallel num_threads(p.threads)
   {
-    const BlasHold hold;  // the blocks' GEMMs skip the lock (blas.hpp)
+    const BlasHold hold(BlasHold::team);  // the blocks' GEMMs skip the lock
     // The region may have fewer threads than asked (inside a caller's parallel region):
     // blocks go to the threads it has, each with its own V and M.
     float* V = threads_base + std::size_t(omp_get_thread_num()) * p.per_thread();
@@ -526,7 +527,7 @@ void scatter(const ConvGeom& g, const float* dy, const float* w, float* dx,
   const BlasHold caller;
 #pragma omp parallel num_threads(p.threads)
   {
-    const BlasHold hold;
+    const BlasHold hold(BlasHold::team);
     float* X = threads_base + std::size_t(omp_get_thread_num()) * p.per_thread();
     float* E = X + kPoints * p.vs;
     float* frame = E + kPoints * p.ms;
@@ -594,7 +595,7 @@ void winograd5_backward_weights(const ConvGeom& g, const float* x, const float* 
   const BlasHold caller;
 #pragma omp parallel num_threads(p.threads)
   {
-    const BlasHold hold;
+    const BlasHold hold(BlasHold::team);
     float* V = part(omp_get_thread_num());
     float* E = V + kPoints * p.vs;
     float* S = E + kPoints * p.ms;
