@@ -153,6 +153,17 @@ void check_im2col(const ConvGeom& g, const Data& d, std::size_t limit) {
   EXPECT_LE(ws.buffer.bytes(), std::max(limit, minimum)) << describe(g);
 }
 
+// FFT's three passes on the workspace ws (its tiling as set there), in a training step's
+// order, so that the backward passes find forward's spectra.
+void check_fft(const ConvGeom& g, const Data& d, FftWorkspace& ws) {
+  check_algorithm(
+      g, d, [&](float* y) { conv2d_fft_forward(g, d.x.data(), d.w.data(), d.b.data(), y, ws); },
+      [&](float* dx) { conv2d_fft_backward_data(g, d.dy.data(), d.w.data(), dx, ws); },
+      [&](float* dw, float* db) {
+        conv2d_fft_backward_weights(g, d.x.data(), d.dy.data(), dw, db, ws);
+      });
+}
+
 // Winograd with tile m (0: chosen by geometry); returns the largest relative error of
 // the three passes, each also held to 1e-4 by check_algorithm.
 double check_winograd(const ConvGeom& g, const Data& d, std::size_t m,
@@ -242,13 +253,7 @@ TEST_P(ConvThreads, FftMatchesDirect) {
     if (!conv_algo_eligible(ConvAlgo::FFT, g)) continue;
     const Data d = make_data(g, rng);
     FftWorkspace ws;
-    check_algorithm(
-        g, d,
-        [&](float* y) { conv2d_fft_forward(g, d.x.data(), d.w.data(), d.b.data(), y, ws); },
-        [&](float* dx) { conv2d_fft_backward_data(g, d.dy.data(), d.w.data(), dx, ws); },
-        [&](float* dw, float* db) {
-          conv2d_fft_backward_weights(g, d.x.data(), d.dy.data(), dw, db, ws);
-        });
+    check_fft(g, d, ws);
   }
 }
 
@@ -267,13 +272,7 @@ TEST_P(ConvThreads, FftTilesMatchDirect) {
       SCOPED_TRACE("tile " + std::to_string(tile));
       FftWorkspace ws;
       ws.tile = tile;
-      check_algorithm(
-          g, d,
-          [&](float* y) { conv2d_fft_forward(g, d.x.data(), d.w.data(), d.b.data(), y, ws); },
-          [&](float* dx) { conv2d_fft_backward_data(g, d.dy.data(), d.w.data(), dx, ws); },
-          [&](float* dw, float* db) {
-            conv2d_fft_backward_weights(g, d.x.data(), d.dy.data(), dw, db, ws);
-          });
+      check_fft(g, d, ws);
       EXPECT_EQ(ws.tiled, tile == FftWorkspace::kWholePlanes ? 0 : tile);
     }
   }
@@ -455,12 +454,7 @@ TEST(ConvFft, OneLargePlaneSplitOverThreadsMatchesDirect) {
   const ConvGeom g = ConvGeom::make(1, 1, 250, 252, 1, 7, 5, 1, 3);
   const Data d = make_data(g, rng);
   FftWorkspace ws;
-  check_algorithm(
-      g, d, [&](float* y) { conv2d_fft_forward(g, d.x.data(), d.w.data(), d.b.data(), y, ws); },
-      [&](float* dx) { conv2d_fft_backward_data(g, d.dy.data(), d.w.data(), dx, ws); },
-      [&](float* dw, float* db) {
-        conv2d_fft_backward_weights(g, d.x.data(), d.dy.data(), dw, db, ws);
-      });
+  check_fft(g, d, ws);
   set_num_threads(saved);
 }
 
