@@ -3,6 +3,8 @@
 // Everything random in minicnn (initial weights, dropout masks, shuffling) draws from
 // an Rng. default_rng() is the one the layers use unless given another; seed it with
 // manual_seed() and the same seed and thread count give the same run, bit for bit.
+// An Rng is not safe to draw from on two threads at once, default_rng() included:
+// build models (whose layers draw their weights) on one thread, or one Rng per thread.
 #pragma once
 
 #include <cstdint>

@@ -4,6 +4,7 @@
 #include <minicnn/minicnn.hpp>
 
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <atomic>
 #include <chrono>
@@ -147,12 +148,17 @@ void set_threads_while_others_run(ConvAlgo algo, std::size_t k, int team = 0) {
   std::atomic<bool> stop{false};
   std::atomic<int> wrong{0}, calls{0};
   std::vector<std::thread> pool;
-  auto forwards = [&] {
-    Sequential net;
+  // The models are built here: their layers draw weights from the default generator,
+  // which threads must not share (random.hpp).
+  const int workers = team > 0 ? team : 2;
+  std::vector<Sequential> nets(static_cast<std::size_t>(workers));
+  for (Sequential& net : nets) {
     net.add(Conv2D(8, 32, k, {.padding = pad, .algo = algo}));
     net.add(ReLU());
     net.add(Conv2D(32, 32, k, {.padding = pad, .algo = algo}));
     net.set_training(false);
+  }
+  auto forwards = [&](Sequential& net) {
     const Tensor want = net.forward(x);
     while (!stop.load()) {
       const Tensor y = net.forward(x);
@@ -166,10 +172,10 @@ void set_threads_while_others_run(ConvAlgo algo, std::size_t k, int team = 0) {
   if (team > 0) {
     pool.emplace_back([&] {
 #pragma omp parallel num_threads(team)
-      forwards();
+      forwards(nets[static_cast<std::size_t>(omp_get_thread_num())]);
     });
   } else {
-    for (int t = 0; t < 2; ++t) pool.emplace_back(forwards);
+    for (std::size_t t = 0; t < 2; ++t) pool.emplace_back([&, t] { forwards(nets[t]); });
   }
   // The count changes 30 times, each time only after the others have finished forwards
   // since the last change (a tight loop of changes alone starved them on a busy machine);
