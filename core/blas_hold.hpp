@@ -13,7 +13,8 @@
 // - A parallel region whose threads hold BLAS is started under a hold of the thread that
 //   starts it, and its threads take team holds (BlasHold(BlasHold::team)), which never
 //   wait: a region's thread waiting for the setting while its master holds the lock and
-//   waits for it at the region's end would never move.
+//   waits for it at the region's end would never move. blas_region (parallel.hpp) is
+//   such a region; the library's regions that make BLAS calls all go through it.
 // - A thread that holds must not wait for another thread's BLAS work (other than its
 //   region's team): the setting would wait for the hold, the other thread for the
 //   setting.

@@ -34,23 +34,33 @@ void parallel_for(std::size_t n, F&& f, std::size_t work = 0) {
   for (std::size_t i = 0; i < n; ++i) f(i);
 }
 
+// body() on every thread of a parallel region asked for `threads` threads, with BLAS
+// held as blas_hold.hpp asks of a region whose threads make BLAS calls: by the caller
+// from before the region starts, and by each of its threads with a team hold, so that
+// their GEMMs skip the lock and a pending set_num_threads waits for the region's end.
+// body may use OpenMP's worksharing (omp for, barriers) as inside the region itself.
+template <class F>
+void blas_region(int threads, F&& body) {
+  const BlasHold caller;
+#pragma omp parallel num_threads(threads)
+  {
+    const BlasHold hold(BlasHold::team);
+    body();
+  }
+}
+
 // f(part) for every part in [0, parts), in a parallel region asked for `parts` threads:
 // each part by one thread, however many threads the region gets. Inside another
 // parallel region (a caller's own OpenMP loop) OpenMP runs the inner region on one
 // thread; a loop that gives each part its own scratch and its share of the work then
 // still does all of it, and adds its parts' sums up as it would with all threads.
-// Each thread holds BLAS for the region (BlasHold): the parts' GEMMs skip the lock. The
-// caller holds it from before the region starts, its threads take team holds
-// (blas_hold.hpp).
+// The region holds BLAS (blas_region): the parts' GEMMs skip the lock.
 template <class F>
 void for_each_part(int parts, F&& f) {
-  const BlasHold caller;
-#pragma omp parallel num_threads(parts)
-  {
-    const BlasHold hold(BlasHold::team);
+  blas_region(parts, [&] {
     const int team = omp_get_num_threads();
     for (int t = omp_get_thread_num(); t < parts; t += team) f(t);
-  }
+  });
 }
 
 // f(begin, end) over [0, n) cut into runs of kRun elements, the runs split across

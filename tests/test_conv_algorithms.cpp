@@ -380,6 +380,24 @@ TEST(ConvFft, TileSizeByGeometry) {
   }
 }
 
+// A forced tile past 16384 (whose T × T floats could overflow a size) is an Error naming
+// it, before anything is allocated.
+TEST(ConvFft, AHugeTileIsAnError) {
+  const ConvGeom g = ConvGeom::make(1, 1, 20, 20, 1, 3, 3, 1, 1);
+  std::vector<float> x(400), w(9), y(400);
+  FftWorkspace ws;
+  ws.tile = std::size_t{1} << 33;
+  try {
+    conv2d_fft_forward(g, x.data(), w.data(), nullptr, y.data(), ws);
+    FAIL() << "no throw";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("tiles of 8589934592x8589934592 are larger"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(ws.bytes(), 0u);
+}
+
 TEST(ConvFft, TransformSizeIsFastAndCoversThePaddedInput) {
   EXPECT_EQ(fft_conv_size(28, 0), 28u);
   EXPECT_EQ(fft_conv_size(12, 0), 12u);

@@ -8,8 +8,8 @@
 #include <string>
 
 #include "../../core/blas.hpp"
-#include "../../core/blas_hold.hpp"
 #include "../../core/ops.hpp"
+#include "../../core/parallel.hpp"
 #include "../../core/tensor.hpp"
 
 namespace minicnn {
@@ -66,9 +66,17 @@ At at(const Blocks& b, std::size_t r) {
   return {r / b.per_image(), t / b.TW, t % b.TW};
 }
 
+// The largest tile a workspace may ask for: T × T floats per plane must not overflow.
+constexpr std::size_t kMaxTile = std::size_t{1} << 14;
+
 std::size_t tile_of(const ConvGeom& g, const FftWorkspace& ws) {
   if (ws.tile == 0) return fft_tile_size(g);
   if (ws.tile == FftWorkspace::kWholePlanes) return 0;
+  if (ws.tile > kMaxTile) {
+    throw Error("conv2d_fft: tiles of " + std::to_string(ws.tile) + "x" +
+                std::to_string(ws.tile) + " are larger than the " + std::to_string(kMaxTile) +
+                "x" + std::to_string(kMaxTile) + " the FFT takes");
+  }
   if (ws.tile <= std::max(g.KH, g.KW)) {
     throw Error("conv2d_fft: tiles of " + std::to_string(ws.tile) + "x" +
                 std::to_string(ws.tile) + " are too small for a " + std::to_string(g.KH) + "x" +
@@ -244,10 +252,7 @@ void gemm_per_frequency(const Dims& d, int T, Op op_a, Op op_b, std::size_t M, s
                         float alpha) {
   const auto F = static_cast<std::ptrdiff_t>(d.F);
   const bool small = K <= 2 || M * N * K <= 512;
-  const BlasHold caller;  // covers the region's start (blas_hold.hpp)
-#pragma omp parallel num_threads(T)
-  {
-    const BlasHold hold(BlasHold::team);  // a cgemm per frequency: no lock per call
+  blas_region(T, [&] {
 #pragma omp for schedule(static)
     for (std::ptrdiff_t f = 0; f < F; ++f) {
       const auto fu = static_cast<std::size_t>(f);
@@ -259,7 +264,7 @@ void gemm_per_frequency(const Dims& d, int T, Op op_a, Op op_b, std::size_t M, s
               ldb, cfloat(0.0f, 0.0f), C + fu * M * N, N);
       }
     }
-  }
+  });
 }
 
 // x's planes cut as forward's blocks read them: the window of padded x each block's

@@ -51,8 +51,9 @@ struct FftWorkspace {
   std::size_t Lh = 0, Lw = 0;  // transform size
   std::size_t tiled = 0;       // tile size of the spectra below, 0 for whole planes
   // Tiling: 0 picks by geometry (fft_tile_size), kWholePlanes transforms whole planes,
-  // any other T cuts them in T × T tiles (T larger than the kernel; an FFTW-fast size
-  // such as 16, 32, 64 runs fastest). For tests and benchmarks.
+  // any other T cuts them in T × T tiles (T larger than the kernel and at most 16384,
+  // else the passes throw Error; an FFTW-fast size such as 16, 32, 64 runs fastest). For
+  // tests and benchmarks.
   static constexpr std::size_t kWholePlanes = static_cast<std::size_t>(-1);
   std::size_t tile = 0;
   AlignedBuffer<cfloat> x_spec, w_spec, dy_spec, out_spec;  // frequency-major

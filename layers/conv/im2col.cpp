@@ -1,12 +1,18 @@
 #include "im2col.hpp"
 
-#include <immintrin.h>
-
 #include <algorithm>
 #include <cstring>
 
 #include "../../core/simd.hpp"
 #include "../../core/tensor.hpp"
+
+// The stride-2 rows' AVX-512 walk below, for GCC on x86-64 (its target attributes).
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define MINICNN_IM2COL_AVX512 1
+#include <immintrin.h>
+#else
+#define MINICNN_IM2COL_AVX512 0
+#endif
 
 namespace minicnn {
 
@@ -172,6 +178,7 @@ template <class Piece>
     piece(d + s.lo, dst + i * s.row_step, s.hi - s.lo);
 }
 
+#if MINICNN_IM2COL_AVX512
 // Stride 2 with AVX-512, where the compiler's loops (eight lanes and a scalar tail) spent
 // most of their time on the tail: a row piece of R5 (a 3×3 stride-2 layer on 28²) is 13
 // or 14 values. Sixteen values take two loads of the even and odd inputs and one
@@ -234,6 +241,12 @@ bool has_avx512() {
   fold_span(d, dst, s, OW, [](const float* from, float* to, std::size_t n)
                                __attribute__((target("avx512f"))) { scatter_add2_avx512(from, to, n); });
 }
+
+#else
+bool has_avx512() { return false; }
+void unfold_span2_avx512(float*, const float*, const RowSpan&, std::size_t) {}
+void fold_span2_avx512(const float*, float*, const RowSpan&, std::size_t) {}
+#endif
 
 }  // namespace
 

@@ -8,7 +8,6 @@
 #include <vector>
 
 #include "../../core/blas.hpp"
-#include "../../core/blas_hold.hpp"
 #include "../../core/ops.hpp"
 #include "../../core/parallel.hpp"
 #include "transform_apply.hpp"
@@ -488,10 +487,7 @@ void correlate(const Corr& c, const float* in, const float* w, std::size_t C, bo
   float* copy = U + p.u_floats;
   float* threads_base = copy + p.copy_floats;
   const Fns& f = fns();
-  const BlasHold caller;  // covers the region's start (blas_hold.hpp)
-#pragma omp parallel num_threads(p.threads)
-  {
-    const BlasHold hold(BlasHold::team);  // the blocks' GEMMs skip the lock
+  blas_region(p.threads, [&] {
     // The region may have fewer threads than asked (inside a caller's parallel region):
     // blocks go to the threads it has, each with its own V and M.
     float* V = threads_base + std::size_t(omp_get_thread_num()) * p.per_thread();
@@ -508,7 +504,7 @@ void correlate(const Corr& c, const float* in, const float* w, std::size_t C, bo
         f.correlate(c, p, n0, t0, std::min(p.tb, tiles - t0), copy, U, bias, V, M, out);
       }
     }
-  }
+  });
 }
 
 // Backward-data in the scatter form, in one parallel region: the forward's kernel
@@ -524,10 +520,7 @@ void scatter(const ConvGeom& g, const float* dy, const float* w, float* dx,
   float* threads_base = dyc + p.dy_floats;
   const Fns& f = fns();
   const std::size_t per_block = p.tb / p.per_image;
-  const BlasHold caller;
-#pragma omp parallel num_threads(p.threads)
-  {
-    const BlasHold hold(BlasHold::team);
+  blas_region(p.threads, [&] {
     float* X = threads_base + std::size_t(omp_get_thread_num()) * p.per_thread();
     float* E = X + kPoints * p.vs;
     float* frame = E + kPoints * p.ms;
@@ -543,7 +536,7 @@ void scatter(const ConvGeom& g, const float* dy, const float* w, float* dx,
         f.scatter(g, p, n0, i0, std::min(per_block, count - i0), dyc, U, X, E, frame, dx);
       }
     }
-  }
+  });
 }
 
 }  // namespace
@@ -592,10 +585,7 @@ void winograd5_backward_weights(const ConvGeom& g, const float* x, const float* 
   const std::size_t S_size = p.s_floats;
   const Fns& f = fns();
   auto part = [&](int t) { return threads_base + std::size_t(t) * p.per_thread(); };
-  const BlasHold caller;
-#pragma omp parallel num_threads(p.threads)
-  {
-    const BlasHold hold(BlasHold::team);
+  blas_region(p.threads, [&] {
     float* V = part(omp_get_thread_num());
     float* E = V + kPoints * p.vs;
     float* S = E + kPoints * p.ms;
@@ -614,7 +604,7 @@ void winograd5_backward_weights(const ConvGeom& g, const float* x, const float* 
         f.weights(g, p, t0, std::min(p.tb, tiles - t0), copy, dyc, V, E, S);
       }
     }
-  }
+  });
   // The threads' sums, added in thread order, then dW[k, c] += Gᵀ S[·][k][c] G.
   float* S0 = part(0) + kPoints * (p.vs + p.ms);
   for (int t = 1; t < p.threads; ++t) {
