@@ -6,6 +6,7 @@
 #include <minicnn/layers/conv/im2col_gemm.hpp>
 #include <minicnn/layers/conv/one_channel.hpp>
 #include <minicnn/layers/conv/pointwise.hpp>
+#include <minicnn/layers/conv/strided.hpp>
 #include <minicnn/layers/conv/select.hpp>
 #include <minicnn/layers/conv/winograd.hpp>
 #include <minicnn/layers/conv/winograd5.hpp>
@@ -764,6 +765,64 @@ TEST_P(ConvThreads, PointwiseMatchesDirect) {
       EXPECT_FALSE(pointwise_eligible(g, ConvPass::Forward, T, 64)) << describe(g);
       check_im2col(g, d, 64);
     }
+  }
+}
+
+TEST_P(ConvThreads, StridedMatchesDirect) {
+  // im2col's strided path (stride 2 or more, AVX-512): R5 of bench_conv cut to six images,
+  // batch 1 with rows and (image, channel) pairs shared within one image, output channels
+  // no multiple of 16 (17, 40, 80: vector pairs and a last single vector), non-square
+  // planes and kernels, strides 2, 3 and 4 (a stride above the kernel: dx rows and
+  // columns no tap reaches), padding past the kernel, rows of several register blocks,
+  // a 7×7 kernel (taps in several blocks), one input channel (forward and
+  // backward-weights only); and with a limit too small for its scratch, the chunked
+  // path instead.
+  Rng rng(29);
+  const Case cases[] = {
+      {6, 16, 28, 28, 32, 3, 3, 2, 1, 1},  {1, 16, 64, 64, 64, 3, 3, 2, 1, 1},
+      {1, 16, 9, 13, 17, 3, 3, 2, 1, 1},   {2, 20, 11, 10, 16, 3, 3, 3, 3, 1},
+      {3, 33, 12, 9, 48, 5, 5, 2, 2, 1},   {2, 16, 8, 15, 40, 2, 3, 2, 0, 1},
+      {2, 16, 14, 14, 80, 3, 3, 2, 1, 1},  {1, 16, 40, 61, 32, 3, 3, 2, 1, 1},
+      {2, 16, 23, 21, 16, 7, 7, 2, 3, 1},  {2, 1, 15, 15, 16, 3, 3, 2, 1, 1},
+      {1, 16, 6, 7, 16, 3, 3, 2, 4, 1},    {2, 16, 9, 9, 16, 2, 2, 4, 0, 1},
+  };
+  const int T = num_threads();
+  const bool avx512 = __builtin_cpu_supports("avx512f");
+  if (!avx512) std::printf("no AVX-512: the strided path is off, im2col's chunks checked\n");
+  for (const Case& c : cases) {
+    const ConvGeom g = geom(c);
+    for (ConvPass pass : {ConvPass::Forward, ConvPass::BackwardData, ConvPass::BackwardWeights}) {
+      const bool wide = (pass == ConvPass::BackwardData ? g.C : g.K) >= 16;
+      EXPECT_EQ(strided_eligible(g, pass, T, Im2colWorkspace::kDefaultLimit), avx512 && wide)
+          << describe(g) << " " << to_string(pass);
+    }
+    const Data d = make_data(g, rng);
+    check_im2col(g, d, Im2colWorkspace::kDefaultLimit);
+    EXPECT_FALSE(strided_eligible(g, ConvPass::Forward, T, 1024)) << describe(g);
+    check_im2col(g, d, 1024);
+  }
+}
+
+TEST(ConvStrided, OtherGeometriesAreErrorsNamingTheFunction) {
+  // Stride 1, two groups, dilation 2, 8 output channels (8 input channels for
+  // backward-data), a 7×8 kernel: never taken by im2col, an Error when called directly.
+  std::vector<float> buf(1 << 16);
+  const ConvGeom cases[] = {
+      ConvGeom::make(1, 16, 8, 8, 16, 3, 3),
+      ConvGeom::make(1, 32, 8, 8, 32, 3, 3, 2, 1).grouped(2),
+      ConvGeom::make(1, 16, 12, 12, 16, 3, 3, 2, 1, 2),
+      ConvGeom::make(1, 8, 8, 8, 8, 3, 3, 2, 1),
+      ConvGeom::make(1, 16, 20, 20, 16, 7, 8, 2, 1),
+  };
+  for (const ConvGeom& g : cases) {
+    for (ConvPass pass : {ConvPass::Forward, ConvPass::BackwardData, ConvPass::BackwardWeights})
+      EXPECT_FALSE(strided_eligible(g, pass, 1, std::size_t{1} << 30)) << describe(g);
+    const auto expect_named = [&](const char* who, auto&& call) { expect_error_naming(g, who, call); };
+    float* p = buf.data();
+    expect_named("strided_forward", [&] { strided_forward(g, p, p, nullptr, p, p, 1); });
+    expect_named("strided_backward_data", [&] { strided_backward_data(g, p, p, p, p, 1); });
+    expect_named("strided_backward_weights",
+                 [&] { strided_backward_weights(g, p, p, p, nullptr, p, 1); });
   }
 }
 

@@ -10,6 +10,7 @@
 #include "../../core/parallel.hpp"
 #include "one_channel.hpp"
 #include "pointwise.hpp"
+#include "strided.hpp"
 
 namespace minicnn {
 namespace {
@@ -128,6 +129,12 @@ float* one_channel_scratch(const ConvGeom& g, ConvPass pass, int T, Im2colWorksp
                           one_channel_scratch_floats(g, pass));
 }
 
+// The strided path's scratch (strided.hpp), or null when it does not apply.
+float* strided_scratch(const ConvGeom& g, ConvPass pass, int T, Im2colWorkspace& ws) {
+  if (!strided_eligible(g, pass, T, ws.limit_bytes)) return nullptr;
+  return ws.buffer.ensure(strided_scratch_floats(g, pass, T));
+}
+
 }  // namespace
 
 std::size_t conv2d_im2col_workspace_bytes(const ConvGeom& g, ConvPass pass, int threads,
@@ -138,6 +145,8 @@ std::size_t conv2d_im2col_workspace_bytes(const ConvGeom& g, ConvPass pass, int 
   if (one_channel_eligible(g, pass, T, limit_bytes))
     return static_cast<std::size_t>(one_channel_threads(g, pass, T)) *
            one_channel_scratch_floats(g, pass) * sizeof(float);
+  if (strided_eligible(g, pass, T, limit_bytes))
+    return strided_scratch_floats(g, pass, T) * sizeof(float);
   const ChunkPlan p = make_plan(g, pass, T, limit_bytes);
   return p.per_thread() * static_cast<std::size_t>(p.threads) * sizeof(float);
 }
@@ -150,6 +159,8 @@ void conv2d_im2col_forward(const ConvGeom& g, const float* x, const float* w, co
     return pointwise_forward(g, x, w, b, y, s, num_threads());
   if (float* s = one_channel_scratch(g, ConvPass::Forward, num_threads(), ws))
     return one_channel_forward(g, x, w, b, y, s, num_threads());
+  if (float* s = strided_scratch(g, ConvPass::Forward, num_threads(), ws))
+    return strided_forward(g, x, w, b, y, s, num_threads());
   const ChunkPlan p = make_plan(g, ConvPass::Forward, num_threads(), ws.limit_bytes);
   float* base = prepare(ws, p);
   const std::size_t R = g.col_rows(), P = g.out_plane(), CHW = g.C * g.H * g.W;
@@ -187,6 +198,8 @@ void conv2d_im2col_backward_data(const ConvGeom& g, const float* dy, const float
     return pointwise_backward_data(g, dy, w, dx, s, num_threads());
   if (float* s = one_channel_scratch(g, ConvPass::BackwardData, num_threads(), ws))
     return one_channel_backward_data(g, dy, w, dx, s, num_threads());
+  if (float* s = strided_scratch(g, ConvPass::BackwardData, num_threads(), ws))
+    return strided_backward_data(g, dy, w, dx, s, num_threads());
   const ChunkPlan p = make_plan(g, ConvPass::BackwardData, num_threads(), ws.limit_bytes);
   float* base = prepare(ws, p);
   const std::size_t R = g.col_rows(), P = g.out_plane(), CHW = g.C * g.H * g.W;
@@ -222,6 +235,8 @@ void conv2d_im2col_backward_weights(const ConvGeom& g, const float* x, const flo
     return pointwise_backward_weights(g, x, dy, dw, db, s, num_threads());
   if (float* s = one_channel_scratch(g, ConvPass::BackwardWeights, num_threads(), ws))
     return one_channel_backward_weights(g, x, dy, dw, db, s, num_threads());
+  if (float* s = strided_scratch(g, ConvPass::BackwardWeights, num_threads(), ws))
+    return strided_backward_weights(g, x, dy, dw, db, s, num_threads());
   const ChunkPlan p = make_plan(g, ConvPass::BackwardWeights, num_threads(), ws.limit_bytes);
   float* base = prepare(ws, p);
   const std::size_t R = g.col_rows(), P = g.out_plane(), CHW = g.C * g.H * g.W;
