@@ -806,6 +806,15 @@ TEST_P(ConvThreads, StridedMatchesDirect) {
 TEST(ConvStrided, OtherGeometriesAreErrorsNamingTheFunction) {
   // Stride 1, two groups, dilation 2, 8 output channels (8 input channels for
   // backward-data), a 7×8 kernel: never taken by im2col, an Error when called directly.
+  // More channels than the path pays for: left to the chunks, though it would run.
+  for (const ConvGeom& g : {ConvGeom::make(1, 16, 8, 8, 144, 3, 3, 2, 1),
+                            ConvGeom::make(1, 80, 8, 8, 16, 3, 3, 2, 1)}) {
+    const bool wide_out = g.K > 128, avx512 = __builtin_cpu_supports("avx512f");
+    const std::size_t limit = std::size_t{1} << 30;
+    EXPECT_EQ(strided_eligible(g, ConvPass::Forward, 1, limit), avx512 && !wide_out);
+    EXPECT_EQ(strided_eligible(g, ConvPass::BackwardWeights, 1, limit), avx512 && !wide_out);
+    EXPECT_EQ(strided_eligible(g, ConvPass::BackwardData, 1, limit), avx512 && wide_out);
+  }
   std::vector<float> buf(1 << 16);
   const ConvGeom cases[] = {
       ConvGeom::make(1, 16, 8, 8, 16, 3, 3),

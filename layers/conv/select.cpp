@@ -22,6 +22,7 @@
 #include "../../io/file.hpp"
 #include "one_channel.hpp"
 #include "pointwise.hpp"
+#include "strided.hpp"
 #include "winograd5.hpp"
 
 namespace minicnn {
@@ -61,6 +62,9 @@ constexpr double kWinoCallSeconds = 5e-6;
 // and tap, its copies and stores included, per pass, fitted to R1 on two threads (0.096,
 // 0.22 and 0.225 ms): forward blocks four output channels in registers and is the cheapest.
 constexpr double kOneChannelTapSeconds[] = {0.36e-9, 0.8e-9, 0.66e-9};
+// im2col's strided path (strided.hpp), FLOP/s a thread per pass, its copies and
+// transpositions included: R5 of bench_conv on two threads (0.66, 0.74 and 0.64 ms).
+constexpr double kStridedRate[] = {88e9, 78e9, 91e9};
 
 double gemm_seconds(double flops, double m, double n, double k) {
   const double small = std::min({m, n, k});
@@ -97,6 +101,8 @@ double im2col_seconds(const ConvGeom& g, ConvPass pass, int threads) {
     return (blocks * double(g.KH * g.KW) * tap + copied * kUnfoldSeconds) /
            one_channel_threads(g, pass, threads);
   }
+  if (strided_eligible(g, pass, threads, SIZE_MAX))
+    return g.flops() / (kStridedRate[static_cast<int>(pass)] * strided_threads(g, pass, threads));
   const double R = double(g.col_rows()), K = double(g.group_out());
   const double J = double(g.N) * double(g.out_plane());
   // Columns per GEMM: one chunk of unfolded input, as the chunk planner cuts it.

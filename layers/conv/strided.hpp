@@ -29,17 +29,20 @@
 namespace minicnn {
 
 // The CPU has AVX-512 (and the library was built by GCC for x86-64); stride 2 or more,
-// one group, dilation 1, at least 16 output channels (input channels in backward-data),
-// a kernel of at most 49 taps, and the scratch of `threads` threads within limit_bytes.
+// one group, dilation 1, 16 to 128 output channels (16 to 64 input channels in
+// backward-data: with more, the chunks' GEMMs run as fast or faster), a kernel of at
+// most 49 taps, and the scratch of `threads` threads within limit_bytes.
 bool strided_eligible(const ConvGeom& g, ConvPass pass, int threads, std::size_t limit_bytes);
 // Floats of scratch the pass uses with `threads` threads.
 std::size_t strided_scratch_floats(const ConvGeom& g, ConvPass pass, int threads);
+// The threads a pass runs on.
+int strided_threads(const ConvGeom& g, ConvPass pass, int threads);
 
 // As conv2d_im2col_forward, _backward_data and _backward_weights: forward and
 // backward-data overwrite y and dx, backward-weights adds into dw and db (db may be
 // null, b too). scratch holds strided_scratch_floats(g, pass, threads) floats, 64-byte
-// aligned. A geometry or CPU the path is not written for (strided_eligible, the limit
-// aside) is an Error naming the function.
+// aligned. A geometry or CPU the path is not written for (strided_eligible, the channel
+// ceilings and the limit aside) is an Error naming the function.
 void strided_forward(const ConvGeom& g, const float* x, const float* w, const float* b,
                      float* y, float* scratch, int threads);
 void strided_backward_data(const ConvGeom& g, const float* dy, const float* w, float* dx,
