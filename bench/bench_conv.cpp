@@ -1,6 +1,7 @@
 // Conv2D algorithms × passes × the shapes of issue #3, the 3×3 layers of a ResNet-20
-// on 28×28 images (R1–R5, as in the side-by-side yardstick) and its first projection
-// shortcut (R6, 1×1 stride 2), a MobileNet-style pointwise layer (P1), and a depthwise
+// on 28×28 images (R1–R5, as in the side-by-side yardstick), its first projection
+// shortcut (R6, 1×1 stride 2) and its second downsampling layer (R7, 32 → 64 at stride 2,
+// im2col's strided path like R5), a MobileNet-style pointwise layer (P1), and a depthwise
 // and a grouped 3×3 layer (D1, D2), 7×7 and 9×9 layers on large planes where FFT cuts
 // the planes into tiles (F1, F2; "fft-whole" rows run whole planes), with GFLOP/s counters (FLOPs per pass = 2·N·K·(C/groups)·KH·KW·OH·OW) and the same run's 1024² sgemm as the roofline.
 // Auto runs whichever algorithm the cost model picks for the pass (its name is in
@@ -45,6 +46,7 @@ const BenchShape kShapes[] = {
     {"R4-resnet28-stage3", 64, 64, 7, 7, 64, 3, 3, 1, 1},
     {"R5-resnet28-down", 64, 16, 28, 28, 32, 3, 3, 2, 1},
     {"R6-resnet28-proj", 64, 16, 28, 28, 32, 1, 1, 2, 0},
+    {"R7-resnet28-down2", 64, 32, 14, 14, 64, 3, 3, 2, 1},
     {"P1-pointwise", 64, 64, 28, 28, 128, 1, 1, 1, 0},
     {"D1-depthwise-3x3", 64, 64, 28, 28, 64, 3, 3, 1, 1, 64},
     {"D2-grouped-3x3", 64, 64, 28, 28, 64, 3, 3, 1, 1, 8},
