@@ -172,6 +172,45 @@ void pad_image(const ConvGeom& g, const Layout& l, const float* x, float* xp) {
 
 // ---- the register blocks -------------------------------------------------------------
 
+// N sums of V vectors each, kept in registers (the loops are unrolled by their constant
+// bounds): sum n holds 16 or 32 channels of one pixel (forward, backward-data) or of
+// one tap (backward-weights).
+template <int V, int N>
+struct Sums {
+  __m512 acc[N][V];
+
+  [[gnu::target("avx512f"), gnu::always_inline]] void zero() {
+#pragma GCC unroll 32
+    for (int n = 0; n < N; ++n)
+#pragma GCC unroll 2
+      for (int v = 0; v < V; ++v) acc[n][v] = _mm512_setzero_ps();
+  }
+  // acc[n] += value(n) · the V vectors at w.
+  template <class Value>
+  [[gnu::target("avx512f"), gnu::always_inline]] void add(const float* w, Value value) {
+    __m512 wv[V];
+#pragma GCC unroll 2
+    for (int v = 0; v < V; ++v) wv[v] = _mm512_loadu_ps(w + kLanes * v);
+#pragma GCC unroll 32
+    for (int n = 0; n < N; ++n) {
+      const __m512 b = _mm512_set1_ps(value(n));
+#pragma GCC unroll 2
+      for (int v = 0; v < V; ++v) acc[n][v] = _mm512_fmadd_ps(b, wv[v], acc[n][v]);
+    }
+  }
+  // Sum n to out + n·step (added to what is there when `accumulate`).
+  [[gnu::target("avx512f"), gnu::always_inline]] void store(float* out, std::size_t step,
+                                                            bool accumulate) const {
+#pragma GCC unroll 32
+    for (int n = 0; n < N; ++n)
+#pragma GCC unroll 2
+      for (int v = 0; v < V; ++v) {
+        float* q = out + static_cast<std::size_t>(n) * step + kLanes * v;
+        _mm512_storeu_ps(q, accumulate ? _mm512_add_ps(_mm512_loadu_ps(q), acc[n][v]) : acc[n][v]);
+      }
+  }
+};
+
 // Forward: J output pixels of a row, from the one whose window starts at x, by V vectors
 // of output channels. w holds the taps' weights Kp apart, (ch, i, j) in order; out gets
 // pixel j's sums at j·Kp. S is the stride (0: read from s).
@@ -181,37 +220,20 @@ template <int V, int J, int S>
                                               std::size_t KW, const float* w, std::size_t Kp,
                                               float* out) {
   const std::size_t st = S ? static_cast<std::size_t>(S) : s;
-  __m512 acc[J][V];
-#pragma GCC unroll 32
-  for (int j = 0; j < J; ++j)
-#pragma GCC unroll 2
-    for (int v = 0; v < V; ++v) acc[j][v] = _mm512_setzero_ps();
-  for (std::size_t ch = 0; ch < C; ++ch) {
+  Sums<V, J> sums;
+  sums.zero();
+  for (std::size_t ch = 0; ch < C; ++ch)
     for (std::size_t i = 0; i < KH; ++i) {
       const float* row = x + ch * plane + i * Wp;
-      for (std::size_t t = 0; t < KW; ++t, w += Kp) {
-        __m512 wv[V];
-#pragma GCC unroll 2
-        for (int v = 0; v < V; ++v) wv[v] = _mm512_loadu_ps(w + kLanes * v);
-#pragma GCC unroll 32
-        for (int j = 0; j < J; ++j) {
-          const __m512 xv = _mm512_set1_ps(row[static_cast<std::size_t>(j) * st + t]);
-#pragma GCC unroll 2
-          for (int v = 0; v < V; ++v) acc[j][v] = _mm512_fmadd_ps(xv, wv[v], acc[j][v]);
-        }
-      }
+      for (std::size_t t = 0; t < KW; ++t, w += Kp)
+        sums.add(w, [&](int j) { return row[static_cast<std::size_t>(j) * st + t]; });
     }
-  }
-#pragma GCC unroll 32
-  for (int j = 0; j < J; ++j)
-#pragma GCC unroll 2
-    for (int v = 0; v < V; ++v)
-      _mm512_storeu_ps(out + static_cast<std::size_t>(j) * Kp + kLanes * v, acc[j][v]);
+  sums.store(out, Kp, false);
 }
 
-// Backward-data: J pixels of a dx row, Cp·s floats apart in out, by V vectors of input
-// channels. Tap t reads dy row taps[t].dy (plane k at k·kstride, pixel j at j) with the
-// weights taps[t].w (output channel k at k·Cp).
+// Backward-data: J pixels of a dx row, out_step floats apart in out, by V vectors of
+// input channels. Tap t reads dy row taps[t].dy (plane k at k·kstride, pixel j at j) with
+// the weights taps[t].w (output channel k at k·Cp).
 struct DataTap {
   const float* dy;
   const float* w;
@@ -221,31 +243,15 @@ template <int V, int J>
 [[gnu::target("avx512f")]] void data_block(const DataTap* taps, std::size_t ntaps, std::size_t K,
                                            std::size_t kstride, std::size_t Cp, float* out,
                                            std::size_t out_step) {
-  __m512 acc[J][V];
-#pragma GCC unroll 32
-  for (int j = 0; j < J; ++j)
-#pragma GCC unroll 2
-    for (int v = 0; v < V; ++v) acc[j][v] = _mm512_setzero_ps();
+  Sums<V, J> sums;
+  sums.zero();
   for (std::size_t t = 0; t < ntaps; ++t) {
     const float* d = taps[t].dy;
     const float* w = taps[t].w;
-    for (std::size_t k = 0; k < K; ++k, d += kstride, w += Cp) {
-      __m512 wv[V];
-#pragma GCC unroll 2
-      for (int v = 0; v < V; ++v) wv[v] = _mm512_loadu_ps(w + kLanes * v);
-#pragma GCC unroll 32
-      for (int j = 0; j < J; ++j) {
-        const __m512 dv = _mm512_set1_ps(d[j]);
-#pragma GCC unroll 2
-        for (int v = 0; v < V; ++v) acc[j][v] = _mm512_fmadd_ps(dv, wv[v], acc[j][v]);
-      }
-    }
+    for (std::size_t k = 0; k < K; ++k, d += kstride, w += Cp)
+      sums.add(w, [&](int j) { return d[j]; });
   }
-#pragma GCC unroll 32
-  for (int j = 0; j < J; ++j)
-#pragma GCC unroll 2
-    for (int v = 0; v < V; ++v)
-      _mm512_storeu_ps(out + static_cast<std::size_t>(j) * out_step + kLanes * v, acc[j][v]);
+  sums.store(out, out_step, false);
 }
 
 // Backward-weights: the sums of TB taps (at offsets off[t] from a pixel's window in the
@@ -256,35 +262,17 @@ template <int V, int TB>
                                               std::size_t OH, std::size_t OW, std::size_t Wp,
                                               std::size_t s, const float* dyt, std::size_t Kp,
                                               float* part) {
-  __m512 acc[TB][V];
   std::size_t o[TB];
 #pragma GCC unroll 32
-  for (int t = 0; t < TB; ++t) {
-    o[t] = off[t];
-#pragma GCC unroll 2
-    for (int v = 0; v < V; ++v) acc[t][v] = _mm512_setzero_ps();
-  }
+  for (int t = 0; t < TB; ++t) o[t] = off[t];
+  Sums<V, TB> sums;
+  sums.zero();
   for (std::size_t r = 0; r < OH; ++r) {
     const float* xc = x + r * s * Wp;
-    for (std::size_t c = 0; c < OW; ++c, xc += s, dyt += Kp) {
-      __m512 dv[V];
-#pragma GCC unroll 2
-      for (int v = 0; v < V; ++v) dv[v] = _mm512_loadu_ps(dyt + kLanes * v);
-#pragma GCC unroll 32
-      for (int t = 0; t < TB; ++t) {
-        const __m512 xv = _mm512_set1_ps(xc[o[t]]);
-#pragma GCC unroll 2
-        for (int v = 0; v < V; ++v) acc[t][v] = _mm512_fmadd_ps(xv, dv[v], acc[t][v]);
-      }
-    }
+    for (std::size_t c = 0; c < OW; ++c, xc += s, dyt += Kp)
+      sums.add(dyt, [&](int t) { return xc[o[t]]; });
   }
-#pragma GCC unroll 32
-  for (int t = 0; t < TB; ++t)
-#pragma GCC unroll 2
-    for (int v = 0; v < V; ++v) {
-      float* q = part + static_cast<std::size_t>(t) * Kp + kLanes * v;
-      _mm512_storeu_ps(q, _mm512_add_ps(_mm512_loadu_ps(q), acc[t][v]));
-    }
+  sums.store(part, Kp, true);
 }
 
 // dst[j·ds + i] = src[i·ss + j] (+ add[j]) for i < rows, j < cols, both at most 16:
