@@ -69,12 +69,14 @@ Layout layout(const ConvGeom& g, ConvPass pass) {
     case ConvPass::BackwardData: {
       // dy column ow = j + (q + p − kw)/s for pixel j of class q, over the taps where s
       // divides q + p − kw: the columns outside [0, OW) read zeros.
-      const auto s = static_cast<std::ptrdiff_t>(g.stride), p = static_cast<std::ptrdiff_t>(g.padding);
+      const auto s = static_cast<std::ptrdiff_t>(g.stride);
+      const auto p = static_cast<std::ptrdiff_t>(g.padding);
       std::ptrdiff_t lo = 0, hi = static_cast<std::ptrdiff_t>(g.OW) - 1;
       for (std::size_t q = 0; q < g.stride; ++q) {
         const auto J = static_cast<std::ptrdiff_t>(class_size(g.W, q, g.stride));
         for (std::size_t j = 0; j < g.KW && J > 0; ++j) {
-          const std::ptrdiff_t e = static_cast<std::ptrdiff_t>(q) + p - static_cast<std::ptrdiff_t>(j);
+          const std::ptrdiff_t e =
+              static_cast<std::ptrdiff_t>(q) + p - static_cast<std::ptrdiff_t>(j);
           if (e % s != 0) continue;
           lo = std::min(lo, floor_div(e, s));
           hi = std::max(hi, J - 1 + floor_div(e, s));
@@ -291,7 +293,8 @@ template <int V, int TB>
   for (std::size_t i = 0; i < 16; ++i)
     r[i] = i < rows ? _mm512_maskz_loadu_ps(cm, src + i * ss) : _mm512_setzero_ps();
   const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-  const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  const __m512i hi =
+      _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
   for (int round = 0; round < 4; ++round) {
     __m512 t[16];
     for (int i = 0; i < 8; ++i) {
@@ -398,10 +401,12 @@ void data_row(const ConvGeom& g, const Layout& l, const float* dyp, const float*
       if (d < 0 || d % sp != 0 || static_cast<std::size_t>(d / sp) >= g.OH) continue;
       const std::size_t oh = static_cast<std::size_t>(d / sp);
       for (std::size_t j = 0; j < g.KW; ++j) {
-        const std::ptrdiff_t e = static_cast<std::ptrdiff_t>(q) + p - static_cast<std::ptrdiff_t>(j);
+        const std::ptrdiff_t e =
+            static_cast<std::ptrdiff_t>(q) + p - static_cast<std::ptrdiff_t>(j);
         if (e % sp != 0) continue;
         const std::ptrdiff_t col = static_cast<std::ptrdiff_t>(l.dyl) + floor_div(e, sp);
-        taps[ntaps++] = {dyp + oh * l.dyw + static_cast<std::size_t>(col), wt + (i * g.KW + j) * g.K * Cp};
+        taps[ntaps++] = {dyp + oh * l.dyw + static_cast<std::size_t>(col),
+                         wt + (i * g.KW + j) * g.K * Cp};
       }
     }
     if (ntaps == 0) {
@@ -438,6 +443,27 @@ void weights_channel(const ConvGeom& g, const Layout& l, const float* xp, const 
   });
 }
 
+// The items of a pass (rows of an image, or its channels, per_image of them each) shared
+// evenly among T threads: each thread zeroes its scratch once, calls load(n, mine) when it
+// reaches a new image n, then item(n, i, mine) for the image's item i.
+template <class Load, class Item>
+void run_items(const Layout& l, float* scratch, int T, std::size_t count, std::size_t per_image,
+               Load&& load, Item&& item) {
+  for_each_part(T, [&](int part) {
+    const auto t = static_cast<std::size_t>(part);
+    float* mine = scratch + l.shared + t * l.per_thread();
+    std::fill(mine, mine + l.per_thread(), 0.0f);
+    const auto [first, last] = share(count, t, static_cast<std::size_t>(T));
+    std::size_t image = count;  // none yet
+    for (std::size_t it = first; it < last; ++it) {
+      const std::size_t n = it / per_image;
+      if (n != image) load(n, mine);
+      image = n;
+      item(n, it % per_image, mine);
+    }
+  });
+}
+
 #endif  // MINICNN_STRIDED_AVX512
 
 }  // namespace
@@ -469,21 +495,12 @@ void strided_forward(const ConvGeom& g, const float* x, const float* w, const fl
   std::fill(wr, wr + R * Kp, 0.0f);
   for (std::size_t k = 0; k < g.K; ++k)
     for (std::size_t i = 0; i < R; ++i) wr[i * Kp + k] = w[k * R + i];
-  const std::size_t rows = items(g, ConvPass::Forward);
-  for_each_part(T, [&](int part) {
-    const auto t = static_cast<std::size_t>(part);
-    float* xp = scratch + l.shared + t * l.per_thread();
-    float* stage = xp + l.pad;
-    std::fill(xp, xp + l.pad, 0.0f);
-    const auto [first, last] = share(rows, t, static_cast<std::size_t>(T));
-    std::size_t image = g.N;
-    for (std::size_t it = first; it < last; ++it) {
-      const std::size_t n = it / g.OH, r = it % g.OH;
-      if (n != image) pad_image(g, l, x + n * g.C * g.in_plane(), xp);
-      image = n;
-      forward_row(g, l, xp, wr, b, n, r, stage, y);
-    }
-  });
+  run_items(
+      l, scratch, T, items(g, ConvPass::Forward), g.OH,
+      [&](std::size_t n, float* xp) { pad_image(g, l, x + n * g.C * g.in_plane(), xp); },
+      [&](std::size_t n, std::size_t r, float* xp) {
+        forward_row(g, l, xp, wr, b, n, r, xp + l.pad, y);
+      });
 }
 
 void strided_backward_data(const ConvGeom& g, const float* dy, const float* w, float* dx,
@@ -497,27 +514,19 @@ void strided_backward_data(const ConvGeom& g, const float* dy, const float* w, f
   std::fill(wt, wt + taps * g.K * Cp, 0.0f);
   for (std::size_t k = 0; k < g.K; ++k)
     for (std::size_t ch = 0; ch < g.C; ++ch)
-      for (std::size_t t = 0; t < taps; ++t) wt[(t * g.K + k) * Cp + ch] = w[(k * g.C + ch) * taps + t];
-  const std::size_t rows = items(g, ConvPass::BackwardData);
-  for_each_part(T, [&](int part) {
-    const auto t = static_cast<std::size_t>(part);
-    float* dyp = scratch + l.shared + t * l.per_thread();
-    float* stage = dyp + l.pad;
-    std::fill(dyp, dyp + l.pad, 0.0f);
-    const auto [first, last] = share(rows, t, static_cast<std::size_t>(T));
-    std::size_t image = g.N;
-    for (std::size_t it = first; it < last; ++it) {
-      const std::size_t n = it / g.H, r = it % g.H;
-      if (n != image) {
+      for (std::size_t t = 0; t < taps; ++t)
+        wt[(t * g.K + k) * Cp + ch] = w[(k * g.C + ch) * taps + t];
+  run_items(
+      l, scratch, T, items(g, ConvPass::BackwardData), g.H,
+      [&](std::size_t n, float* dyp) {
         for (std::size_t k = 0; k < g.K; ++k)
           for (std::size_t oh = 0; oh < g.OH; ++oh)
             std::memcpy(dyp + (k * g.OH + oh) * l.dyw + l.dyl, dy + (n * g.K + k) * P + oh * g.OW,
                         g.OW * sizeof(float));
-      }
-      image = n;
-      data_row(g, l, dyp, wt, n, r, stage, dx);
-    }
-  });
+      },
+      [&](std::size_t n, std::size_t r, float* dyp) {
+        data_row(g, l, dyp, wt, n, r, dyp + l.pad, dx);
+      });
 }
 
 void strided_backward_weights(const ConvGeom& g, const float* x, const float* dy, float* dw,
@@ -526,36 +535,31 @@ void strided_backward_weights(const ConvGeom& g, const float* x, const float* dy
   const Layout l = layout(g, ConvPass::BackwardWeights);
   const int T = threads_of(g, ConvPass::BackwardWeights, threads);
   const std::size_t taps = g.KH * g.KW, R = g.C * taps, Kp = lanes_up(g.K), P = g.out_plane();
-  const std::size_t pairs = items(g, ConvPass::BackwardWeights);
-  for_each_part(T, [&](int part) {
-    const auto t = static_cast<std::size_t>(part);
-    float* xp = scratch + l.shared + t * l.per_thread();
-    float* dyt = xp + l.pad;
-    float* sums = dyt + l.dyt;
-    auto* dbs = reinterpret_cast<double*>(sums + l.part);
-    std::fill(xp, xp + l.per_thread(), 0.0f);
-    std::fill(dbs, dbs + g.K, 0.0);
-    const auto [first, last] = share(pairs, t, static_cast<std::size_t>(T));
-    std::size_t image = g.N;
-    for (std::size_t it = first; it < last; ++it) {
-      const std::size_t n = it / g.C, ch = it % g.C;
-      if (n != image) {
+  // A thread's scratch: x's padded planes, dy pixel-major, its sums, the bias's in double.
+  const auto dy_of = [&](float* xp) { return xp + l.pad; };
+  const auto sums_of = [&](float* xp) { return xp + l.pad + l.dyt; };
+  const auto db_of = [&](float* xp) {
+    return reinterpret_cast<double*>(xp + l.pad + l.dyt + l.part);
+  };
+  run_items(
+      l, scratch, T, items(g, ConvPass::BackwardWeights), g.C,
+      [&](std::size_t n, float* xp) {
         pad_image(g, l, x + n * g.C * g.in_plane(), xp);
-        transpose(dy + n * g.K * P, P, g.K, P, dyt, Kp, nullptr);
-      }
-      image = n;
-      if (ch == 0) {  // the bias's sums, once per image
-        const float* d = dy + n * g.K * P;
-        for (std::size_t k = 0; k < g.K; ++k) dbs[k] += sum_to_double(d + k * P, P);
-      }
-      weights_channel(g, l, xp, dyt, ch, sums);
-    }
-  });
+        transpose(dy + n * g.K * P, P, g.K, P, dy_of(xp), Kp, nullptr);
+      },
+      [&](std::size_t n, std::size_t ch, float* xp) {
+        if (ch == 0) {  // the bias's sums, once per image
+          const float* d = dy + n * g.K * P;
+          double* dbs = db_of(xp);
+          for (std::size_t k = 0; k < g.K; ++k) dbs[k] += sum_to_double(d + k * P, P);
+        }
+        weights_channel(g, l, xp, dy_of(xp), ch, sums_of(xp));
+      });
   // The threads' sums, added in thread order.
   for (int part = 0; part < T; ++part) {
-    const float* base = scratch + l.shared + static_cast<std::size_t>(part) * l.per_thread();
-    const float* sums = base + l.pad + l.dyt;
-    const auto* dbs = reinterpret_cast<const double*>(sums + l.part);
+    float* base = scratch + l.shared + static_cast<std::size_t>(part) * l.per_thread();
+    const float* sums = sums_of(base);
+    const double* dbs = db_of(base);
     for (std::size_t k = 0; k < g.K; ++k)
       for (std::size_t i = 0; i < R; ++i) dw[k * R + i] += sums[i * Kp + k];
     if (db)

@@ -7,11 +7,13 @@
 //   forward           y[k](r, c)  = b[k] + Σ_(ch,i,j) w[k,ch](i, j) · xp[ch](s·r + i, s·c + j)
 //                     a vector holds 16 output channels, one broadcast x value feeds
 //                     every vector of a pixel
-//   backward-data     dx[ch](r, c) = Σ_k Σ_(i,j) w[k,ch](i, j) · dy[k]((r + p − i)/s, (c + p − j)/s)
+//   backward-data     dx[ch](r, c) = Σ_k Σ_(i,j) w[k,ch](i, j) ·
+//                                    dy[k]((r + p − i)/s, (c + p − j)/s)
 //                     over the taps where s divides both, a vector holds 16 input
 //                     channels; the pixels of a row whose column has one remainder mod s
 //                     take the same taps, so they form the register block
-//   backward-weights  dw[k,ch](i, j) += Σ_n Σ_(r,c) dy[n,k](r, c) · xp_n[ch](s·r + i, s·c + j),
+//   backward-weights  dw[k,ch](i, j) += Σ_n Σ_(r,c) dy[n,k](r, c) · xp_n[ch](s·r + i,
+//                                                                         s·c + j),
 //                     db[k] += Σ dy;  a vector holds 16 output channels of one tap,
 //                     dy read through a pixel-major copy of the image's planes
 // (xp is x padded by p, s the stride.) Channel counts that are no multiple of 16 run in
