@@ -805,7 +805,9 @@ TEST_P(ConvThreads, StridedMatchesDirect) {
 
 TEST(ConvStrided, OtherGeometriesAreErrorsNamingTheFunction) {
   // Stride 1, two groups, dilation 2, 8 output channels (8 input channels for
-  // backward-data), a 7×8 kernel: never taken by im2col, an Error when called directly.
+  // backward-data), a 7×8 kernel, a stride past the plane (whose classes of columns the
+  // path would have walked one by one): never taken by im2col, an Error when called
+  // directly.
   // More channels than the path pays for: left to the chunks, though it would run.
   for (const ConvGeom& g : {ConvGeom::make(1, 16, 8, 8, 144, 3, 3, 2, 1),
                             ConvGeom::make(1, 80, 8, 8, 16, 3, 3, 2, 1)}) {
@@ -822,6 +824,7 @@ TEST(ConvStrided, OtherGeometriesAreErrorsNamingTheFunction) {
       ConvGeom::make(1, 16, 12, 12, 16, 3, 3, 2, 1, 2),
       ConvGeom::make(1, 8, 8, 8, 8, 3, 3, 2, 1),
       ConvGeom::make(1, 16, 20, 20, 16, 7, 8, 2, 1),
+      ConvGeom::make(1, 16, 3, 3, 16, 3, 3, 1000000000, 0),
   };
   for (const ConvGeom& g : cases) {
     for (ConvPass pass : {ConvPass::Forward, ConvPass::BackwardData, ConvPass::BackwardWeights})
@@ -833,6 +836,10 @@ TEST(ConvStrided, OtherGeometriesAreErrorsNamingTheFunction) {
     expect_named("strided_backward_weights",
                  [&] { strided_backward_weights(g, p, p, p, nullptr, p, 1); });
   }
+  // Through im2col the stride past the plane takes the chunks, at once.
+  Rng rng(31);
+  const ConvGeom far = cases[5];
+  check_im2col(far, make_data(far, rng), Im2colWorkspace::kDefaultLimit);
 }
 
 TEST(ConvPointwise, OtherGeometriesAreErrorsNamingTheFunction) {

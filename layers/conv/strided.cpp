@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
 #include <cstring>
+#include <initializer_list>
 #include <string>
 #include <utility>
 
@@ -37,6 +39,18 @@ static_assert(kMaxOne <= kMaxSums && 2 * kMaxTwo <= kMaxSums && kMaxTapsOne <= k
 
 std::size_t lanes_up(std::size_t n) { return round_up(n, kLanes); }
 
+// Sums and products of sizes saturated at SIZE_MAX, and a region of that many floats
+// rounded up to whole cache lines: a layout that large is never within a limit, so
+// strided_eligible turns it down instead of wrapping around to a small size.
+constexpr std::size_t kHuge = SIZE_MAX;
+std::size_t add_sat(std::size_t a, std::size_t b) { return a > kHuge - b ? kHuge : a + b; }
+std::size_t mul_sat(std::size_t a, std::size_t b) { return b && a > kHuge / b ? kHuge : a * b; }
+std::size_t region(std::initializer_list<std::size_t> dims) {
+  std::size_t n = 1;
+  for (std::size_t d : dims) n = mul_sat(n, d);
+  return n > kHuge - kLanes ? kHuge : round_up(n, kLanes);
+}
+
 std::ptrdiff_t floor_div(std::ptrdiff_t a, std::ptrdiff_t b) {
   return a >= 0 ? a / b : -((-a + b - 1) / b);
 }
@@ -52,7 +66,9 @@ struct Layout {
   std::size_t dyl = 0, dyw = 0;   // backward-data: dy's rows, dyl zeros on their left, dyw long
   std::size_t shared = 0;         // the repacked weights
   std::size_t pad = 0, stage = 0, dyt = 0, part = 0, dbpart = 0;  // a thread's regions
-  std::size_t per_thread() const { return pad + stage + dyt + part + dbpart; }
+  std::size_t per_thread() const {
+    return add_sat(add_sat(add_sat(pad, stage), add_sat(dyt, part)), dbpart);
+  }
 };
 
 Layout layout(const ConvGeom& g, ConvPass pass) {
@@ -62,9 +78,9 @@ Layout layout(const ConvGeom& g, ConvPass pass) {
   l.Wp = g.W + 2 * g.padding;
   switch (pass) {
     case ConvPass::Forward:
-      l.shared = aligned_count<float>(g.C * taps * Kp);
-      l.pad = aligned_count<float>(g.C * l.Hp * l.Wp);
-      l.stage = aligned_count<float>(g.OW * Kp);
+      l.shared = region({g.C, taps, Kp});
+      l.pad = region({g.C, l.Hp, l.Wp});
+      l.stage = region({g.OW, Kp});
       break;
     case ConvPass::BackwardData: {
       // dy column ow = j + (q + p − kw)/s for pixel j of class q, over the taps where s
@@ -72,7 +88,7 @@ Layout layout(const ConvGeom& g, ConvPass pass) {
       const auto s = static_cast<std::ptrdiff_t>(g.stride);
       const auto p = static_cast<std::ptrdiff_t>(g.padding);
       std::ptrdiff_t lo = 0, hi = static_cast<std::ptrdiff_t>(g.OW) - 1;
-      for (std::size_t q = 0; q < g.stride; ++q) {
+      for (std::size_t q = 0; q < std::min(g.stride, g.W); ++q) {  // classes q ≥ W are empty
         const auto J = static_cast<std::ptrdiff_t>(class_size(g.W, q, g.stride));
         for (std::size_t j = 0; j < g.KW && J > 0; ++j) {
           const std::ptrdiff_t e =
@@ -84,16 +100,16 @@ Layout layout(const ConvGeom& g, ConvPass pass) {
       }
       l.dyl = static_cast<std::size_t>(-lo);
       l.dyw = static_cast<std::size_t>(hi - lo + 1);
-      l.shared = aligned_count<float>(taps * g.K * Cp);
-      l.pad = aligned_count<float>(g.K * g.OH * l.dyw);
-      l.stage = aligned_count<float>(g.W * Cp);
+      l.shared = region({taps, g.K, Cp});
+      l.pad = region({g.K, g.OH, l.dyw});
+      l.stage = region({g.W, Cp});
       break;
     }
     case ConvPass::BackwardWeights:
-      l.pad = aligned_count<float>(g.C * l.Hp * l.Wp);
-      l.dyt = aligned_count<float>(g.out_plane() * Kp);
-      l.part = aligned_count<float>(g.C * taps * Kp);
-      l.dbpart = aligned_count<float>(2 * g.K);  // doubles
+      l.pad = region({g.C, l.Hp, l.Wp});
+      l.dyt = region({g.OH, g.OW, Kp});
+      l.part = region({g.C, taps, Kp});
+      l.dbpart = region({2, g.K});  // doubles
       break;
   }
   return l;
@@ -118,8 +134,10 @@ int threads_of(const ConvGeom& g, ConvPass pass, int threads) {
 
 bool geometry_fits(const ConvGeom& g, ConvPass pass) {
   const std::size_t channels = pass == ConvPass::BackwardData ? g.C : g.K;
-  return g.stride >= 2 && g.groups == 1 && g.dilation == 1 && channels >= kLanes &&
-         g.KH * g.KW <= kMaxTaps;
+  // A stride past the padded plane (one output pixel) stays with the chunks: it keeps
+  // the stride within the plane sizes the geometry bounds, and so within ptrdiff_t.
+  return g.stride >= 2 && g.stride <= g.H + 2 * g.padding && g.stride <= g.W + 2 * g.padding &&
+         g.groups == 1 && g.dilation == 1 && channels >= kLanes && g.KH * g.KW <= kMaxTaps;
 }
 
 // Where the path is faster than the chunks' GEMMs: their unfolding (folding) costs
@@ -146,10 +164,12 @@ bool has_avx512() { return false; }
 void check(const ConvGeom& g, ConvPass pass, const char* who) {
   if (!has_avx512()) throw Error(std::string(who) + ": needs a CPU with AVX-512");
   if (!geometry_fits(g, pass)) {
-    throw Error(std::string(who) + ": written for stride 2 or more, one group, dilation 1, " +
-                "16 or more " + (pass == ConvPass::BackwardData ? "input" : "output") +
+    throw Error(std::string(who) + ": written for a stride from 2 to the padded plane's " +
+                "size, one group, dilation 1, 16 or more " +
+                (pass == ConvPass::BackwardData ? "input" : "output") +
                 " channels and at most 49 taps; got stride " + std::to_string(g.stride) +
-                ", " + std::to_string(g.groups) + " groups, dilation " +
+                " on a " + std::to_string(g.H) + "x" + std::to_string(g.W) + " plane padded by " +
+                std::to_string(g.padding) + ", " + std::to_string(g.groups) + " groups, dilation " +
                 std::to_string(g.dilation) + ", " + std::to_string(g.C) + " -> " +
                 std::to_string(g.K) + " channels, " + std::to_string(g.KH) + "x" +
                 std::to_string(g.KW) + " kernel");
@@ -392,7 +412,7 @@ void data_row(const ConvGeom& g, const Layout& l, const float* dyp, const float*
   const auto sp = static_cast<std::ptrdiff_t>(s), p = static_cast<std::ptrdiff_t>(g.padding);
   const std::ptrdiff_t rp = static_cast<std::ptrdiff_t>(r) + p;
   DataTap taps[kMaxTaps];
-  for (std::size_t q = 0; q < s; ++q) {
+  for (std::size_t q = 0; q < std::min(s, g.W); ++q) {  // classes q ≥ W are empty
     const std::size_t Jq = class_size(g.W, q, s);
     if (Jq == 0) continue;
     std::size_t ntaps = 0;
@@ -479,7 +499,8 @@ int strided_threads(const ConvGeom& g, ConvPass pass, int threads) {
 
 std::size_t strided_scratch_floats(const ConvGeom& g, ConvPass pass, int threads) {
   const Layout l = layout(g, pass);
-  return l.shared + static_cast<std::size_t>(threads_of(g, pass, threads)) * l.per_thread();
+  return add_sat(l.shared,
+                 mul_sat(static_cast<std::size_t>(threads_of(g, pass, threads)), l.per_thread()));
 }
 
 #if MINICNN_STRIDED_AVX512

@@ -30,10 +30,11 @@
 
 namespace minicnn {
 
-// The CPU has AVX-512 (and the library was built by GCC for x86-64); stride 2 or more,
-// one group, dilation 1, 16 to 128 output channels (16 to 64 input channels in
-// backward-data: with more, the chunks' GEMMs run as fast or faster), a kernel of at
-// most 49 taps, and the scratch of `threads` threads within limit_bytes.
+// The CPU has AVX-512 (and the library was built by GCC for x86-64); a stride from 2 up
+// to the padded plane's height and width, one group, dilation 1, a kernel of at most 49
+// taps; 16 to 128 output channels for forward and backward-weights, 16 to 64 input
+// channels for backward-data (with more, the chunks' GEMMs run as fast or faster); and
+// the scratch of `threads` threads within limit_bytes.
 bool strided_eligible(const ConvGeom& g, ConvPass pass, int threads, std::size_t limit_bytes);
 // Floats of scratch the pass uses with `threads` threads.
 std::size_t strided_scratch_floats(const ConvGeom& g, ConvPass pass, int threads);
@@ -42,8 +43,8 @@ int strided_threads(const ConvGeom& g, ConvPass pass, int threads);
 
 // As conv2d_im2col_forward, _backward_data and _backward_weights: forward and
 // backward-data overwrite y and dx, backward-weights adds into dw and db (db may be
-// null, b too). scratch holds strided_scratch_floats(g, pass, threads) floats, 64-byte
-// aligned. A geometry or CPU the path is not written for (strided_eligible, the channel
+// null, b too). scratch holds strided_scratch_floats(g, pass, threads) floats, aligned
+// for doubles (backward-weights keeps the bias's sums in double there). A geometry or CPU the path is not written for (strided_eligible, the channel
 // ceilings and the limit aside) is an Error naming the function.
 void strided_forward(const ConvGeom& g, const float* x, const float* w, const float* b,
                      float* y, float* scratch, int threads);
