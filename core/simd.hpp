@@ -20,3 +20,19 @@
 #else
 #define MINICNN_SIMD_CLONES
 #endif
+
+namespace minicnn {
+
+// The CPU runs AVX-512F: for loops compiled with GCC's target("avx512f") attribute
+// (im2col's stride-2 rows, the strided path), asked once per process. False where the
+// compiler has no __builtin_cpu_supports for x86 (another compiler or machine).
+inline bool cpu_has_avx512f() {
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+  static const bool yes = __builtin_cpu_supports("avx512f");
+  return yes;
+#else
+  return false;
+#endif
+}
+
+}  // namespace minicnn

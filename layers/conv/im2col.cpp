@@ -183,10 +183,7 @@ template <class Piece>
 // most of their time on the tail: a row piece of R5 (a 3×3 stride-2 layer on 28²) is 13
 // or 14 values. Sixteen values take two loads of the even and odd inputs and one
 // permutation; the last group is masked, so the loads stop at the row's last value.
-bool has_avx512() {
-  static const bool yes = __builtin_cpu_supports("avx512f");
-  return yes;
-}
+bool has_avx512() { return cpu_has_avx512f(); }
 
 // d[i] = s[2i] for i < n.
 [[gnu::target("avx512f")]] inline void gather2_avx512(float* d, const float* s, std::size_t n) {

@@ -11,10 +11,12 @@
 #include "../../core/buffer.hpp"
 #include "../../core/ops.hpp"
 #include "../../core/parallel.hpp"
+#include "../../core/simd.hpp"
 #include "../../core/tensor.hpp"
+#include "vec.hpp"
 
 // The loops below are AVX-512 code behind GCC's target attributes, for GCC on x86-64.
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && MINICNN_CONV_VEC
 #define MINICNN_STRIDED_AVX512 1
 #include <immintrin.h>
 #else
@@ -143,23 +145,16 @@ bool geometry_fits(const ConvGeom& g, ConvPass pass) {
 // Where the path is faster than the chunks' GEMMs: their unfolding (folding) costs
 // less, relative to the products, the more output (input) channels share it. 3×3,
 // stride 2, 2 threads: forward 1.4 times as fast with 32 output channels, as fast with
-// 128, 10% slower with 256; backward-data 1.6 times as fast with 32 input channels,
-// as fast with 64, 15% slower with 128; backward-weights 1.45 times as fast with 64
-// output channels, 1.1 with 128, slower with 256.
+// 128, 7-16% slower with 256; backward-data 1.6 times as fast with 32 input channels,
+// as fast with 64, 17% slower with 128; backward-weights 1.45 times as fast with 64
+// output channels, 1.1 with 128, as fast or slower with 256.
 constexpr std::size_t kMostOut = 128, kMostIn = 64;
 
 bool pays(const ConvGeom& g, ConvPass pass) {
   return pass == ConvPass::BackwardData ? g.C <= kMostIn : g.K <= kMostOut;
 }
 
-#if MINICNN_STRIDED_AVX512
-bool has_avx512() {
-  static const bool yes = __builtin_cpu_supports("avx512f");
-  return yes;
-}
-#else
-bool has_avx512() { return false; }
-#endif
+bool has_avx512() { return MINICNN_STRIDED_AVX512 && cpu_has_avx512f(); }
 
 void check(const ConvGeom& g, ConvPass pass, const char* who) {
   if (!has_avx512()) throw Error(std::string(who) + ": needs a CPU with AVX-512");
@@ -298,10 +293,9 @@ template <int V, int TB>
 }
 
 // dst[j·ds + i] = src[i·ss + j] (+ add[j]) for i < rows, j < cols, both at most 16:
-// the 16×16 transpose in four rounds of the perfect shuffle (row 2i of a round the low
-// halves of rows i and i + 8 interleaved, row 2i + 1 their high halves), the missing
-// rows zero and the stores masked to `rows` lanes. Moves an output row's sums from
-// pixel-major to the planes (and dy the other way) at a sixth of a scalar loop's cost.
+// transpose16 (vec.hpp) on rows loaded under a mask, the missing rows zero and the
+// stores masked to `rows` lanes. Moves an output row's sums from pixel-major to the
+// planes (and dy the other way) at a sixth of a scalar loop's cost.
 [[gnu::target("avx512f")]] void transpose_block(const float* src, std::size_t ss,
                                                 std::size_t rows, std::size_t cols, float* dst,
                                                 std::size_t ds, const float* add) {
@@ -309,24 +303,12 @@ template <int V, int TB>
     return static_cast<__mmask16>(n >= 16 ? 0xFFFFu : (1u << n) - 1);
   };
   const __mmask16 cm = mask(cols), rm = mask(rows);
-  __m512 r[16];
+  Vec16 r[16];
   for (std::size_t i = 0; i < 16; ++i)
-    r[i] = i < rows ? _mm512_maskz_loadu_ps(cm, src + i * ss) : _mm512_setzero_ps();
-  const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-  const __m512i hi =
-      _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-  for (int round = 0; round < 4; ++round) {
-    __m512 t[16];
-    for (int i = 0; i < 8; ++i) {
-      t[2 * i] = _mm512_permutex2var_ps(r[i], lo, r[i + 8]);
-      t[2 * i + 1] = _mm512_permutex2var_ps(r[i], hi, r[i + 8]);
-    }
-    for (int i = 0; i < 16; ++i) r[i] = t[i];
-  }
-  for (std::size_t j = 0; j < cols; ++j) {
-    const __m512 v = add ? _mm512_add_ps(r[j], _mm512_set1_ps(add[j])) : r[j];
-    _mm512_mask_storeu_ps(dst + j * ds, rm, v);
-  }
+    r[i] = i < rows ? Vec16(_mm512_maskz_loadu_ps(cm, src + i * ss)) : Vec16{};
+  transpose16(r);
+  for (std::size_t j = 0; j < cols; ++j)
+    _mm512_mask_storeu_ps(dst + j * ds, rm, __m512(add ? r[j] + add[j] : r[j]));
 }
 
 // A rows × cols matrix (src, ss apart) into dst (ds apart) transposed, in 16×16 blocks;
